@@ -1,1 +1,53 @@
-//! livesource
+//! # livesource
+//!
+//! Server-Sent Events for live web pages. Wraps the browser's native `EventSource` and adds typed
+//! listeners, reconnect with backoff, lossless resume, token auth in a query parameter and
+//! failure visibility.
+//!
+//! From Rust:
+//! ```no_run
+//! # async fn demo() -> Result<(), livesource::Error> {
+//! use futures_util::StreamExt;
+//! use livesource::{LiveSource, Options};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Change { #[serde(rename = "operationType")] op: String }
+//!
+//! let source = LiveSource::connect("/shop/products/_streams/changes", Options::default())?;
+//! let mut changes = source.subscribe::<Change>("change");
+//! while let Some(event) = changes.next().await {
+//!     let event = event?;
+//!     web_sys::console::log_1(&event.data.op.into());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Pure logic (backoff, resume, SSE framing, failure rules, options) lives in plain modules with
+//! native tests; `connection`, `source`, `probe` and `js` are the thin browser layers.
+
+pub mod backoff;
+mod connection;
+mod dispatch;
+pub mod error;
+pub mod failure;
+mod handle;
+mod js;
+pub mod options;
+mod platform;
+mod probe;
+pub mod resume;
+mod source;
+pub mod sse;
+pub mod token;
+
+pub use backoff::Backoff;
+pub use dispatch::{Meta, State};
+pub use error::Error;
+pub use handle::{Event, LiveSource, Registration, Subscription};
+pub use js::JsLiveSource;
+pub use options::Options;
+pub use token::TokenSource;
+
+// The pure modules' unit tests run natively and, through `wasm-pack test`, in Chromium too.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each installs what is missing.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+ADDR ?= 127.0.0.1:8080
+DATA ?= data
+LIB_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+WASM := pkg/livesource_bg.wasm
+
+.PHONY: run test pkg setup setup-test lint fmt clean
+
+## make run: install what is missing, build pkg/, serve the demo on http://$(ADDR)
+run: setup pkg
+	cargo build -q -p livesource-dev
+	@echo "==> open http://$(ADDR)/  (Ctrl-C stops the server)"
+	target/debug/livesource-dev serve --addr $(ADDR) --data $(DATA)
+
+## make test: install what is missing, then every test: native, headless browser, end-to-end
+test: setup-test
+	scripts/test.sh
+
+## make pkg: the npm package in pkg/ (release wasm, optimised by npm binaryen's wasm-opt)
+pkg: $(WASM)
+
+$(WASM): $(LIB_SOURCES)
+	wasm-pack build --target web --profile wasm-release --no-opt --out-dir pkg
+	node_modules/.bin/wasm-opt -Oz $(WASM) -o $(WASM)
+	@printf '==> pkg/: wasm %s bytes gzip, JS glue %s bytes gzip\n' \
+	  "$$(gzip -9c $(WASM) | wc -c)" "$$(gzip -9c pkg/livesource.js | wc -c)"
+
+setup:
+	scripts/setup.sh run
+
+setup-test:
+	scripts/setup.sh test
+
+## make lint: rustfmt and clippy on the native and the wasm targets
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
+	cargo clippy -p livesource --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	rm -rf pkg target

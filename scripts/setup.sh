@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs whatever `make run` (setup.sh run) or `make test` (setup.sh test) needs and is missing.
+# Every step checks first, so a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+purpose=${1:-run}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '==> %s\n' "$*"; }
+
+# The wasm-bindgen CLI must match the library version in Cargo.lock to the patch level.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+ensure_wasm_bindgen() {
+  local want have
+  want=$(wasm_bindgen_version)
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "$want" ]; then
+    # No --locked: the registry lacks one dependency the CLI's own lock file names.
+    say "installing wasm-bindgen-cli $want (about 4 minutes, once)"
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+ensure_wasm_pack() {
+  if ! command -v wasm-pack >/dev/null 2>&1; then
+    say "installing wasm-pack (about 3 minutes, once)"
+    cargo install wasm-pack --locked
+  fi
+}
+
+ensure_npm_tools() {
+  # wasm-opt comes from npm's binaryen (132): Debian's binaryen 108 produces broken wasm.
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "installing npm tooling"
+    npm ci --no-audit --no-fund
+  fi
+}
+
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      say "installing Debian's chromium and chromium-driver"
+      as_root apt-get update -qq
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+    else
+      echo "error: headless tests need chromium and chromedriver on PATH (apt-get not found)" >&2
+      exit 1
+    fi
+  fi
+}
+
+ensure_wasm_target
+ensure_wasm_bindgen
+ensure_wasm_pack
+ensure_npm_tools
+if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
+  ensure_chromium
+fi

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every test, in order: native (both crates), the library in headless Chromium against a real
+# livesource-dev, and the release package end to end. Fails if any runner fails or ran nothing,
+# and ends with each runner's closing line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/livesource-logs.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+summary=()
+
+# Runs a step, keeps its output, and records the runner's closing line(s).
+step() {
+  local name=$1 pattern=$2
+  shift 2
+  echo "==> $name"
+  "$@" 2>&1 | tee "$logs/$name.log"
+  local closing
+  closing=$(grep -E "$pattern" "$logs/$name.log" || true)
+  if [ -z "$closing" ]; then
+    echo "error: $name printed no result line: its tests did not run" >&2
+    exit 1
+  fi
+  summary+=("$name: $(tail -n 1 <<<"$closing")")
+}
+
+step native '^test result: ' cargo test --workspace --all-features
+
+# wasm-pack runs every #[wasm_bindgen_test] (the browser suite and the pure-module tests) in
+# Chromium. A run with zero browser tests is a failure, not a pass.
+step browser '^test result: ' scripts/with-server.sh wasm-pack test --headless --chrome
+if grep -qE '^test result: ok\. 0 passed' "$logs/browser.log"; then
+  echo "error: the browser run executed no tests" >&2
+  exit 1
+fi
+grep -q 'Running headless tests in Chrome' "$logs/browser.log" || {
+  echo "error: the browser tests did not run in Chrome" >&2
+  exit 1
+}
+
+echo
+echo "==> summary"
+printf '%s\n' "${summary[@]}"

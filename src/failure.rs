@@ -1,0 +1,194 @@
+//! What to do after a connection failed before it opened, given what the probe learned. Pure, so
+//! each status rule is a native unit test.
+
+use crate::error::Error;
+
+/// What the failure probe learned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    Answered {
+        status: u16,
+        /// `Retry-After`, in milliseconds from now.
+        retry_after_ms: Option<u32>,
+        /// The response was `text/event-stream`.
+        event_stream: bool,
+        content_type: String,
+        /// The `retry:` field, when the first bytes carried one.
+        retry_hint_ms: Option<u32>,
+    },
+    /// No HTTP answer: network down, CORS refusal, or nothing listening.
+    Unreachable(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Ask the token function again and reconnect at once (a 401 with a token function).
+    RetryWithFreshToken,
+    /// Stop for good; report the error if there is one.
+    Stop(Option<Error>),
+    /// Reconnect after `after_ms` (or the backoff delay when `None`); report the error if any.
+    Retry {
+        after_ms: Option<u32>,
+        error: Option<Error>,
+    },
+}
+
+/// Decides the next step. `url` must already be redacted.
+pub fn decide(probe: &Probe, has_token: bool, refreshed_once: bool, url: &str) -> Action {
+    let (status, retry_after_ms, event_stream, content_type) = match probe {
+        Probe::Unreachable(reason) => {
+            return Action::Retry {
+                after_ms: None,
+                error: Some(Error::Network(format!("{url} is unreachable: {reason}"))),
+            }
+        }
+        Probe::Answered {
+            status,
+            retry_after_ms,
+            event_stream,
+            content_type,
+            ..
+        } => (*status, *retry_after_ms, *event_stream, content_type),
+    };
+    let http = |detail: Option<String>| Error::Http {
+        status,
+        url: url.to_owned(),
+        detail,
+    };
+    match status {
+        200 if event_stream => Action::Retry {
+            after_ms: None,
+            error: None,
+        },
+        200 => Action::Retry {
+            after_ms: None,
+            error: Some(http(Some(format!(
+                "content type '{content_type}', not text/event-stream"
+            )))),
+        },
+        204 => Action::Stop(None),
+        401 if has_token && !refreshed_once => Action::RetryWithFreshToken,
+        401 => Action::Retry {
+            after_ms: None,
+            error: Some(Error::Auth(if has_token {
+                format!("{url} refused a freshly fetched token (HTTP 401)")
+            } else {
+                format!("{url} requires authentication (HTTP 401); set the token option")
+            })),
+        },
+        403 | 404 | 410 => Action::Stop(Some(http(None))),
+        429 | 503 => Action::Retry {
+            after_ms: retry_after_ms,
+            error: Some(http(None)),
+        },
+        _ => Action::Retry {
+            after_ms: None,
+            error: Some(http(None)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn answered(status: u16, retry_after_ms: Option<u32>) -> Probe {
+        Probe::Answered {
+            status,
+            retry_after_ms,
+            event_stream: false,
+            content_type: "application/json".into(),
+            retry_hint_ms: None,
+        }
+    }
+
+    #[test]
+    fn forbidden_missing_and_gone_stop_with_the_status() {
+        for status in [403, 404, 410] {
+            match decide(&answered(status, None), true, false, "/s") {
+                Action::Stop(Some(e)) => assert_eq!(e.status(), Some(status)),
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn no_content_stops_quietly() {
+        assert_eq!(
+            decide(&answered(204, None), false, false, "/s"),
+            Action::Stop(None)
+        );
+    }
+
+    #[test]
+    fn unauthorized_refreshes_the_token_once_then_backs_off() {
+        let p = answered(401, None);
+        assert_eq!(decide(&p, true, false, "/s"), Action::RetryWithFreshToken);
+        match decide(&p, true, true, "/s") {
+            Action::Retry {
+                after_ms: None,
+                error: Some(e),
+            } => assert_eq!(e.kind(), "auth"),
+            other => panic!("{other:?}"),
+        }
+        match decide(&p, false, false, "/s") {
+            Action::Retry { error: Some(e), .. } => assert!(e.message().contains("token option")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn throttled_and_unavailable_wait_as_retry_after_says() {
+        for status in [429, 503] {
+            match decide(&answered(status, Some(2000)), false, false, "/s") {
+                Action::Retry {
+                    after_ms: Some(2000),
+                    error: Some(e),
+                } => assert_eq!(e.status(), Some(status)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            decide(&answered(503, None), false, false, "/s"),
+            Action::Retry { after_ms: None, .. }
+        ));
+    }
+
+    #[test]
+    fn wrong_content_type_and_other_statuses_back_off() {
+        match decide(&answered(200, None), false, false, "/s") {
+            Action::Retry {
+                after_ms: None,
+                error: Some(e),
+            } => assert!(e.message().contains("not text/event-stream"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decide(&answered(500, None), false, false, "/s"),
+            Action::Retry {
+                after_ms: None,
+                error: Some(_)
+            }
+        ));
+        let live = Probe::Answered {
+            status: 200,
+            retry_after_ms: None,
+            event_stream: true,
+            content_type: "text/event-stream".into(),
+            retry_hint_ms: Some(3000),
+        };
+        assert_eq!(
+            decide(&live, false, false, "/s"),
+            Action::Retry {
+                after_ms: None,
+                error: None
+            }
+        );
+        match decide(&Probe::Unreachable("refused".into()), false, false, "/s") {
+            Action::Retry { error: Some(e), .. } => assert_eq!(e.kind(), "network"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

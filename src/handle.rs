@@ -1,0 +1,184 @@
+//! The Rust API: an owning `LiveSource`, typed `Subscription` streams, and `Registration` guards
+//! for callbacks. Dropping any of them releases what it holds.
+
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
+
+use futures_channel::mpsc;
+use futures_core::Stream;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+
+use crate::dispatch::{Callback, Id, Kind, Meta, RustSink, State};
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::source::Inner;
+
+/// A typed event from a `Subscription`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<T> {
+    pub data: T,
+    /// The event's id, if it carried one.
+    pub id: Option<String>,
+    pub event: String,
+}
+
+/// A live connection to one SSE endpoint. Dropping it closes the stream, cancels every timer and
+/// ends every `Subscription`.
+#[must_use = "dropping a LiveSource closes it"]
+pub struct LiveSource {
+    inner: Rc<Inner>,
+}
+
+impl LiveSource {
+    /// Starts connecting to `url` (resolved against the document base if relative).
+    pub fn connect(url: &str, options: Options) -> Result<Self> {
+        Ok(Self {
+            inner: Inner::new(url, options)?,
+        })
+    }
+
+    /// A stream of `event` events decoded as `T`. Data that fails to decode yields an
+    /// `Error::Decode` item (and reaches `on_error`); the stream goes on. The stream ends when
+    /// the source closes.
+    pub fn subscribe<T: DeserializeOwned + 'static>(&self, event: &str) -> Subscription<T> {
+        let (tx, rx) = mpsc::unbounded();
+        if self.inner.is_closed() {
+            return Subscription::ended(rx);
+        }
+        let sink: Rc<RustSink> = Rc::new(move |value: &JsValue, meta: &Meta| {
+            let item = serde_wasm_bindgen::from_value::<T>(value.clone())
+                .map(|data| Event {
+                    data,
+                    id: meta.id.clone(),
+                    event: meta.event.clone(),
+                })
+                .map_err(|e| Error::Decode {
+                    event: meta.event.clone(),
+                    id: meta.id.clone(),
+                    message: e.to_string(),
+                });
+            let result = item.as_ref().map(|_| ()).map_err(Clone::clone);
+            // A receiver that is gone will be unregistered by its guard; nothing to do here.
+            let _ = tx.unbounded_send(item);
+            result
+        });
+        let id = self.inner.add_event(event, Callback::Rust(sink));
+        Subscription {
+            rx,
+            _registration: Some(Registration::new(
+                &self.inner,
+                Kind::Event(event.into()),
+                id,
+            )),
+        }
+    }
+
+    /// Calls `f` on every state change.
+    pub fn on_state(&self, f: impl Fn(State) + 'static) -> Registration {
+        let mut r = self.inner.registry.borrow_mut();
+        let id = r.next_id();
+        r.states.add(id, Callback::Rust(Rc::new(f)));
+        Registration::new(&self.inner, Kind::State, id)
+    }
+
+    /// Calls `f` with every error: decode, http, auth, network, closed.
+    pub fn on_error(&self, f: impl Fn(&Error) + 'static) -> Registration {
+        let mut r = self.inner.registry.borrow_mut();
+        let id = r.next_id();
+        r.errors.add(id, Callback::Rust(Rc::new(f)));
+        Registration::new(&self.inner, Kind::Error, id)
+    }
+
+    /// Calls `f` when the server sends `event: reset`: it could not resume without a gap, so
+    /// state derived from earlier events must be rebuilt.
+    pub fn on_reset(&self, f: impl Fn(&JsValue) + 'static) -> Registration {
+        let mut r = self.inner.registry.borrow_mut();
+        let id = r.next_id();
+        r.resets.add(id, Callback::Rust(Rc::new(f)));
+        Registration::new(&self.inner, Kind::Reset, id)
+    }
+
+    pub fn state(&self) -> State {
+        self.inner.state()
+    }
+
+    /// The id the next connection resumes from.
+    pub fn last_event_id(&self) -> Option<String> {
+        self.inner.last_event_id()
+    }
+
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    pub(crate) fn inner(&self) -> &Rc<Inner> {
+        &self.inner
+    }
+}
+
+impl Drop for LiveSource {
+    fn drop(&mut self) {
+        self.inner.close();
+    }
+}
+
+/// Keeps a callback registered; dropping it unregisters. `forget` keeps it for the source's life.
+#[must_use = "dropping a Registration removes the callback at once"]
+pub struct Registration {
+    inner: Weak<Inner>,
+    kind: Kind,
+    id: Id,
+}
+
+impl Registration {
+    pub(crate) fn new(inner: &Rc<Inner>, kind: Kind, id: Id) -> Self {
+        Self {
+            inner: Rc::downgrade(inner),
+            kind,
+            id,
+        }
+    }
+
+    /// Keeps the callback until the source closes.
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+
+    pub(crate) fn unregister(&self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.remove(&self.kind, self.id);
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// A `Stream` of typed events. Dropping it unsubscribes.
+#[must_use = "streams do nothing unless polled; dropping one unsubscribes"]
+pub struct Subscription<T> {
+    rx: mpsc::UnboundedReceiver<Result<Event<T>, Error>>,
+    _registration: Option<Registration>,
+}
+
+impl<T> Subscription<T> {
+    fn ended(rx: mpsc::UnboundedReceiver<Result<Event<T>, Error>>) -> Self {
+        Self {
+            rx,
+            _registration: None,
+        }
+    }
+}
+
+impl<T> Stream for Subscription<T> {
+    type Item = Result<Event<T>, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.rx).poll_next(cx)
+    }
+}

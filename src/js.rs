@@ -1,0 +1,249 @@
+//! The JavaScript API: thin wrappers over the Rust API, camelCase names, one typed options
+//! object, errors as `JsError`, never a panic. The TypeScript declarations are written by hand
+//! below so the event map can be generic.
+
+use wasm_bindgen::prelude::*;
+
+use crate::dispatch::{Callback, Kind};
+use crate::error::Error;
+use crate::handle::{LiveSource, Registration};
+use crate::options::{self, OptionsInput, BACKOFF_NAMES, OPTION_NAMES};
+use crate::token::{js_type_name, TokenSource};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS: &'static str = r#"
+export type LiveState = 'connecting' | 'open' | 'reconnecting' | 'paused' | 'closed';
+export type LiveErrorKind = 'config' | 'decode' | 'http' | 'auth' | 'network' | 'patch' | 'swap' | 'closed';
+
+/** What `onError` callbacks receive. Tokens and secret query values never appear in it. */
+export interface LiveError {
+  kind: LiveErrorKind;
+  message: string;
+  /** HTTP status, for kind 'http'. */
+  status?: number;
+  /** Event name, for kind 'decode'. */
+  event?: string;
+  /** Event id, for kind 'decode' when the event had one. */
+  id?: string;
+  /** Index of the failing op, for kind 'patch'. */
+  index?: number;
+}
+
+export interface EventMeta<K extends string = string> {
+  /** The event's id, or undefined if it carried none. */
+  id: string | undefined;
+  event: K;
+}
+
+export interface BackoffOptions {
+  /** First delay ceiling in ms (default 500). */
+  initialMs?: number;
+  /** Largest delay in ms (default 30000). */
+  maxMs?: number;
+  /** Growth per attempt, >= 1 (default 2). */
+  factor?: number;
+  /** Full jitter: a uniform delay in [0, ceiling] (default true). */
+  jitter?: boolean;
+  /** Give up (state 'closed', error kind 'closed') after this many attempts; null = never. */
+  maxAttempts?: number | null;
+}
+
+export interface LiveSourceOptions {
+  /** Called before every (re)connect; sent as the `tokenParam` query parameter. */
+  token?: () => string | Promise<string>;
+  /** Send cookies on cross-origin streams. */
+  withCredentials?: boolean;
+  backoff?: BackoffOptions;
+  /** Reconnect if no event or heartbeat arrives for this long (default 45000; 0 = off). */
+  heartbeatTimeoutMs?: number;
+  /** Query parameter carrying the resume id (default 'lastEventId'). */
+  lastEventIdParam?: string;
+  /** Query parameter carrying the token (default 'access_token'). */
+  tokenParam?: string;
+  /** Resume from this id on the first connection. */
+  lastEventId?: string;
+  /** Close while the page is hidden; resume without loss when it shows again. */
+  pauseWhenHidden?: boolean;
+}
+
+/** Removes the listener it was returned for. Calling it again does nothing. */
+export type Unsubscribe = () => void;
+
+/**
+ * A live Server-Sent Events source. Declare the payload of each event name to type listeners:
+ * `new LiveSource<{ 'item.created': Item }>(url).on('item.created', item => item.name)`.
+ */
+export class LiveSource<Events extends { [name: string]: any } = { [name: string]: any }> {
+  constructor(url: string, options?: LiveSourceOptions);
+  /** Calls `callback` with the parsed JSON data of every `event` event. */
+  on<K extends keyof Events & string>(event: K, callback: (data: Events[K], meta: EventMeta<K>) => void): Unsubscribe;
+  /** Calls `callback` now with the current state, then on every change. */
+  onState(callback: (state: LiveState) => void): Unsubscribe;
+  onError(callback: (error: LiveError) => void): Unsubscribe;
+  /** The server could not resume without a gap: rebuild state derived from earlier events. */
+  onReset(callback: (data: unknown) => void): Unsubscribe;
+  /** Closes the stream, cancels every timer and releases every listener. */
+  close(): void;
+  /** Closes, then frees the wasm memory behind this object. */
+  free(): void;
+  [Symbol.dispose](): void;
+  readonly state: LiveState;
+  /** The id the next connection resumes from. */
+  readonly lastEventId: string | undefined;
+}
+"#;
+
+/// `LiveSource` as JS sees it.
+#[wasm_bindgen(js_name = LiveSource, skip_typescript)]
+pub struct JsLiveSource {
+    source: LiveSource,
+}
+
+#[wasm_bindgen(js_class = LiveSource)]
+impl JsLiveSource {
+    #[wasm_bindgen(constructor)]
+    pub fn new(url: &str, options: JsValue) -> Result<JsLiveSource, JsError> {
+        let options = parse_options(options)?;
+        Ok(Self {
+            source: LiveSource::connect(url, options)?,
+        })
+    }
+
+    pub fn on(&self, event: &str, callback: JsValue) -> Result<js_sys::Function, JsError> {
+        let f = function("on", callback)?;
+        self.open()?;
+        let id = self.source.inner().add_event(event, Callback::Js(f));
+        Ok(self.unsubscriber(Kind::Event(event.into()), id))
+    }
+
+    #[wasm_bindgen(js_name = onState)]
+    pub fn on_state(&self, callback: JsValue) -> Result<js_sys::Function, JsError> {
+        let f = function("onState", callback)?;
+        let _ = f.call1(&JsValue::UNDEFINED, &self.state().into());
+        self.register(Kind::State, |r, id| r.states.add(id, Callback::Js(f)))
+    }
+
+    #[wasm_bindgen(js_name = onError)]
+    pub fn on_error(&self, callback: JsValue) -> Result<js_sys::Function, JsError> {
+        let f = function("onError", callback)?;
+        self.register(Kind::Error, |r, id| r.errors.add(id, Callback::Js(f)))
+    }
+
+    #[wasm_bindgen(js_name = onReset)]
+    pub fn on_reset(&self, callback: JsValue) -> Result<js_sys::Function, JsError> {
+        let f = function("onReset", callback)?;
+        self.register(Kind::Reset, |r, id| r.resets.add(id, Callback::Js(f)))
+    }
+
+    pub fn close(&self) {
+        self.source.close();
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn state(&self) -> String {
+        self.source.state().as_str().into()
+    }
+
+    #[wasm_bindgen(getter, js_name = lastEventId)]
+    pub fn last_event_id(&self) -> Option<String> {
+        self.source.last_event_id()
+    }
+}
+
+impl JsLiveSource {
+    fn open(&self) -> Result<(), Error> {
+        if self.source.inner().is_closed() {
+            return Err(Error::Closed("this LiveSource is closed".into()));
+        }
+        Ok(())
+    }
+
+    fn register(
+        &self,
+        kind: Kind,
+        add: impl FnOnce(&mut crate::dispatch::Registry, crate::dispatch::Id),
+    ) -> Result<js_sys::Function, JsError> {
+        self.open()?;
+        let id = {
+            let mut registry = self.source.inner().registry.borrow_mut();
+            let id = registry.next_id();
+            add(&mut registry, id);
+            id
+        };
+        Ok(self.unsubscriber(kind, id))
+    }
+
+    fn unsubscriber(&self, kind: Kind, id: crate::dispatch::Id) -> js_sys::Function {
+        unsubscriber(Unsubscribe {
+            registration: Registration::new(self.source.inner(), kind, id),
+        })
+    }
+
+    /// The Rust source behind a JS object, for code that mixes both APIs.
+    pub fn source(&self) -> &LiveSource {
+        &self.source
+    }
+}
+
+/// Owns one registration for the JS unsubscribe function; `free()` from JS drops it.
+#[wasm_bindgen(skip_typescript)]
+pub struct Unsubscribe {
+    #[allow(dead_code)] // held for its Drop
+    registration: Registration,
+}
+
+#[wasm_bindgen(inline_js = "
+export function unsubscriber(handle) {
+  let h = handle;
+  return () => { if (h) { const x = h; h = null; x.free(); } };
+}
+")]
+extern "C" {
+    fn unsubscriber(handle: Unsubscribe) -> js_sys::Function;
+}
+
+fn function(method: &str, value: JsValue) -> Result<js_sys::Function, Error> {
+    value.dyn_into::<js_sys::Function>().map_err(|v| {
+        Error::Config(format!(
+            "{method}() needs a callback function, got {}",
+            js_type_name(&v)
+        ))
+    })
+}
+
+fn check_names(keys: &js_sys::Array, allowed: &[&str], prefix: &str) -> Result<(), Error> {
+    let keys: Vec<String> = keys.iter().filter_map(|k| k.as_string()).collect();
+    options::check_names(keys.iter().map(String::as_str), allowed, prefix)
+}
+
+/// Splits the JS options object into the token function (kept as a JS value) and the plain
+/// settings (deserialized and validated; unknown names are errors).
+fn parse_options(value: JsValue) -> Result<crate::options::Options, Error> {
+    if value.is_undefined() || value.is_null() {
+        return OptionsInput::default().into_options(None);
+    }
+    let Some(object) = value
+        .dyn_ref::<js_sys::Object>()
+        .filter(|_| value.is_object())
+    else {
+        return Err(Error::Config(format!(
+            "options must be an object, got {}",
+            js_type_name(&value)
+        )));
+    };
+    check_names(&js_sys::Object::keys(object), OPTION_NAMES, "")?;
+    let backoff = js_sys::Reflect::get(object, &"backoff".into()).unwrap_or(JsValue::UNDEFINED);
+    if let Some(backoff) = backoff
+        .dyn_ref::<js_sys::Object>()
+        .filter(|_| backoff.is_object())
+    {
+        check_names(&js_sys::Object::keys(backoff), BACKOFF_NAMES, "backoff.")?;
+    }
+    let rest = js_sys::Object::assign(&js_sys::Object::new(), object);
+    let token = js_sys::Reflect::get(&rest, &"token".into()).unwrap_or(JsValue::UNDEFINED);
+    let _ = js_sys::Reflect::delete_property(&rest, &"token".into());
+    let token = TokenSource::from_js(token)?;
+    let input: OptionsInput = serde_wasm_bindgen::from_value(rest.into())
+        .map_err(|e| Error::Config(format!("invalid options: {e}")))?;
+    input.into_options(token)
+}

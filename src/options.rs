@@ -1,0 +1,308 @@
+//! Options: what callers may set, their defaults, and validation. `OptionsInput` mirrors the JS
+//! options object field for field (camelCase, unknown names rejected); `Options` is the validated
+//! form the source runs on.
+
+use serde::Deserialize;
+
+use crate::backoff::Backoff;
+use crate::error::{Error, Result};
+use crate::token::TokenSource;
+
+/// Validated options. Build with `Options::default()` and the builder methods from Rust.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub token: Option<TokenSource>,
+    pub with_credentials: bool,
+    pub backoff: Backoff,
+    /// Reconnect if nothing (event or heartbeat) arrives for this long; 0 turns the watchdog off.
+    pub heartbeat_timeout_ms: u32,
+    /// Query parameter that carries the last seen id on every new connection.
+    pub last_event_id_param: String,
+    /// Query parameter that carries the token.
+    pub token_param: String,
+    /// Where to resume from on the first connection (for example, an id saved by the page).
+    pub last_event_id: Option<String>,
+    /// Close the connection while the page is hidden and resume, losing nothing, when it shows.
+    pub pause_when_hidden: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            token: None,
+            with_credentials: false,
+            backoff: Backoff::default(),
+            heartbeat_timeout_ms: 45_000,
+            last_event_id_param: "lastEventId".into(),
+            token_param: "access_token".into(),
+            last_event_id: None,
+            pause_when_hidden: false,
+        }
+    }
+}
+
+impl Options {
+    pub fn token(mut self, token: TokenSource) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    pub fn with_credentials(mut self, on: bool) -> Self {
+        self.with_credentials = on;
+        self
+    }
+
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub fn heartbeat_timeout_ms(mut self, ms: u32) -> Self {
+        self.heartbeat_timeout_ms = ms;
+        self
+    }
+
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = Some(id.into());
+        self
+    }
+
+    pub fn pause_when_hidden(mut self, on: bool) -> Self {
+        self.pause_when_hidden = on;
+        self
+    }
+
+    /// Checks the invariants that builder callers could break.
+    pub fn validate(&self) -> Result<()> {
+        let b = &self.backoff;
+        if b.initial_ms > b.max_ms {
+            return Err(Error::Config(format!(
+                "backoff.initialMs ({}) must not exceed backoff.maxMs ({})",
+                b.initial_ms, b.max_ms
+            )));
+        }
+        if !(b.factor.is_finite() && b.factor >= 1.0) {
+            return Err(Error::Config(format!(
+                "backoff.factor must be a finite number >= 1, got {}",
+                b.factor
+            )));
+        }
+        for (name, value) in [
+            ("lastEventIdParam", &self.last_event_id_param),
+            ("tokenParam", &self.token_param),
+        ] {
+            if value.is_empty() {
+                return Err(Error::Config(format!("{name} must not be empty")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Option names `OptionsInput` accepts, besides `token`.
+pub const OPTION_NAMES: &[&str] = &[
+    "token",
+    "withCredentials",
+    "backoff",
+    "heartbeatTimeoutMs",
+    "lastEventIdParam",
+    "tokenParam",
+    "lastEventId",
+    "pauseWhenHidden",
+];
+
+pub const BACKOFF_NAMES: &[&str] = &["initialMs", "maxMs", "factor", "jitter", "maxAttempts"];
+
+/// A typo in an option name would otherwise be ignored silently; this names it instead.
+pub fn check_names<'a>(
+    given: impl IntoIterator<Item = &'a str>,
+    allowed: &[&str],
+    prefix: &str,
+) -> Result<()> {
+    for name in given {
+        if !allowed.contains(&name) {
+            return Err(Error::Config(format!(
+                "unknown option '{prefix}{name}'; expected one of: {}",
+                allowed
+                    .iter()
+                    .map(|a| format!("{prefix}{a}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The JS options object as received. Numbers arrive as `f64` so that a negative or fractional
+/// delay gets our message rather than a generic type error.
+#[derive(Deserialize, Default, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OptionsInput {
+    pub with_credentials: Option<bool>,
+    pub backoff: Option<BackoffInput>,
+    pub heartbeat_timeout_ms: Option<f64>,
+    pub last_event_id_param: Option<String>,
+    pub token_param: Option<String>,
+    pub last_event_id: Option<String>,
+    pub pause_when_hidden: Option<bool>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackoffInput {
+    pub initial_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    pub factor: Option<f64>,
+    pub jitter: Option<bool>,
+    pub max_attempts: Option<f64>,
+}
+
+impl OptionsInput {
+    /// Applies the input over the defaults and validates the result.
+    pub fn into_options(self, token: Option<TokenSource>) -> Result<Options> {
+        let defaults = Options::default();
+        let b = self.backoff.unwrap_or_default();
+        let policy = Backoff {
+            initial_ms: millis(
+                "backoff.initialMs",
+                b.initial_ms,
+                defaults.backoff.initial_ms,
+            )?,
+            max_ms: millis("backoff.maxMs", b.max_ms, defaults.backoff.max_ms)?,
+            factor: b.factor.unwrap_or(defaults.backoff.factor),
+            jitter: b.jitter.unwrap_or(defaults.backoff.jitter),
+            max_attempts: match b.max_attempts {
+                None => None,
+                Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => Some(n as u32),
+                Some(n) => {
+                    return Err(Error::Config(format!(
+                        "backoff.maxAttempts must be a whole number >= 0 or null, got {n}"
+                    )))
+                }
+            },
+        };
+        let options = Options {
+            token,
+            with_credentials: self.with_credentials.unwrap_or(defaults.with_credentials),
+            backoff: policy,
+            heartbeat_timeout_ms: millis(
+                "heartbeatTimeoutMs",
+                self.heartbeat_timeout_ms,
+                defaults.heartbeat_timeout_ms,
+            )?,
+            last_event_id_param: self
+                .last_event_id_param
+                .unwrap_or(defaults.last_event_id_param),
+            token_param: self.token_param.unwrap_or(defaults.token_param),
+            last_event_id: self.last_event_id,
+            pause_when_hidden: self.pause_when_hidden.unwrap_or(defaults.pause_when_hidden),
+        };
+        options.validate()?;
+        Ok(options)
+    }
+}
+
+/// A delay in milliseconds: finite, non-negative, at most ~24 days (setTimeout's own limit).
+fn millis(name: &str, value: Option<f64>, default: u32) -> Result<u32> {
+    const MAX: f64 = i32::MAX as f64;
+    match value {
+        None => Ok(default),
+        Some(v) if v.is_finite() && (0.0..=MAX).contains(&v) => Ok(v.round() as u32),
+        Some(v) => Err(Error::Config(format!(
+            "{name} must be a number of milliseconds between 0 and {MAX}, got {v}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn empty_input_gives_the_documented_defaults() {
+        let o = OptionsInput::default().into_options(None).unwrap();
+        assert_eq!(o.backoff, Backoff::default());
+        assert_eq!(o.heartbeat_timeout_ms, 45_000);
+        assert_eq!(o.last_event_id_param, "lastEventId");
+        assert_eq!(o.token_param, "access_token");
+        assert!(!o.with_credentials && !o.pause_when_hidden);
+    }
+
+    #[test]
+    fn negative_and_non_finite_delays_are_rejected_by_name() {
+        let input = OptionsInput {
+            backoff: Some(BackoffInput {
+                initial_ms: Some(-5.0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = input.into_options(None).unwrap_err();
+        assert_eq!(err.kind(), "config");
+        assert!(err.message().contains("backoff.initialMs"), "{err}");
+
+        let input = OptionsInput {
+            heartbeat_timeout_ms: Some(f64::NAN),
+            ..Default::default()
+        };
+        assert!(input
+            .into_options(None)
+            .unwrap_err()
+            .message()
+            .contains("heartbeatTimeoutMs"));
+    }
+
+    #[test]
+    fn inconsistent_backoff_is_rejected() {
+        for b in [
+            BackoffInput {
+                initial_ms: Some(10_000.0),
+                max_ms: Some(100.0),
+                ..Default::default()
+            },
+            BackoffInput {
+                factor: Some(0.5),
+                ..Default::default()
+            },
+            BackoffInput {
+                max_attempts: Some(1.5),
+                ..Default::default()
+            },
+        ] {
+            let input = OptionsInput {
+                backoff: Some(b),
+                ..Default::default()
+            };
+            assert_eq!(input.into_options(None).unwrap_err().kind(), "config");
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_named_in_the_error() {
+        assert!(check_names(["backoff", "token"], OPTION_NAMES, "").is_ok());
+        let err = check_names(["heartbeatTimeout"], OPTION_NAMES, "").unwrap_err();
+        assert!(
+            err.message().contains("unknown option 'heartbeatTimeout'"),
+            "{err}"
+        );
+        assert!(err.message().contains("heartbeatTimeoutMs"), "{err}");
+        let err = check_names(["initalMs"], BACKOFF_NAMES, "backoff.").unwrap_err();
+        assert!(err.message().contains("'backoff.initalMs'"), "{err}");
+    }
+
+    #[test]
+    fn empty_param_names_are_rejected() {
+        let input = OptionsInput {
+            token_param: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(input
+            .into_options(None)
+            .unwrap_err()
+            .message()
+            .contains("tokenParam"));
+    }
+}

@@ -1,0 +1,62 @@
+//! The few browser globals the library needs, in a window or a worker alike.
+
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Request, Url, Window, WorkerGlobalScope};
+
+use crate::error::{Error, Result};
+
+pub(crate) fn window() -> Option<Window> {
+    js_sys::global().dyn_into::<Window>().ok()
+}
+
+fn worker() -> Option<WorkerGlobalScope> {
+    js_sys::global().dyn_into::<WorkerGlobalScope>().ok()
+}
+
+/// `fetch(request)` on whichever global this runs in.
+pub(crate) fn fetch(request: &Request) -> Result<js_sys::Promise> {
+    if let Some(w) = window() {
+        return Ok(w.fetch_with_request(request));
+    }
+    if let Some(w) = worker() {
+        return Ok(w.fetch_with_request(request));
+    }
+    Err(Error::Config(
+        "fetch is not available in this context".into(),
+    ))
+}
+
+/// Resolves `url` against the document's base URL (or the worker's location).
+pub(crate) fn absolute_url(url: &str) -> Result<String> {
+    if let Ok(u) = Url::new(url) {
+        return Ok(u.href());
+    }
+    let base = window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.base_uri().ok().flatten())
+        .or_else(|| worker().map(|w| w.location().href()));
+    let Some(base) = base else {
+        return Err(Error::Config(format!(
+            "'{url}' is a relative URL and there is no document base to resolve it against"
+        )));
+    };
+    Url::new_with_base(url, &base)
+        .map(|u| u.href())
+        .map_err(|_| Error::Config(format!("'{url}' is not a valid URL")))
+}
+
+pub(crate) fn random() -> f64 {
+    js_sys::Math::random()
+}
+
+pub(crate) fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// A JS exception's message, for error reports.
+pub(crate) fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into())
+}

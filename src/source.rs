@@ -1,0 +1,517 @@
+//! The source state machine: connect (with a fresh token and the resume id), deliver, detect
+//! failure and stalls, learn why a connect failed, and reconnect on the backoff schedule.
+//!
+//! Every async step and every callback carries the `generation` it was started for; `close`,
+//! `pause` and each new connect bump it, so late work from an old attempt is ignored.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use gloo_events::EventListener;
+use gloo_timers::callback::{Interval, Timeout};
+use wasm_bindgen::JsValue;
+use web_sys::MessageEvent;
+
+use crate::backoff::Schedule;
+use crate::connection::Connection;
+use crate::dispatch::{self, call_js, Callback, Kind, Meta, Registry, State};
+use crate::error::{Error, Result};
+use crate::failure::{decide, Action, Probe};
+use crate::options::Options;
+use crate::platform;
+use crate::probe::probe;
+use crate::resume::{self, Resume, Verdict};
+
+/// Events the source always listens to, whether or not the app subscribed to them.
+const RESET: &str = "reset";
+const HEARTBEAT: &str = "heartbeat";
+
+pub(crate) struct Inner {
+    me: Weak<Inner>,
+    /// Absolute, without the resume id or token.
+    url: String,
+    pub(crate) options: Options,
+    state: Cell<State>,
+    closed: Cell<bool>,
+    generation: Cell<u64>,
+    conn: RefCell<Option<Connection>>,
+    /// The current connection fired `open`.
+    opened: Cell<bool>,
+    /// The URL of the latest attempt, with its secrets: the probe must ask exactly that.
+    attempt_url: RefCell<String>,
+    resume: RefCell<Resume>,
+    schedule: RefCell<Schedule>,
+    pub(crate) registry: RefCell<Registry>,
+    reconnect_timer: RefCell<Option<Timeout>>,
+    watchdog: RefCell<Option<Interval>>,
+    activity: Cell<bool>,
+    idle_ticks: Cell<u8>,
+    refreshed_once: Cell<bool>,
+    lifecycle: RefCell<Vec<EventListener>>,
+}
+
+impl Inner {
+    pub fn new(url: &str, options: Options) -> Result<Rc<Self>> {
+        options.validate()?;
+        let url = platform::absolute_url(url)?;
+        let inner = Rc::new_cyclic(|me| Inner {
+            me: me.clone(),
+            url,
+            resume: RefCell::new(Resume::new(options.last_event_id.clone())),
+            schedule: RefCell::new(Schedule::new(options.backoff.clone())),
+            options,
+            state: Cell::new(State::Connecting),
+            closed: Cell::new(false),
+            generation: Cell::new(0),
+            conn: RefCell::new(None),
+            opened: Cell::new(false),
+            attempt_url: RefCell::new(String::new()),
+            registry: RefCell::new(Registry::default()),
+            reconnect_timer: RefCell::new(None),
+            watchdog: RefCell::new(None),
+            activity: Cell::new(false),
+            idle_ticks: Cell::new(0),
+            refreshed_once: Cell::new(false),
+            lifecycle: RefCell::new(Vec::new()),
+        });
+        inner.watch_page_lifecycle();
+        if inner.state.get() != State::Paused {
+            inner.connect();
+        }
+        Ok(inner)
+    }
+
+    pub fn state(&self) -> State {
+        self.state.get()
+    }
+
+    pub fn last_event_id(&self) -> Option<String> {
+        self.resume.borrow().last_id().map(str::to_owned)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// The URL with secrets redacted, for messages.
+    fn public_url(&self, url: &str) -> String {
+        resume::redact(url, &[self.options.token_param.as_str()])
+    }
+
+    fn bump(&self) -> u64 {
+        let g = self.generation.get() + 1;
+        self.generation.set(g);
+        g
+    }
+
+    fn current(&self, generation: u64) -> bool {
+        !self.closed.get() && self.generation.get() == generation
+    }
+
+    // ---- connecting -------------------------------------------------------------------------
+
+    fn connect(&self) {
+        if self.closed.get() {
+            return;
+        }
+        let generation = self.bump();
+        self.reconnect_timer.borrow_mut().take();
+        self.drop_connection();
+        if self.state.get() != State::Reconnecting {
+            self.set_state(State::Connecting);
+        }
+        let Some(token) = self.options.token.clone() else {
+            self.open(generation, None);
+            return;
+        };
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = token.fetch().await;
+            let Some(this) = me.upgrade().filter(|s| s.current(generation)) else {
+                return;
+            };
+            match result {
+                Ok(token) => this.open(generation, Some(token)),
+                Err(e) => {
+                    this.emit_error(&e);
+                    this.reconnect_later(None);
+                }
+            }
+        });
+    }
+
+    fn open(&self, generation: u64, token: Option<String>) {
+        let url = {
+            let resume = self.resume.borrow();
+            let mut params = Vec::with_capacity(2);
+            if let Some(id) = resume.last_id() {
+                params.push((self.options.last_event_id_param.as_str(), Some(id)));
+            }
+            if let Some(token) = token.as_deref() {
+                params.push((self.options.token_param.as_str(), Some(token)));
+            }
+            resume::with_query_params(&self.url, &params)
+        };
+        let (on_open, on_error, on_event) = (self.me.clone(), self.me.clone(), self.me.clone());
+        let conn = Connection::open(
+            &url,
+            self.options.with_credentials,
+            move || {
+                if let Some(s) = on_open.upgrade().filter(|s| s.current(generation)) {
+                    s.opened();
+                }
+            },
+            move || {
+                if let Some(s) = on_error.upgrade().filter(|s| s.current(generation)) {
+                    s.failed(generation);
+                }
+            },
+            Rc::new(move |name: &str, js_name: &JsValue, event: &MessageEvent| {
+                if let Some(s) = on_event.upgrade().filter(|s| s.current(generation)) {
+                    s.received(name, js_name, event);
+                }
+            }),
+        );
+        let mut conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                self.emit_error(&e);
+                self.close();
+                return;
+            }
+        };
+        conn.listen(RESET);
+        conn.listen(HEARTBEAT);
+        for name in self.registry.borrow().events.keys() {
+            conn.listen(name);
+        }
+        self.resume.borrow_mut().new_connection();
+        self.opened.set(false);
+        *self.attempt_url.borrow_mut() = url;
+        *self.conn.borrow_mut() = Some(conn);
+        self.start_watchdog();
+    }
+
+    fn opened(&self) {
+        self.opened.set(true);
+        self.refreshed_once.set(false);
+        self.schedule.borrow_mut().opened();
+        self.set_state(State::Open);
+    }
+
+    /// The native source reported `error`. It would retry on its own with the same URL (an old
+    /// token, no resume id) or give up for good, so it is closed and the policy takes over.
+    fn failed(&self, generation: u64) {
+        let was_open = self.opened.get();
+        self.drop_connection();
+        self.set_state(State::Reconnecting);
+        if was_open {
+            self.reconnect_later(None);
+            return;
+        }
+        let url = self.attempt_url.borrow().clone();
+        let with_credentials = self.options.with_credentials;
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = probe(&url, with_credentials).await;
+            if let Some(this) = me.upgrade().filter(|s| s.current(generation)) {
+                this.after_probe(&result, &url);
+            }
+        });
+    }
+
+    fn after_probe(&self, result: &Probe, url: &str) {
+        if let Probe::Answered {
+            retry_hint_ms: Some(ms),
+            ..
+        } = result
+        {
+            self.schedule.borrow_mut().set_retry_hint(*ms);
+        }
+        let has_token = self.options.token.is_some();
+        let action = decide(
+            result,
+            has_token,
+            self.refreshed_once.get(),
+            &self.public_url(url),
+        );
+        match action {
+            Action::RetryWithFreshToken => {
+                self.refreshed_once.set(true);
+                self.connect();
+            }
+            Action::Stop(error) => {
+                if let Some(e) = error {
+                    self.emit_error(&e);
+                }
+                self.close();
+            }
+            Action::Retry { after_ms, error } => {
+                if let Some(e) = error {
+                    self.emit_error(&e);
+                }
+                self.reconnect_later(after_ms);
+            }
+        }
+    }
+
+    fn reconnect_later(&self, after_ms: Option<u32>) {
+        self.set_state(State::Reconnecting);
+        let delay = self
+            .schedule
+            .borrow_mut()
+            .next_delay_after(after_ms, platform::random());
+        let Some(delay) = delay else {
+            let attempts = self.schedule.borrow().attempts();
+            self.emit_error(&Error::Closed(format!(
+                "gave up after {attempts} reconnect attempts (backoff.maxAttempts)"
+            )));
+            self.close();
+            return;
+        };
+        let me = self.me.clone();
+        let timer = Timeout::new(delay, move || {
+            if let Some(s) = me.upgrade() {
+                s.connect();
+            }
+        });
+        *self.reconnect_timer.borrow_mut() = Some(timer);
+    }
+
+    fn drop_connection(&self) {
+        // Taken out first so no borrow is held while the listeners are released.
+        let old = self.conn.borrow_mut().take();
+        drop(old);
+        self.watchdog.borrow_mut().take();
+        self.opened.set(false);
+    }
+
+    // ---- receiving --------------------------------------------------------------------------
+
+    fn received(&self, name: &str, js_name: &JsValue, event: &MessageEvent) {
+        self.activity.set(true);
+        let id = event.last_event_id();
+        if self.resume.borrow_mut().accept(&id) == Verdict::Duplicate {
+            return;
+        }
+        let id = (!id.is_empty()).then_some(id);
+        if name == RESET {
+            let data = event.data();
+            let data = dispatch::parse_json(&data).unwrap_or(data);
+            for (_, cb) in self.registry.borrow().resets.snapshot().iter() {
+                match cb {
+                    Callback::Js(f) => call_js(f, &[&data]),
+                    Callback::Rust(f) => f(&data),
+                }
+            }
+        }
+        self.deliver(name, js_name, id, &event.data());
+    }
+
+    fn deliver(&self, name: &str, js_name: &JsValue, id: Option<String>, data: &JsValue) {
+        let Some(slots) = self
+            .registry
+            .borrow()
+            .events
+            .get(name)
+            .map(|s| s.snapshot())
+        else {
+            return;
+        };
+        let value = match dispatch::parse_json(data) {
+            Ok(v) => v,
+            Err(message) => {
+                return self.emit_error(&Error::Decode {
+                    event: name.to_owned(),
+                    id,
+                    message,
+                })
+            }
+        };
+        let mut js_meta = None;
+        let mut meta = None;
+        for (_, cb) in slots.iter() {
+            match cb {
+                Callback::Js(f) => {
+                    let m = js_meta.get_or_insert_with(|| dispatch::js_meta(id.clone(), js_name));
+                    call_js(f, &[&value, m]);
+                }
+                Callback::Rust(sink) => {
+                    let m = meta.get_or_insert_with(|| Meta {
+                        id: id.clone(),
+                        event: name.to_owned(),
+                    });
+                    if let Err(e) = sink(&value, m) {
+                        self.emit_error(&e);
+                    }
+                }
+            }
+            if self.closed.get() {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn emit_error(&self, e: &Error) {
+        let errors = self.registry.borrow().errors.snapshot();
+        if errors.is_empty() {
+            web_sys::console::warn_1(&e.to_string().into());
+        }
+        let mut js = None;
+        for (_, cb) in errors.iter() {
+            match cb {
+                Callback::Js(f) => {
+                    call_js(f, &[js.get_or_insert_with(|| dispatch::error_object(e))])
+                }
+                Callback::Rust(f) => f(e),
+            }
+        }
+    }
+
+    fn set_state(&self, state: State) {
+        if self.state.replace(state) == state {
+            return;
+        }
+        let states = self.registry.borrow().states.snapshot();
+        let js: JsValue = state.as_str().into();
+        for (_, cb) in states.iter() {
+            match cb {
+                Callback::Js(f) => call_js(f, &[&js]),
+                Callback::Rust(f) => f(state),
+            }
+        }
+    }
+
+    // ---- stall watchdog ---------------------------------------------------------------------
+
+    /// Ticks every half timeout; two idle ticks in a row mean nothing arrived for between one
+    /// and one and a half timeouts. A flag per event is cheaper than re-arming a timer per event.
+    fn start_watchdog(&self) {
+        let timeout = self.options.heartbeat_timeout_ms;
+        if timeout == 0 {
+            return;
+        }
+        self.activity.set(false);
+        self.idle_ticks.set(0);
+        let me = self.me.clone();
+        let interval = Interval::new((timeout / 2).max(1), move || {
+            if let Some(s) = me.upgrade() {
+                s.watchdog_tick();
+            }
+        });
+        *self.watchdog.borrow_mut() = Some(interval);
+    }
+
+    fn watchdog_tick(&self) {
+        if self.activity.replace(false) {
+            self.idle_ticks.set(0);
+            return;
+        }
+        let idle = self.idle_ticks.get() + 1;
+        self.idle_ticks.set(idle);
+        if idle < 2 {
+            return;
+        }
+        let url = self.public_url(&self.attempt_url.borrow());
+        self.emit_error(&Error::Network(format!(
+            "{url} sent nothing for {} ms (stalled); reconnecting",
+            self.options.heartbeat_timeout_ms
+        )));
+        self.drop_connection();
+        self.reconnect_later(None);
+    }
+
+    // ---- page lifecycle ---------------------------------------------------------------------
+
+    fn watch_page_lifecycle(&self) {
+        let Some(window) = platform::window() else {
+            return;
+        };
+        let mut listeners = Vec::new();
+        let me = self.me.clone();
+        listeners.push(EventListener::new(&window, "online", move |_| {
+            if let Some(s) = me.upgrade() {
+                // Waiting out the backoff is pointless once the network is back.
+                if s.state.get() == State::Reconnecting && s.conn.borrow().is_none() {
+                    s.connect();
+                }
+            }
+        }));
+        if self.options.pause_when_hidden {
+            if let Some(document) = window.document() {
+                let me = self.me.clone();
+                let doc = document.clone();
+                listeners.push(EventListener::new(
+                    &document,
+                    "visibilitychange",
+                    move |_| {
+                        if let Some(s) = me.upgrade() {
+                            s.visibility_changed(doc.hidden());
+                        }
+                    },
+                ));
+                if document.hidden() {
+                    self.state.set(State::Paused);
+                }
+            }
+        }
+        *self.lifecycle.borrow_mut() = listeners;
+    }
+
+    fn visibility_changed(&self, hidden: bool) {
+        if self.closed.get() {
+            return;
+        }
+        if hidden {
+            self.bump();
+            self.reconnect_timer.borrow_mut().take();
+            self.drop_connection();
+            self.set_state(State::Paused);
+        } else if self.state.get() == State::Paused {
+            self.connect();
+        }
+    }
+
+    // ---- registration -----------------------------------------------------------------------
+
+    /// Adds an event listener; starts listening on the live connection for a new name.
+    pub(crate) fn add_event(&self, name: &str, cb: Callback<dispatch::RustSink>) -> dispatch::Id {
+        let mut registry = self.registry.borrow_mut();
+        let id = registry.next_id();
+        registry
+            .events
+            .entry(name.to_owned())
+            .or_default()
+            .add(id, cb);
+        drop(registry);
+        if let Some(conn) = self.conn.borrow_mut().as_mut() {
+            conn.listen(name);
+        }
+        id
+    }
+
+    pub(crate) fn remove(&self, kind: &Kind, id: dispatch::Id) {
+        let emptied = self.registry.borrow_mut().remove(kind, id);
+        if let Some(name) = emptied.filter(|n| n != RESET && n != HEARTBEAT) {
+            if let Some(conn) = self.conn.borrow_mut().as_mut() {
+                conn.unlisten(&name);
+            }
+        }
+    }
+
+    /// Stops everything: connection, timers, page listeners; then releases every callback, which
+    /// also ends Rust streams.
+    pub fn close(&self) {
+        if self.closed.get() {
+            return;
+        }
+        self.bump();
+        self.reconnect_timer.borrow_mut().take();
+        self.drop_connection();
+        self.lifecycle.borrow_mut().clear();
+        self.set_state(State::Closed);
+        self.closed.set(true);
+        let released = std::mem::take(&mut *self.registry.borrow_mut());
+        drop(released);
+    }
+}

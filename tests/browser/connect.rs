@@ -1,0 +1,176 @@
+//! Connecting, receiving typed and untyped events, decode errors.
+
+use futures_channel::mpsc;
+use livesource::{Error, LiveSource, Options, State};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use crate::support::*;
+
+/// The RESTHeart change shape; deserialising it proves every field is present.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Change {
+    pub full_document: Option<Product>,
+    pub document_key: serde::de::IgnoredAny,
+    pub operation_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Product {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Resolves once `source` reports `open`.
+pub async fn opened(source: &LiveSource) {
+    if source.state() == State::Open {
+        return;
+    }
+    let (tx, mut rx) = mpsc::unbounded();
+    let _r = source.on_state(move |s| {
+        let _ = tx.unbounded_send(s);
+    });
+    loop {
+        if next(&mut rx, 5000, "state open").await == State::Open {
+            return;
+        }
+    }
+}
+
+pub fn changes_url() -> String {
+    url("/shop/products/_streams/changes")
+}
+
+#[wasm_bindgen_test]
+async fn a_rust_subscriber_receives_an_inserted_document_with_an_id() {
+    let editor = token("editor", 600).await;
+    let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
+    let mut changes = source.subscribe::<Change>("change");
+    opened(&source).await;
+
+    let name = unique("lamp");
+    insert_product(
+        &editor,
+        &[("name", name.as_str().into()), ("price", 12.into())],
+    )
+    .await
+    .expect("insert accepted");
+
+    loop {
+        let event = next(&mut changes, 5000, "the insert's change event")
+            .await
+            .expect("decodes as a change");
+        let doc_name = event.data.full_document.and_then(|d| d.name);
+        if doc_name.as_deref() == Some(name.as_str()) {
+            assert_eq!(event.data.operation_type, "insert");
+            assert_eq!(event.event, "change");
+            assert!(
+                event.id.is_some_and(|id| !id.is_empty()),
+                "events carry an id"
+            );
+            break;
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_js_listener_gets_parsed_json_and_meta() {
+    let editor = token("editor", 600).await;
+    let src = livesource::JsLiveSource::new(&changes_url(), JsValue::UNDEFINED)
+        .map_err(JsValue::from)
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded::<(JsValue, JsValue)>();
+    let cb = Closure::<dyn Fn(JsValue, JsValue)>::new(move |data, meta| {
+        let _ = tx.unbounded_send((data, meta));
+    });
+    let off = src
+        .on("change", cb.as_ref().clone())
+        .map_err(JsValue::from)
+        .unwrap();
+    opened(src.source()).await;
+
+    let name = unique("chair");
+    insert_product(&editor, &[("name", name.as_str().into())])
+        .await
+        .expect("insert accepted");
+    loop {
+        let (data, meta) = next(&mut rx, 5000, "the JS listener call").await;
+        let got = get(&get(&data, "fullDocument"), "name").as_string();
+        if got.as_deref() == Some(name.as_str()) {
+            assert_eq!(get(&meta, "event").as_string().as_deref(), Some("change"));
+            assert!(get(&meta, "id")
+                .as_string()
+                .is_some_and(|id| !id.is_empty()));
+            assert!(get(&data, "documentKey").is_object());
+            break;
+        }
+    }
+
+    // Unsubscribing twice is harmless; after it the callback is never called again.
+    while rx.try_recv().is_ok() {}
+    let off: js_sys::Function = off;
+    off.call0(&JsValue::NULL).unwrap();
+    off.call0(&JsValue::NULL).unwrap();
+    insert_product(&editor, &[("name", unique("after-off").into())])
+        .await
+        .unwrap();
+    sleep(std::time::Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "no call after unsubscribing");
+    src.close();
+    assert_eq!(src.state(), "closed");
+}
+
+#[wasm_bindgen_test]
+async fn non_json_data_is_a_decode_error_and_the_stream_goes_on() {
+    let source = LiveSource::connect(
+        &url("/_test/sse?event=change&data=not%20json&id=41"),
+        Options::default().heartbeat_timeout_ms(0),
+    )
+    .unwrap();
+    let _changes = source.subscribe::<Change>("change");
+    let (tx, mut errors) = mpsc::unbounded();
+    let _r = source.on_error(move |e| {
+        let _ = tx.unbounded_send(e.clone());
+    });
+    match next(&mut errors, 5000, "the decode error").await {
+        Error::Decode { event, id, message } => {
+            assert_eq!(event, "change");
+            assert_eq!(id.as_deref(), Some("41"));
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        source.state(),
+        State::Open,
+        "a bad event never kills the stream"
+    );
+    assert_eq!(source.last_event_id().as_deref(), Some("41"));
+}
+
+#[wasm_bindgen_test]
+async fn data_of_the_wrong_shape_is_a_typed_decode_error() {
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Strict {
+        must_exist: u32,
+    }
+    let source = LiveSource::connect(
+        &url("/_test/sse?event=item&data=%7B%22other%22%3A1%7D&id=7"),
+        Options::default().heartbeat_timeout_ms(0),
+    )
+    .unwrap();
+    let mut strict = source.subscribe::<Strict>("item");
+    match next(&mut strict, 5000, "the typed decode error").await {
+        Err(Error::Decode { event, id, message }) => {
+            assert_eq!(event, "item");
+            assert_eq!(id.as_deref(), Some("7"));
+            assert!(message.contains("must_exist"), "{message}");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+}

@@ -1,0 +1,70 @@
+//! `GET /<db>/<coll>/_streams/<name>`: RESTHeart-style change streams over SSE.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::change::Change;
+use crate::documents::check_name;
+use crate::error::{AppError, AppResult};
+use crate::extract::{resume_id, Query};
+use crate::hub::StreamKey;
+use crate::replay::{replay_then_live, Feed};
+use crate::sse::{self, SseOptions};
+use crate::state::AppState;
+use crate::streams::{parse_avars, Pipeline};
+
+/// Reconnect hint for change streams.
+pub const RETRY_MS: u64 = 1000;
+
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    avars: Option<String>,
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    Path((db, coll, name)): Path<(String, String, String)>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    check_name("database", &db)?;
+    check_name("collection", &coll)?;
+    check_name("stream", &name)?;
+    let (d, c, n) = (db.clone(), coll.clone(), name.clone());
+    let stages = state
+        .blocking(move |s| s.stream_stages(&d, &c, &n))
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no stream {name:?} on /{db}/{coll}; define it with PUT /{db}/{coll}")))?;
+    let pipeline = Pipeline::parse(&stages).map_err(|e| AppError::internal(format!("stored stream {name}: {e}")))?;
+    let avars = parse_avars(q.avars.as_deref()).map_err(AppError::BadRequest)?;
+    let pipeline = pipeline.bind(&avars).map_err(AppError::BadRequest)?;
+
+    // serde_json's Map is sorted, so equal avars serialise equally and share a subscription.
+    let key = StreamKey { db: db.clone(), coll: coll.clone(), name, avars: Value::Object(avars).to_string() };
+    // Subscribe before the replay reads the log (see `replay`). The hub filters live changes
+    // once for all clients of the stream; replayed ones are filtered here.
+    let live = state.hub.subscribe(key, pipeline.clone());
+    let feed = Feed {
+        coll: Some((db, coll)),
+        filter: move |c: &Change| pipeline.matches(&c.event),
+        render: |c: &Change| vec![change_frame(c)],
+    };
+    let resume = resume_id(&headers, q.last_event_id.as_deref());
+    let frames = replay_then_live(state.clone(), feed, live, resume);
+    let options = SseOptions {
+        retry_ms: RETRY_MS,
+        keepalive: Some((state.config.heartbeat, sse::comment("keep-alive"))),
+        farewell: None,
+    };
+    Ok(sse::response(frames, options, &state.clients, state.shutdown.clone()))
+}
+
+pub fn change_frame(change: &Change) -> Bytes {
+    sse::trusted_frame("change", Some(change.seq), &change.data)
+}

@@ -1,0 +1,141 @@
+//! `/<db>/<coll>[/<id>]`: documents as JSON (and the catalog page), plus stream definitions.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{AppError, AppResult};
+use crate::extract::{JsonObject, JsonValue, Query};
+use crate::pages;
+use crate::state::AppState;
+use crate::streams::Pipeline;
+
+/// Database, collection and stream names: what RESTHeart allows, minus anything that needs
+/// escaping in a path. Names starting with `_` are reserved (`_streams`, `_publish`, …).
+pub fn check_name(what: &str, name: &str) -> AppResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(format!(
+            "invalid {what} name: use 1-64 letters, digits, '_' or '-', not starting with '_'"
+        )))
+    }
+}
+
+fn check_coll(db: &str, coll: &str) -> AppResult<()> {
+    check_name("database", db)?;
+    check_name("collection", coll)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path((db, coll)): Path<(String, String)>,
+    JsonObject(doc): JsonObject,
+) -> AppResult<Response> {
+    check_coll(&db, &coll)?;
+    let location_base = format!("/{db}/{coll}/");
+    let stored = state.blocking(move |s| s.insert(&db, &coll, doc)).await?;
+    let id = stored["_id"].as_str().unwrap_or_default();
+    let location = format!("{location_base}{id}");
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(stored)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    page: Option<u64>,
+    pagesize: Option<u64>,
+}
+
+/// JSON by default; the catalog page for `Accept: text/html`; only the list fragment for
+/// htmx requests (`HX-Request: true`).
+pub async fn list(
+    State(state): State<AppState>,
+    Path((db, coll)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    check_coll(&db, &coll)?;
+    let pagesize = q.pagesize.unwrap_or(100);
+    if !(1..=1000).contains(&pagesize) {
+        return Err(AppError::bad_request("pagesize must be between 1 and 1000"));
+    }
+    let page = q.page.unwrap_or(1).max(1);
+    let offset = (page - 1).saturating_mul(pagesize);
+    let (d, c) = (db.clone(), coll.clone());
+    let docs = state.blocking(move |s| s.list(&d, &c, offset, pagesize)).await?;
+    match pages::wanted(&headers) {
+        pages::Wanted::Json => Ok(Json(docs).into_response()),
+        wanted => state.pages.catalog(wanted, &db, &coll, &docs),
+    }
+}
+
+pub async fn get(State(state): State<AppState>, Path((db, coll, id)): Path<(String, String, String)>) -> AppResult<Json<Value>> {
+    check_coll(&db, &coll)?;
+    let what = format!("no document {id:?} in {db}/{coll}");
+    state.blocking(move |s| s.get(&db, &coll, &id)).await?.map(Json).ok_or(AppError::NotFound(what))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    Path((db, coll, id)): Path<(String, String, String)>,
+    JsonObject(doc): JsonObject,
+) -> AppResult<Response> {
+    check_coll(&db, &coll)?;
+    let (doc, created) = state.blocking(move |s| s.replace(&db, &coll, &id, doc)).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(doc)).into_response())
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Path((db, coll, id)): Path<(String, String, String)>,
+    JsonObject(patch): JsonObject,
+) -> AppResult<Json<Value>> {
+    check_coll(&db, &coll)?;
+    state.blocking(move |s| s.patch(&db, &coll, &id, &patch)).await.map(Json)
+}
+
+pub async fn delete(State(state): State<AppState>, Path((db, coll, id)): Path<(String, String, String)>) -> AppResult<StatusCode> {
+    check_coll(&db, &coll)?;
+    let what = format!("no document {id:?} in {db}/{coll}");
+    if state.blocking(move |s| s.delete(&db, &coll, &id)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound(what))
+    }
+}
+
+/// `PUT /<db>/<coll>` with `{"streams": [{"uri": NAME, "stages": [...]}]}`. Each stream is
+/// compiled before anything is stored, so a bad definition never replaces a good one.
+/// Streams not named in the body are kept.
+pub async fn define_streams(
+    State(state): State<AppState>,
+    Path((db, coll)): Path<(String, String)>,
+    JsonValue(body): JsonValue,
+) -> AppResult<Response> {
+    check_coll(&db, &coll)?;
+    let Some(Value::Array(defs)) = body.get("streams") else {
+        return Err(AppError::bad_request(r#"expected {"streams": [{"uri": NAME, "stages": [...]}]}"#));
+    };
+    let mut streams = Vec::with_capacity(defs.len());
+    for (i, def) in defs.iter().enumerate() {
+        let name = def
+            .get("uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| AppError::BadRequest(format!("streams[{i}].uri must be a string")))?;
+        check_name("stream", name)?;
+        let stages = def.get("stages").cloned().unwrap_or_else(|| json!([]));
+        Pipeline::parse(&stages).map_err(|e| AppError::BadRequest(format!("stream {name:?}: {e}")))?;
+        streams.push((name.to_owned(), stages));
+    }
+    let names: Vec<String> = streams.iter().map(|(n, _)| format!("/{db}/{coll}/_streams/{n}")).collect();
+    state.blocking(move |s| s.put_streams(&db, &coll, &streams)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "streams": names }))).into_response())
+}

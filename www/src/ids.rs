@@ -1,0 +1,152 @@
+//! Identifiers: document ids (ObjectId-like) and SSE resume ids (event-log sequence numbers).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A fresh 24-hex-digit id laid out like a MongoDB ObjectId: 4 bytes of seconds since the
+/// epoch, 5 random bytes fixed per process, and a 3-byte counter, so ids sort by creation time
+/// and never collide within one process.
+pub fn new_object_id() -> String {
+    static PROCESS_RANDOM: std::sync::OnceLock<[u8; 5]> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let random = PROCESS_RANDOM.get_or_init(|| {
+        let mut bytes = [0u8; 5];
+        // If the OS has no entropy source we still produce unique ids via time + counter.
+        let _ = getrandom::getrandom(&mut bytes);
+        bytes
+    });
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
+    let mut out = String::with_capacity(24);
+    for b in secs.to_be_bytes().iter().chain(random).chain(&count.to_be_bytes()[1..]) {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Checks a client-chosen document id. Ids appear as a path segment, so they must survive
+/// one: no slashes, no control characters, not empty, bounded length.
+pub fn validate_doc_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("_id must not be empty".into());
+    }
+    if id.len() > 128 {
+        return Err("_id must be at most 128 bytes".into());
+    }
+    if id.chars().any(|c| c == '/' || c.is_control()) {
+        return Err("_id must not contain '/' or control characters".into());
+    }
+    Ok(())
+}
+
+/// Why a resume id could not be honoured; sent to the client in `event: reset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeError {
+    Malformed,
+    Unknown,
+    TooOld,
+}
+
+impl ResumeError {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed-id",
+            Self::Unknown => "unknown-id",
+            Self::TooOld => "too-old",
+        }
+    }
+}
+
+/// Parses a resume id: the canonical decimal form of an event-log sequence number, exactly as
+/// we send it (no sign, no leading zeros, no whitespace), so each id has one spelling.
+pub fn parse_event_id(raw: &str) -> Result<u64, ResumeError> {
+    let canonical = !raw.is_empty()
+        && raw.len() <= 20
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && (raw == "0" || !raw.starts_with('0'));
+    if !canonical {
+        return Err(ResumeError::Malformed);
+    }
+    raw.parse().map_err(|_| ResumeError::Malformed)
+}
+
+/// Decides where a resumed stream starts. `head` is the newest sequence number in the log
+/// (0 when empty); `window` is how many events back a resume may reach.
+pub fn resume_point(raw: &str, head: u64, window: u64) -> Result<u64, ResumeError> {
+    let id = parse_event_id(raw)?;
+    if id > head {
+        return Err(ResumeError::Unknown);
+    }
+    if head - id > window {
+        return Err(ResumeError::TooOld);
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn object_ids_are_24_hex_and_unique() {
+        let a = new_object_id();
+        let b = new_object_id();
+        assert_eq!(a.len(), 24);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn event_ids_are_canonical_decimal() {
+        assert_eq!(parse_event_id("0"), Ok(0));
+        assert_eq!(parse_event_id("42"), Ok(42));
+        for bad in ["", "042", "+1", "-1", " 1", "1 ", "0x10", "1e3", "99999999999999999999999"] {
+            assert_eq!(parse_event_id(bad), Err(ResumeError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn resume_window() {
+        assert_eq!(resume_point("5", 10, 10), Ok(5));
+        assert_eq!(resume_point("10", 10, 0), Ok(10));
+        assert_eq!(resume_point("11", 10, 10), Err(ResumeError::Unknown));
+        assert_eq!(resume_point("1", 100, 10), Err(ResumeError::TooOld));
+        assert_eq!(resume_point("x", 100, 10), Err(ResumeError::Malformed));
+    }
+
+    #[test]
+    fn doc_ids() {
+        assert!(validate_doc_id("abc-1").is_ok());
+        assert!(validate_doc_id("").is_err());
+        assert!(validate_doc_id("a/b").is_err());
+        assert!(validate_doc_id("a\nb").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_roundtrips(s in "\\PC{0,30}") {
+            if let Ok(n) = parse_event_id(&s) {
+                prop_assert_eq!(n.to_string(), s);
+            }
+        }
+
+        #[test]
+        fn every_u64_roundtrips(n in any::<u64>()) {
+            prop_assert_eq!(parse_event_id(&n.to_string()), Ok(n));
+        }
+
+        #[test]
+        fn resume_point_is_within_window(id in 0u64..1000, head in 0u64..1000, window in 0u64..1000) {
+            match resume_point(&id.to_string(), head, window) {
+                Ok(start) => prop_assert!(start <= head && head - start <= window),
+                Err(ResumeError::Unknown) => prop_assert!(id > head),
+                Err(ResumeError::TooOld) => prop_assert!(head - id > window),
+                Err(ResumeError::Malformed) => prop_assert!(false),
+            }
+        }
+    }
+}

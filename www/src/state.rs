@@ -1,0 +1,83 @@
+//! What every handler shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{load_secret, AccessRules, Keys};
+use crate::config::{Config, Storage};
+use crate::error::{AppError, AppResult};
+use crate::hub::StreamHub;
+use crate::pages::Pages;
+use crate::sse::SseClients;
+use crate::store::Store;
+use crate::topics::Topics;
+
+pub struct Shared {
+    pub config: Config,
+    pub store: Arc<Store>,
+    pub hub: Arc<StreamHub>,
+    pub topics: Topics,
+    pub keys: Keys,
+    pub rules: AccessRules,
+    pub clients: SseClients,
+    pub pages: Pages,
+    /// Cancelled on SIGTERM/Ctrl-C: every SSE stream says goodbye and ends.
+    pub shutdown: CancellationToken,
+    #[cfg(feature = "test-routes")]
+    pub test: crate::test_routes::TestState,
+}
+
+/// Cheap to clone: one pointer.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config) -> AppResult<Self> {
+        let dir = match &config.storage {
+            Storage::Dir(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| AppError::internal(format!("cannot create data dir {}: {e}", dir.display())))?;
+                Some(dir.as_path())
+            }
+            Storage::Memory => None,
+        };
+        let secret = load_secret(dir).map_err(|e| AppError::internal(format!("signing secret: {e}")))?;
+        let store = Arc::new(Store::open(dir)?);
+        let shutdown = CancellationToken::new();
+        Ok(Self(Arc::new(Shared {
+            hub: Arc::new(StreamHub::new(store.clone(), shutdown.clone())),
+            topics: Topics::default(),
+            keys: Keys::new(&secret),
+            rules: AccessRules::default(),
+            clients: SseClients::default(),
+            pages: Pages::new().map_err(AppError::internal)?,
+            store,
+            shutdown,
+            config,
+            #[cfg(feature = "test-routes")]
+            test: Default::default(),
+        })))
+    }
+
+    /// Runs blocking store work off the async threads.
+    pub async fn blocking<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&Store) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| AppError::internal(format!("store task failed: {e}")))?
+    }
+}

@@ -1,0 +1,291 @@
+//! SQLite storage: JSON documents per `<db>/<coll>` and the append-only events log, always
+//! written in one transaction, then announced on a broadcast channel in commit order.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::{Map, Value};
+use tokio::sync::broadcast;
+
+use crate::change::{change_event, merge_patch, Change, Operation};
+use crate::error::{AppError, AppResult};
+use crate::ids::{new_object_id, validate_doc_id};
+
+/// How many changes a subscriber may fall behind the newest before it is cut off (and has to
+/// resume from the log). Shared by all subscribers: one ring, not a buffer per client.
+pub const CHANGE_CHANNEL_CAPACITY: usize = 4096;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS documents (
+    db TEXT NOT NULL, coll TEXT NOT NULL, id TEXT NOT NULL,
+    body TEXT NOT NULL, revision INTEGER NOT NULL,
+    PRIMARY KEY (db, coll, id)
+);
+-- AUTOINCREMENT: a sequence number is never reused, so resume ids stay unambiguous.
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    db TEXT NOT NULL, coll TEXT NOT NULL, doc_id TEXT NOT NULL,
+    op TEXT NOT NULL, revision INTEGER NOT NULL, event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_coll ON events (db, coll, seq);
+CREATE TABLE IF NOT EXISTS streams (
+    db TEXT NOT NULL, coll TEXT NOT NULL, name TEXT NOT NULL, stages TEXT NOT NULL,
+    PRIMARY KEY (db, coll, name)
+);
+-- The demo stream: every operation on shop/products.
+INSERT OR IGNORE INTO streams VALUES ('shop', 'products', 'changes', '[]');
+";
+
+/// A document change decided inside a write transaction, logged before commit.
+struct Pending {
+    doc_id: String,
+    op: Operation,
+    revision: i64,
+    before: Option<Value>,
+    after: Option<Value>,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    changes: broadcast::Sender<Arc<Change>>,
+}
+
+impl Store {
+    pub fn open(dir: Option<&Path>) -> AppResult<Self> {
+        let conn = match dir {
+            Some(dir) => {
+                let conn = Connection::open(dir.join("livesource.sqlite3"))?;
+                // WAL + NORMAL: a committed change survives a process crash, which is what
+                // resume-across-restart needs; fsync per commit would only guard power loss.
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(SCHEMA)?;
+        let (changes, _) = broadcast::channel(CHANGE_CHANNEL_CAPACITY);
+        Ok(Self { conn: Mutex::new(conn), changes })
+    }
+
+    /// Live changes from now on, in log order. Subscribe *before* reading the log to resume
+    /// without a gap; drop live changes whose `seq` the replay already covered.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.changes.subscribe()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back on drop), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Newest sequence number in the log, 0 when empty.
+    pub fn head(&self) -> AppResult<u64> {
+        let conn = self.lock();
+        let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+        Ok(seq as u64)
+    }
+
+    /// Runs `f` in a transaction; if it reports a change, logs it in the same transaction,
+    /// commits, and broadcasts it while still holding the lock so that broadcast order is
+    /// exactly log order.
+    fn write<T>(
+        &self,
+        db: &str,
+        coll: &str,
+        f: impl FnOnce(&Transaction) -> AppResult<(T, Option<Pending>)>,
+    ) -> AppResult<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let (out, pending) = f(&tx)?;
+        let Some(p) = pending else {
+            return Ok(out);
+        };
+        let event = change_event(db, coll, &p.doc_id, p.op, p.before.as_ref(), p.after.as_ref());
+        tx.execute(
+            "INSERT INTO events (db, coll, doc_id, op, revision, event) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![db, coll, p.doc_id, p.op.as_str(), p.revision, event.to_string()],
+        )?;
+        let seq = tx.last_insert_rowid() as u64;
+        tx.commit()?;
+        let change = Change::new(seq, db.into(), coll.into(), p.doc_id, p.op, p.revision, event);
+        // No receivers is fine: nobody is listening right now.
+        let _ = self.changes.send(Arc::new(change));
+        Ok(out)
+    }
+
+    pub fn insert(&self, db: &str, coll: &str, mut doc: Map<String, Value>) -> AppResult<Value> {
+        let id = match doc.get("_id") {
+            None => new_object_id(),
+            Some(Value::String(id)) => {
+                validate_doc_id(id).map_err(AppError::BadRequest)?;
+                id.clone()
+            }
+            Some(_) => return Err(AppError::bad_request("_id must be a string")),
+        };
+        doc.insert("_id".into(), Value::String(id.clone()));
+        let doc = Value::Object(doc);
+        self.write(db, coll, |tx| {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO documents (db, coll, id, body, revision) VALUES (?1, ?2, ?3, ?4, 1)",
+                params![db, coll, id, doc.to_string()],
+            )?;
+            if inserted == 0 {
+                return Err(AppError::Conflict(format!("a document with _id {id:?} already exists")));
+            }
+            let pending = Pending { doc_id: id.clone(), op: Operation::Insert, revision: 1, before: None, after: Some(doc.clone()) };
+            Ok((doc.clone(), Some(pending)))
+        })
+    }
+
+    pub fn get(&self, db: &str, coll: &str, id: &str) -> AppResult<Option<Value>> {
+        let conn = self.lock();
+        Ok(load(&conn, db, coll, id)?.map(|(doc, _)| doc))
+    }
+
+    /// Documents in insertion order, `limit` at most, after skipping `offset`.
+    pub fn list(&self, db: &str, coll: &str, offset: u64, limit: u64) -> AppResult<Vec<Value>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT body FROM documents WHERE db = ?1 AND coll = ?2 ORDER BY rowid LIMIT ?3 OFFSET ?4",
+        )?;
+        let rows = stmt.query_map(params![db, coll, limit as i64, offset as i64], |r| r.get::<_, String>(0))?;
+        rows.map(|body| parse_body(&body?)).collect()
+    }
+
+    /// Replaces (or creates) the document; returns it and whether it was created.
+    pub fn replace(&self, db: &str, coll: &str, id: &str, mut doc: Map<String, Value>) -> AppResult<(Value, bool)> {
+        validate_doc_id(id).map_err(AppError::BadRequest)?;
+        match doc.get("_id") {
+            None => {}
+            Some(Value::String(body_id)) if body_id == id => {}
+            Some(_) => return Err(AppError::bad_request("_id in the body must match the id in the path")),
+        }
+        doc.insert("_id".into(), Value::String(id.into()));
+        let doc = Value::Object(doc);
+        self.write(db, coll, |tx| {
+            let existing = load(tx, db, coll, id)?;
+            let (op, revision, before) = match existing {
+                Some((before, rev)) => (Operation::Replace, rev + 1, Some(before)),
+                None => (Operation::Insert, 1, None),
+            };
+            tx.execute(
+                "INSERT INTO documents (db, coll, id, body, revision) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (db, coll, id) DO UPDATE SET body = excluded.body, revision = excluded.revision",
+                params![db, coll, id, doc.to_string(), revision],
+            )?;
+            let created = before.is_none();
+            let pending = Pending { doc_id: id.into(), op, revision, before, after: Some(doc.clone()) };
+            Ok(((doc.clone(), created), Some(pending)))
+        })
+    }
+
+    /// Applies a JSON merge patch (RFC 7396) to an existing document.
+    pub fn patch(&self, db: &str, coll: &str, id: &str, patch: &Map<String, Value>) -> AppResult<Value> {
+        match patch.get("_id") {
+            None => {}
+            Some(Value::String(body_id)) if body_id == id => {}
+            Some(_) => return Err(AppError::bad_request("_id cannot be changed")),
+        }
+        self.write(db, coll, |tx| {
+            let (before, rev) = load(tx, db, coll, id)?
+                .ok_or_else(|| AppError::not_found(format!("no document {id:?} in {db}/{coll}")))?;
+            let mut after = before.clone();
+            merge_patch(&mut after, &Value::Object(patch.clone()));
+            if after == before {
+                // Nothing changed: no revision, no event, as MongoDB reports no-op updates.
+                return Ok((after, None));
+            }
+            tx.execute(
+                "UPDATE documents SET body = ?4, revision = ?5 WHERE db = ?1 AND coll = ?2 AND id = ?3",
+                params![db, coll, id, after.to_string(), rev + 1],
+            )?;
+            let pending = Pending { doc_id: id.into(), op: Operation::Update, revision: rev + 1, before: Some(before), after: Some(after.clone()) };
+            Ok((after, Some(pending)))
+        })
+    }
+
+    /// Deletes the document; `false` if there was none.
+    pub fn delete(&self, db: &str, coll: &str, id: &str) -> AppResult<bool> {
+        self.write(db, coll, |tx| {
+            let Some((before, rev)) = load(tx, db, coll, id)? else {
+                return Ok((false, None));
+            };
+            tx.execute("DELETE FROM documents WHERE db = ?1 AND coll = ?2 AND id = ?3", params![db, coll, id])?;
+            let pending = Pending { doc_id: id.into(), op: Operation::Delete, revision: rev, before: Some(before), after: None };
+            Ok((true, Some(pending)))
+        })
+    }
+
+    /// Logged changes with `seq > after`, oldest first, at most `limit`; only those of one
+    /// collection when `coll` is given.
+    pub fn events_after(&self, after: u64, coll: Option<(&str, &str)>, limit: u64) -> AppResult<Vec<Arc<Change>>> {
+        let conn = self.lock();
+        let (db, name) = coll.unwrap_or(("", ""));
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, db, coll, doc_id, op, revision, event FROM events
+             WHERE seq > ?1 AND (?2 = '' OR (db = ?2 AND coll = ?3)) ORDER BY seq LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![after as i64, db, name, limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, db, coll, doc_id, op, revision, event) = row?;
+            let op = Operation::parse(&op).ok_or_else(|| AppError::internal(format!("bad op {op:?} in log")))?;
+            let event: Value = serde_json::from_str(&event).map_err(AppError::internal)?;
+            out.push(Arc::new(Change::new(seq as u64, db, coll, doc_id, op, revision, event)));
+        }
+        Ok(out)
+    }
+
+    /// The raw stages of stream `name` on `db/coll`, if defined.
+    pub fn stream_stages(&self, db: &str, coll: &str, name: &str) -> AppResult<Option<Value>> {
+        let conn = self.lock();
+        let stages: Option<String> = conn
+            .query_row(
+                "SELECT stages FROM streams WHERE db = ?1 AND coll = ?2 AND name = ?3",
+                params![db, coll, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        stages.map(|s| parse_body(&s)).transpose()
+    }
+
+    /// Creates or replaces the named streams (others on the collection are kept).
+    pub fn put_streams(&self, db: &str, coll: &str, streams: &[(String, Value)]) -> AppResult<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for (name, stages) in streams {
+            tx.execute(
+                "INSERT INTO streams (db, coll, name, stages) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (db, coll, name) DO UPDATE SET stages = excluded.stages",
+                params![db, coll, name, stages.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn load(conn: &Connection, db: &str, coll: &str, id: &str) -> AppResult<Option<(Value, i64)>> {
+    let row: Option<(String, i64)> = conn
+        .prepare_cached("SELECT body, revision FROM documents WHERE db = ?1 AND coll = ?2 AND id = ?3")?
+        .query_row(params![db, coll, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(body, rev)| Ok((parse_body(&body)?, rev))).transpose()
+}
+
+fn parse_body(body: &str) -> AppResult<Value> {
+    serde_json::from_str(body).map_err(|e| AppError::internal(format!("stored JSON is corrupt: {e}")))
+}

@@ -1,0 +1,57 @@
+// The demo page: lists every change of /shop/products as it arrives, with connection state.
+import init, { LiveSource } from '/pkg/livesource.js';
+
+for (const el of document.querySelectorAll('.host')) el.textContent = location.host;
+
+const stateEl = document.getElementById('state');
+const errorEl = document.getElementById('error');
+const list = document.getElementById('changes');
+
+function describe(data) {
+  const id = data.documentKey?._id ?? '?';
+  switch (data.operationType) {
+    case 'insert': return `inserted ${id}: ${JSON.stringify(data.fullDocument)}`;
+    case 'update': return `updated ${id}: ${JSON.stringify(data.updateDescription)}`;
+    case 'replace': return `replaced ${id}: ${JSON.stringify(data.fullDocument)}`;
+    case 'delete': return `deleted ${id}`;
+    default: return JSON.stringify(data);
+  }
+}
+
+await init();
+const src = new LiveSource('/shop/products/_streams/changes', {});
+src.onState(state => {
+  stateEl.textContent = state;
+  stateEl.dataset.state = state;
+});
+src.onError(err => {
+  errorEl.hidden = false;
+  errorEl.textContent = `${err.kind}: ${err.message}${err.status ? ` (HTTP ${err.status})` : ''}`;
+});
+src.on('change', (data, meta) => {
+  errorEl.hidden = true;
+  const item = document.createElement('li');
+  item.dataset.id = meta.id;
+  item.dataset.op = data.operationType;
+  item.textContent = `#${meta.id} ${describe(data)}`;
+  list.prepend(item);
+});
+src.on('reset', data => {
+  const item = document.createElement('li');
+  item.className = 'reset';
+  item.textContent = `stream reset (${data.reason}); showing live changes from here`;
+  list.prepend(item);
+});
+
+document.getElementById('insert').addEventListener('submit', async event => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const out = document.getElementById('insert-result');
+  const res = await fetch('/shop/products', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${form.get('token')}` },
+    body: JSON.stringify({ name: form.get('name'), price: Math.round(Math.random() * 100) }),
+  });
+  const body = await res.json();
+  out.textContent = res.ok ? `created ${body._id}` : `${res.status}: ${body.message}`;
+});
