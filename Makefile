@@ -17,7 +17,7 @@ run: setup pkg
 	target/debug/livesource-dev serve --addr $(ADDR) --data $(DATA)
 
 ## make test: install what is missing, then every test: native, headless browser, end-to-end
-test: setup-test
+test: setup-test pkg
 	scripts/test.sh
 
 ## make pkg: the npm package in pkg/ (release wasm, optimised by npm binaryen's wasm-opt)

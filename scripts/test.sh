@@ -22,7 +22,10 @@ step() {
     echo "error: $name printed no result line: its tests did not run" >&2
     exit 1
   fi
-  summary+=("$name: $(tail -n 1 <<<"$closing")")
+  summary+=("$name: $(awk '
+    /^test result: / { p += $4; f += $6 }
+    /^(ℹ|#) pass / { p += $3 } /^(ℹ|#) fail / { f += $3 }
+    END { printf "%d passed, %d failed\n", p, f }' <<<"$closing")")
 }
 
 step native '^test result: ' cargo test --workspace --all-features
@@ -39,6 +42,11 @@ grep -q 'Running headless tests in Chrome' "$logs/browser.log" || {
   exit 1
 }
 
+# The release package end to end: the demo page in Chromium, driven by Playwright.
+step e2e '^(ℹ|#) (tests|pass|fail) ' scripts/with-server.sh \
+  node --test --test-reporter=spec tests/e2e/
+
 echo
 echo "==> summary"
 printf '%s\n' "${summary[@]}"
+printf '%s\n' "${summary[@]}" | awk '{ p += $2; f += $4 } END { printf "total: %d passed, %d failed\n", p, f }'

@@ -45,6 +45,7 @@ pub struct Meta {
 /// A Rust event sink: decodes the parsed value and forwards it, or returns a decode error.
 pub(crate) type RustSink = dyn Fn(&JsValue, &Meta) -> Result<(), Error>;
 pub(crate) type StateFn = dyn Fn(State);
+pub(crate) type TriggerFn = dyn Fn();
 pub(crate) type ErrorFn = dyn Fn(&Error);
 pub(crate) type ResetFn = dyn Fn(&JsValue);
 
@@ -61,6 +62,18 @@ impl<R: ?Sized> Clone for Callback<R> {
             Callback::Rust(r) => Callback::Rust(Rc::clone(r)),
         }
     }
+}
+
+/// A listener for one event name.
+#[derive(Clone)]
+pub(crate) enum EventSink {
+    /// A JS callback: `(data, meta)`, data parsed once by `JSON.parse`.
+    Js(js_sys::Function),
+    /// A typed Rust subscriber.
+    Typed(Rc<RustSink>),
+    /// Needs no data, only the fact that the event happened (fragment refresh): an event whose
+    /// data is not JSON still triggers it.
+    Trigger(Rc<TriggerFn>),
 }
 
 /// An ordered list of callbacks, cloned cheaply for iteration.
@@ -102,7 +115,7 @@ impl<T: Clone> Slots<T> {
 #[derive(Default)]
 pub(crate) struct Registry {
     next_id: Id,
-    pub events: HashMap<String, Slots<Callback<RustSink>>>,
+    pub events: HashMap<String, Slots<EventSink>>,
     pub states: Slots<Callback<StateFn>>,
     pub errors: Slots<Callback<ErrorFn>>,
     pub resets: Slots<Callback<ResetFn>>,
@@ -244,10 +257,10 @@ mod tests {
         let mut r = Registry::default();
         let a = r.next_id();
         let b = r.next_id();
-        let sink: Rc<RustSink> = Rc::new(|_: &JsValue, _: &Meta| Ok(()));
+        let sink: Rc<TriggerFn> = Rc::new(|| ());
         let slots = r.events.entry("change".into()).or_default();
-        slots.add(a, Callback::Rust(Rc::clone(&sink)));
-        slots.add(b, Callback::Rust(sink));
+        slots.add(a, EventSink::Trigger(Rc::clone(&sink)));
+        slots.add(b, EventSink::Trigger(sink));
         let kind = Kind::Event("change".into());
         assert_eq!(r.remove(&kind, a), None);
         assert_eq!(r.remove(&kind, b), Some("change".into()));

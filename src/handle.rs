@@ -10,8 +10,9 @@ use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 
-use crate::dispatch::{Callback, Id, Kind, Meta, RustSink, State};
+use crate::dispatch::{Callback, EventSink, Id, Kind, Meta, RustSink, State};
 use crate::error::{Error, Result};
+use crate::fragment::{RefreshOptions, Refresher};
 use crate::options::Options;
 use crate::source::Inner;
 
@@ -64,7 +65,7 @@ impl LiveSource {
             let _ = tx.unbounded_send(item);
             result
         });
-        let id = self.inner.add_event(event, Callback::Rust(sink));
+        let id = self.inner.add_event(event, EventSink::Typed(sink));
         Subscription {
             rx,
             _registration: Some(Registration::new(
@@ -73,6 +74,35 @@ impl LiveSource {
                 id,
             )),
         }
+    }
+
+    /// Fragment refresh: on every `event`, GET `options.url` (with `HX-Request: true`) and swap
+    /// the HTML into the target, coalescing bursts. A `reset` re-fetches once.
+    pub fn refresh(&self, event: &str, options: RefreshOptions) -> Result<Refresh> {
+        if self.inner.is_closed() {
+            return Err(Error::Closed("this LiveSource is closed".into()));
+        }
+        let refresher = Refresher::new(&self.inner, options)?;
+        let on_event = Rc::clone(&refresher);
+        let id = self.inner.add_event(
+            event,
+            EventSink::Trigger(Rc::new(move || on_event.trigger())),
+        );
+        let on_reset = Rc::clone(&refresher);
+        let reset_id = {
+            let mut r = self.inner.registry.borrow_mut();
+            let id = r.next_id();
+            r.resets.add(
+                id,
+                Callback::Rust(Rc::new(move |_: &JsValue| on_reset.trigger())),
+            );
+            id
+        };
+        Ok(Refresh {
+            refresher,
+            _event: Registration::new(&self.inner, Kind::Event(event.into()), id),
+            _reset: Registration::new(&self.inner, Kind::Reset, reset_id),
+        })
     }
 
     /// Calls `f` on every state change.
@@ -121,6 +151,32 @@ impl LiveSource {
 impl Drop for LiveSource {
     fn drop(&mut self) {
         self.inner.close();
+    }
+}
+
+/// A fragment refresh in effect. Dropping it stops listening and aborts a request in flight.
+#[must_use = "dropping a Refresh stops it"]
+pub struct Refresh {
+    refresher: Rc<Refresher>,
+    _event: Registration,
+    _reset: Registration,
+}
+
+impl Refresh {
+    /// Re-fetches now, coalesced with event-driven refreshes.
+    pub fn trigger(&self) {
+        self.refresher.trigger();
+    }
+
+    /// How many requests were made so far.
+    pub fn requests(&self) -> u64 {
+        self.refresher.requests()
+    }
+}
+
+impl Drop for Refresh {
+    fn drop(&mut self) {
+        self.refresher.stop();
     }
 }
 

@@ -4,8 +4,9 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::dispatch::{Callback, Kind};
+use crate::dispatch::{Callback, EventSink, Kind};
 use crate::error::Error;
+use crate::fragment::{RefreshOptions, Swap};
 use crate::handle::{LiveSource, Registration};
 use crate::options::{self, OptionsInput, BACKOFF_NAMES, OPTION_NAMES};
 use crate::token::{js_type_name, TokenSource};
@@ -66,6 +67,20 @@ export interface LiveSourceOptions {
   pauseWhenHidden?: boolean;
 }
 
+export type SwapMode = 'outerHTML' | 'innerHTML' | 'beforeend' | 'afterbegin' | 'none';
+
+export interface RefreshOptions {
+  /** The fragment URL (fetched with `HX-Request: true`); same-origin unless allowCrossOrigin. */
+  url: string;
+  /** CSS selector of the element to swap; looked up at each swap. Required unless swap is 'none'. */
+  target?: string;
+  /** How the fragment replaces the target (default 'outerHTML'). */
+  swap?: SwapMode;
+  allowCrossOrigin?: boolean;
+  /** Called after each swap with the fragment's HTML and the swapped element. */
+  onSwap?: (html: string, target: Element | null) => void;
+}
+
 /** Removes the listener it was returned for. Calling it again does nothing. */
 export type Unsubscribe = () => void;
 
@@ -77,6 +92,11 @@ export class LiveSource<Events extends { [name: string]: any } = { [name: string
   constructor(url: string, options?: LiveSourceOptions);
   /** Calls `callback` with the parsed JSON data of every `event` event. */
   on<K extends keyof Events & string>(event: K, callback: (data: Events[K], meta: EventMeta<K>) => void): Unsubscribe;
+  /**
+   * Fragment refresh: on each `event`, re-fetch `options.url` and swap it into `options.target`.
+   * Bursts are coalesced (one request in flight plus one trailing); a reset re-fetches once.
+   */
+  refresh(event: keyof Events & string, options: RefreshOptions): Unsubscribe;
   /** Calls `callback` now with the current state, then on every change. */
   onState(callback: (state: LiveState) => void): Unsubscribe;
   onError(callback: (error: LiveError) => void): Unsubscribe;
@@ -112,8 +132,16 @@ impl JsLiveSource {
     pub fn on(&self, event: &str, callback: JsValue) -> Result<js_sys::Function, JsError> {
         let f = function("on", callback)?;
         self.open()?;
-        let id = self.source.inner().add_event(event, Callback::Js(f));
+        let id = self.source.inner().add_event(event, EventSink::Js(f));
         Ok(self.unsubscriber(Kind::Event(event.into()), id))
+    }
+
+    pub fn refresh(&self, event: &str, options: JsValue) -> Result<js_sys::Function, JsError> {
+        self.open()?;
+        let refresh = self.source.refresh(event, refresh_options(&options)?)?;
+        Ok(unsubscriber(Unsubscribe {
+            _guard: Box::new(refresh),
+        }))
     }
 
     #[wasm_bindgen(js_name = onState)]
@@ -175,7 +203,7 @@ impl JsLiveSource {
 
     fn unsubscriber(&self, kind: Kind, id: crate::dispatch::Id) -> js_sys::Function {
         unsubscriber(Unsubscribe {
-            registration: Registration::new(self.source.inner(), kind, id),
+            _guard: Box::new(Registration::new(self.source.inner(), kind, id)),
         })
     }
 
@@ -185,11 +213,11 @@ impl JsLiveSource {
     }
 }
 
-/// Owns one registration for the JS unsubscribe function; `free()` from JS drops it.
+/// Owns what a JS unsubscribe function releases (a `Registration` or a `Refresh`); `free()`
+/// from JS drops it.
 #[wasm_bindgen(skip_typescript)]
 pub struct Unsubscribe {
-    #[allow(dead_code)] // held for its Drop
-    registration: Registration,
+    _guard: Box<dyn std::any::Any>,
 }
 
 #[wasm_bindgen(inline_js = "
@@ -200,6 +228,55 @@ export function unsubscriber(handle) {
 ")]
 extern "C" {
     fn unsubscriber(handle: Unsubscribe) -> js_sys::Function;
+}
+
+const REFRESH_NAMES: &[&str] = &["url", "target", "swap", "allowCrossOrigin", "onSwap"];
+
+fn refresh_options(value: &JsValue) -> Result<RefreshOptions, Error> {
+    let Some(object) = value
+        .dyn_ref::<js_sys::Object>()
+        .filter(|_| value.is_object())
+    else {
+        return Err(Error::Config(format!(
+            "refresh options must be an object with a url, got {}",
+            js_type_name(value)
+        )));
+    };
+    check_names(&js_sys::Object::keys(object), REFRESH_NAMES, "")?;
+    let field =
+        |name: &str| js_sys::Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED);
+    let string = |name: &str| -> Result<Option<String>, Error> {
+        let v = field(name);
+        if v.is_undefined() || v.is_null() {
+            return Ok(None);
+        }
+        v.as_string().map(Some).ok_or_else(|| {
+            Error::Config(format!(
+                "refresh option {name} must be a string, got {}",
+                js_type_name(&v)
+            ))
+        })
+    };
+    let url = string("url")?
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Error::Config("refresh needs a url".into()))?;
+    let swap = match string("swap")? {
+        Some(s) => Swap::parse(&s)?,
+        None => Swap::OuterHtml,
+    };
+    let allow = field("allowCrossOrigin");
+    let on_swap = field("onSwap");
+    Ok(RefreshOptions {
+        url,
+        target: string("target")?,
+        swap,
+        allow_cross_origin: allow.as_bool().unwrap_or(false),
+        on_swap: if on_swap.is_undefined() || on_swap.is_null() {
+            None
+        } else {
+            Some(function("onSwap", on_swap)?)
+        },
+    })
 }
 
 fn function(method: &str, value: JsValue) -> Result<js_sys::Function, Error> {

@@ -26,10 +26,12 @@
 //! native tests; `connection`, `source`, `probe` and `js` are the thin browser layers.
 
 pub mod backoff;
+pub mod coalesce;
 mod connection;
 mod dispatch;
 pub mod error;
 pub mod failure;
+pub mod fragment;
 mod handle;
 mod js;
 pub mod options;
@@ -43,7 +45,8 @@ pub mod token;
 pub use backoff::Backoff;
 pub use dispatch::{Meta, State};
 pub use error::Error;
-pub use handle::{Event, LiveSource, Registration, Subscription};
+pub use fragment::{RefreshOptions, Swap};
+pub use handle::{Event, LiveSource, Refresh, Registration, Subscription};
 pub use js::JsLiveSource;
 pub use options::Options;
 pub use token::TokenSource;

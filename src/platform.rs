@@ -60,3 +60,14 @@ pub(crate) fn describe(e: &JsValue) -> String {
         .or_else(|| e.as_string())
         .unwrap_or_else(|| "unknown error".into())
 }
+
+/// Whether `url` (absolute) has the page's origin. Without a page origin nothing is same-origin.
+pub(crate) fn same_origin(url: &str) -> bool {
+    let page = window()
+        .and_then(|w| w.location().origin().ok())
+        .or_else(|| worker().map(|w| w.location().origin()));
+    match (page, Url::new(url)) {
+        (Some(page), Ok(u)) => u.origin() == page,
+        _ => false,
+    }
+}

@@ -14,7 +14,7 @@ use web_sys::MessageEvent;
 
 use crate::backoff::Schedule;
 use crate::connection::Connection;
-use crate::dispatch::{self, call_js, Callback, Kind, Meta, Registry, State};
+use crate::dispatch::{self, call_js, Callback, EventSink, Kind, Meta, Registry, State};
 use crate::error::{Error, Result};
 use crate::failure::{decide, Action, Probe};
 use crate::options::Options;
@@ -318,32 +318,40 @@ impl Inner {
         else {
             return;
         };
-        let value = match dispatch::parse_json(data) {
-            Ok(v) => v,
-            Err(message) => {
-                return self.emit_error(&Error::Decode {
-                    event: name.to_owned(),
-                    id,
-                    message,
-                })
-            }
-        };
+        // Parsed once, and only if a listener needs the data.
+        let mut value: Option<Result<JsValue, ()>> = None;
         let mut js_meta = None;
         let mut meta = None;
-        for (_, cb) in slots.iter() {
-            match cb {
-                Callback::Js(f) => {
-                    let m = js_meta.get_or_insert_with(|| dispatch::js_meta(id.clone(), js_name));
-                    call_js(f, &[&value, m]);
-                }
-                Callback::Rust(sink) => {
-                    let m = meta.get_or_insert_with(|| Meta {
-                        id: id.clone(),
-                        event: name.to_owned(),
-                    });
-                    if let Err(e) = sink(&value, m) {
-                        self.emit_error(&e);
+        for (_, sink) in slots.iter() {
+            if let EventSink::Trigger(f) = sink {
+                f();
+            } else {
+                let parsed = value.get_or_insert_with(|| {
+                    dispatch::parse_json(data).map_err(|message| {
+                        self.emit_error(&Error::Decode {
+                            event: name.to_owned(),
+                            id: id.clone(),
+                            message,
+                        })
+                    })
+                });
+                let Ok(v) = parsed else { continue };
+                match sink {
+                    EventSink::Js(f) => {
+                        let m =
+                            js_meta.get_or_insert_with(|| dispatch::js_meta(id.clone(), js_name));
+                        call_js(f, &[v, m]);
                     }
+                    EventSink::Typed(decode) => {
+                        let m = meta.get_or_insert_with(|| Meta {
+                            id: id.clone(),
+                            event: name.to_owned(),
+                        });
+                        if let Err(e) = decode(v, m) {
+                            self.emit_error(&e);
+                        }
+                    }
+                    EventSink::Trigger(_) => {}
                 }
             }
             if self.closed.get() {
@@ -475,7 +483,7 @@ impl Inner {
     // ---- registration -----------------------------------------------------------------------
 
     /// Adds an event listener; starts listening on the live connection for a new name.
-    pub(crate) fn add_event(&self, name: &str, cb: Callback<dispatch::RustSink>) -> dispatch::Id {
+    pub(crate) fn add_event(&self, name: &str, cb: EventSink) -> dispatch::Id {
         let mut registry = self.registry.borrow_mut();
         let id = registry.next_id();
         registry

@@ -4,6 +4,7 @@
 
 mod config;
 mod connect;
+mod fragment;
 mod resilience;
 mod support;
 

@@ -303,3 +303,78 @@ async fn going_online_reconnects_at_once() {
         .unwrap();
     assert_eq!(event.data.attempt, 3);
 }
+
+/// Shadows `document.hidden` and fires `visibilitychange`, as switching tabs does.
+fn set_hidden(hidden: bool) {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let descriptor = object(&[("configurable", true.into()), ("value", hidden.into())]);
+    js_sys::Object::define_property(&document, &"hidden".into(), &descriptor.into());
+    let event = web_sys::Event::new("visibilitychange").unwrap();
+    document.dispatch_event(&event).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_hidden_page_pauses_and_resumes_without_loss() {
+    let editor = token("editor", 600).await;
+    let source =
+        LiveSource::connect(&changes_url(), Options::default().pause_when_hidden(true)).unwrap();
+    let mut states = collect_states(&source);
+    let mut changes = source.subscribe::<Change>("change");
+    opened(&source).await;
+    // A first event gives the source its resume point.
+    insert_product(&editor, &[("name", unique("before-hiding").into())])
+        .await
+        .unwrap();
+    next(&mut changes, 5000, "a first change").await.unwrap();
+
+    set_hidden(true);
+    until_state(&mut states, State::Paused, 1000).await;
+    let name = unique("while-hidden");
+    insert_product(&editor, &[("name", name.as_str().into())])
+        .await
+        .unwrap();
+    set_hidden(false);
+    let document = web_sys::window().unwrap().document().unwrap();
+    js_sys::Reflect::delete_property(&document, &"hidden".into()).unwrap();
+    until_state(&mut states, State::Open, 3000).await;
+    loop {
+        let event = next(&mut changes, 5000, "the change made while hidden")
+            .await
+            .unwrap();
+        if event.data.full_document.and_then(|d| d.name).as_deref() == Some(name.as_str()) {
+            break;
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_js_token_function_returning_a_promise_is_awaited() {
+    let valid = token("viewer", 600).await;
+    // A plain JS function, as a page would pass it: `token: () => Promise.resolve(jwt)`.
+    let f = js_sys::Function::new_no_args(&format!("return Promise.resolve({valid:?});"));
+    let src = livesource::JsLiveSource::new(
+        &url("/api/events"),
+        object(&[
+            ("token", f.into()),
+            ("backoff", object(&[("initialMs", 50.into())])),
+        ]),
+    )
+    .map_err(JsValue::from)
+    .unwrap();
+    opened(src.source()).await;
+    src.close();
+}
+
+#[wasm_bindgen_test]
+async fn no_content_closes_quietly() {
+    let key = unique("no-content");
+    let source = LiveSource::connect(
+        &url(&format!("/_test/flaky/{key}?fail=1000&status=204")),
+        Options::default().backoff(quick_backoff()),
+    )
+    .unwrap();
+    let mut errors = collect_errors(&source);
+    let mut states = collect_states(&source);
+    until_state(&mut states, State::Closed, 5000).await;
+    assert!(errors.try_recv().is_err(), "204 is not an error");
+}

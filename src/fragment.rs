@@ -1,0 +1,275 @@
+//! Fragment refresh: on each matching event, GET an HTML fragment and swap it into a target.
+//! Requests are coalesced (see `coalesce`), the URL comes only from configuration and must be
+//! same-origin unless allowed, and a failed fetch or a missing target leaves the DOM untouched.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AbortController, Element, HtmlTemplateElement, Request, RequestCredentials, RequestInit,
+    Response,
+};
+
+use crate::coalesce::{Coalescer, Start};
+use crate::dispatch::call_js;
+use crate::error::{Error, Result};
+use crate::platform;
+use crate::source::Inner;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swap {
+    OuterHtml,
+    InnerHtml,
+    BeforeEnd,
+    AfterBegin,
+    /// No DOM change; only `on_swap` is called.
+    None,
+}
+
+impl Swap {
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "outerHTML" => Swap::OuterHtml,
+            "innerHTML" => Swap::InnerHtml,
+            "beforeend" => Swap::BeforeEnd,
+            "afterbegin" => Swap::AfterBegin,
+            "none" => Swap::None,
+            other => {
+                return Err(Error::Config(format!(
+                    "swap must be one of outerHTML, innerHTML, beforeend, afterbegin, none; got '{other}'"
+                )))
+            }
+        })
+    }
+}
+
+/// What a refresh does, validated.
+#[derive(Clone, Debug)]
+pub struct RefreshOptions {
+    pub url: String,
+    /// A CSS selector, looked up at every swap (an `outerHTML` swap replaces the element).
+    pub target: Option<String>,
+    pub swap: Swap,
+    pub allow_cross_origin: bool,
+    /// Called with the fragment's HTML after each swap (and instead of one, for `Swap::None`).
+    pub on_swap: Option<js_sys::Function>,
+}
+
+impl RefreshOptions {
+    pub fn new(url: impl Into<String>, target: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            target: Some(target.into()),
+            swap: Swap::OuterHtml,
+            allow_cross_origin: false,
+            on_swap: None,
+        }
+    }
+}
+
+pub(crate) struct Refresher {
+    me: Weak<Refresher>,
+    source: Weak<Inner>,
+    url: String,
+    options: RefreshOptions,
+    coalescer: RefCell<Coalescer>,
+    abort: RefCell<Option<AbortController>>,
+}
+
+impl Refresher {
+    pub fn new(source: &Rc<Inner>, options: RefreshOptions) -> Result<Rc<Self>> {
+        if options.target.is_none() && options.swap != Swap::None {
+            return Err(Error::Config(
+                "refresh needs a target unless swap is 'none'".into(),
+            ));
+        }
+        let url = platform::absolute_url(&options.url)?;
+        if !options.allow_cross_origin && !platform::same_origin(&url) {
+            return Err(Error::Config(format!(
+                "refresh url '{url}' is not same-origin; set allowCrossOrigin to allow it"
+            )));
+        }
+        Ok(Rc::new_cyclic(|me| Refresher {
+            me: me.clone(),
+            source: Rc::downgrade(source),
+            url,
+            options,
+            coalescer: RefCell::new(Coalescer::new()),
+            abort: RefCell::new(None),
+        }))
+    }
+
+    /// An event (or a reset) asks for fresh content.
+    pub fn trigger(&self) {
+        let start = self.coalescer.borrow_mut().trigger();
+        if let Some(start) = start {
+            self.start(start);
+        }
+    }
+
+    /// How many requests were started.
+    pub fn requests(&self) -> u64 {
+        self.coalescer.borrow().started
+    }
+
+    fn start(&self, Start(seq): Start) {
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some(this) = me.upgrade() else { return };
+            let result = this.fetch().await;
+            let Some(this) = me.upgrade() else { return };
+            let (apply, next) = this.coalescer.borrow_mut().finished(seq, result.is_ok());
+            match result {
+                Ok(html) if apply => {
+                    if let Err(e) = this.swap(&html) {
+                        this.report(&e);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => this.report(&e),
+            }
+            if let Some(next) = next {
+                this.start(next);
+            }
+        });
+    }
+
+    async fn fetch(&self) -> Result<String> {
+        let failed = |e: JsValue| {
+            Error::Swap(format!(
+                "GET {} failed: {}; the DOM is unchanged",
+                self.url,
+                platform::describe(&e)
+            ))
+        };
+        let abort = AbortController::new().map_err(failed)?;
+        let init = RequestInit::new();
+        init.set_method("GET");
+        init.set_signal(Some(&abort.signal()));
+        init.set_credentials(RequestCredentials::SameOrigin);
+        let request = Request::new_with_str_and_init(&self.url, &init).map_err(failed)?;
+        let headers = request.headers();
+        headers.set("HX-Request", "true").map_err(failed)?;
+        headers.set("Accept", "text/html").map_err(failed)?;
+        *self.abort.borrow_mut() = Some(abort);
+        let response: Response = JsFuture::from(platform::fetch(&request)?)
+            .await
+            .and_then(|r| r.dyn_into())
+            .map_err(failed)?;
+        if !response.ok() {
+            return Err(Error::Swap(format!(
+                "GET {} answered HTTP {}; the DOM is unchanged",
+                self.url,
+                response.status()
+            )));
+        }
+        let text = JsFuture::from(response.text().map_err(failed)?)
+            .await
+            .map_err(failed)?;
+        Ok(text.as_string().unwrap_or_default())
+    }
+
+    fn swap(&self, html: &str) -> Result<()> {
+        let swap = self.options.swap;
+        let mut target_el = None;
+        if swap != Swap::None {
+            let selector = self.options.target.as_deref().unwrap_or_default();
+            let document = platform::window()
+                .and_then(|w| w.document())
+                .ok_or_else(|| Error::Swap("no document to swap into".into()))?;
+            let target = document
+                .query_selector(selector)
+                .map_err(|_| Error::Swap(format!("target '{selector}' is not a valid selector")))?
+                .ok_or_else(|| {
+                    Error::Swap(format!(
+                        "target '{selector}' not found; the DOM is unchanged"
+                    ))
+                })?;
+            let template: HtmlTemplateElement = document
+                .create_element("template")
+                .map_err(|e| Error::Swap(platform::describe(&e)))?
+                .unchecked_into();
+            template.set_inner_html(html);
+            let content = template.content();
+            let inserted: Vec<Element> = (0..content.child_element_count())
+                .filter_map(|i| content.children().item(i))
+                .collect();
+            let done = match swap {
+                Swap::OuterHtml => target.replace_with_with_node_1(&content),
+                Swap::InnerHtml => {
+                    target.replace_children_with_node_1(&content);
+                    Ok(())
+                }
+                Swap::BeforeEnd => target.append_with_node_1(&content),
+                Swap::AfterBegin => target.prepend_with_node_1(&content),
+                Swap::None => Ok(()),
+            };
+            done.map_err(|e| Error::Swap(platform::describe(&e)))?;
+            if swap == Swap::InnerHtml {
+                htmx_process(&[target.clone()]);
+            } else {
+                htmx_process(&inserted);
+            }
+            target_el = Some(if swap == Swap::OuterHtml {
+                inserted
+                    .first()
+                    .cloned()
+                    .map(JsValue::from)
+                    .unwrap_or(JsValue::NULL)
+            } else {
+                target.into()
+            });
+        }
+        if let Some(f) = &self.options.on_swap {
+            call_js(f, &[&html.into(), &target_el.unwrap_or(JsValue::NULL)]);
+        }
+        Ok(())
+    }
+
+    fn report(&self, e: &Error) {
+        if let Some(source) = self.source.upgrade() {
+            source.emit_error(e);
+        }
+    }
+
+    /// Aborts the request in flight; its response will not be applied.
+    pub fn stop(&self) {
+        if let Some(abort) = self.abort.borrow_mut().take() {
+            abort.abort();
+        }
+        self.coalescer.borrow_mut().abandon();
+    }
+}
+
+/// If htmx is on the page, let it wire `hx-*` attributes inside swapped content.
+fn htmx_process(elements: &[Element]) {
+    let htmx =
+        js_sys::Reflect::get(&js_sys::global(), &"htmx".into()).unwrap_or(JsValue::UNDEFINED);
+    if !htmx.is_object() {
+        return;
+    }
+    let process = js_sys::Reflect::get(&htmx, &"process".into()).unwrap_or(JsValue::UNDEFINED);
+    let Some(process) = process.dyn_ref::<js_sys::Function>() else {
+        return;
+    };
+    for el in elements {
+        let _ = process.call1(&htmx, el);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn swap_modes_parse_by_their_htmx_names() {
+        assert_eq!(Swap::parse("outerHTML").unwrap(), Swap::OuterHtml);
+        assert_eq!(Swap::parse("beforeend").unwrap(), Swap::BeforeEnd);
+        let err = Swap::parse("outerhtml").unwrap_err();
+        assert!(err.message().contains("got 'outerhtml'"), "{err}");
+    }
+}
