@@ -208,7 +208,7 @@ impl Refresher {
             };
             done.map_err(|e| Error::Swap(platform::describe(&e)))?;
             if swap == Swap::InnerHtml {
-                htmx_process(&[target.clone()]);
+                htmx_process(std::slice::from_ref(&target));
             } else {
                 htmx_process(&inserted);
             }

@@ -119,7 +119,7 @@ pub fn load_secret(dir: Option<&Path>) -> std::io::Result<Vec<u8>> {
 
 fn random_secret() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(std::io::Error::other)?;
+    getrandom::getrandom(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

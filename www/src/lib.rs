@@ -1,1 +1,32 @@
-//! livesource-dev: a development server speaking RESTHeart's change-stream dialect over SSE.
+//! livesource-dev: a development server for the `livesource` library, speaking RESTHeart's
+//! change-stream dialect over SSE.
+//!
+//! Documents live in SQLite with an append-only events log written in the same transaction;
+//! change streams replay that log on resume and then go live without gap or duplicate.
+
+pub mod app;
+pub mod auth;
+pub mod change;
+pub mod change_streams;
+pub mod config;
+pub mod documents;
+pub mod error;
+pub mod extract;
+pub mod feed;
+pub mod hub;
+pub mod ids;
+pub mod ops;
+pub mod pages;
+pub mod replay;
+pub mod server;
+pub mod sse;
+pub mod state;
+pub mod store;
+pub mod streams;
+#[cfg(feature = "test-routes")]
+pub mod test_routes;
+pub mod topics;
+
+pub use app::app;
+pub use config::Config;
+pub use state::AppState;

@@ -1,1 +1,112 @@
-fn main() {}
+//! `livesource-dev serve` and `livesource-dev token`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use livesource_dev::auth::{load_secret, Keys, Role};
+use livesource_dev::config::{default_pkg_dir, default_static_dir, parse_duration, Config, Storage};
+
+#[derive(Parser)]
+#[command(version, about = "Development server for livesource: RESTHeart-style change streams over SSE")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(Serve),
+    /// Print a JWT (HS256) that a server using the same data dir or secret accepts.
+    Token(Token),
+}
+
+#[derive(Args)]
+struct Serve {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Directory for the SQLite database and the signing secret (created if missing).
+    #[arg(long, default_value = "data", conflicts_with = "memory")]
+    data: PathBuf,
+    /// Keep everything in memory (for tests); tokens then come from LIVESOURCE_JWT_SECRET.
+    #[arg(long)]
+    memory: bool,
+    /// Keep-alive interval on streams; `heartbeat` events on /api/events.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    heartbeat: Duration,
+    /// How many events back a Last-Event-ID may be before the client gets `event: reset`.
+    #[arg(long, default_value_t = 10_000)]
+    replay: u64,
+    /// Required prefix of patch topics.
+    #[arg(long, default_value = "dashboard:")]
+    topic_prefix: String,
+    /// Origin allowed to call the server cross-origin (repeatable); none by default.
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
+    /// Directory served at /pkg (the wasm-pack output).
+    #[arg(long, default_value_os_t = default_pkg_dir())]
+    pkg_dir: PathBuf,
+    /// Directory served at /static.
+    #[arg(long, default_value_os_t = default_static_dir())]
+    static_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct Token {
+    #[arg(long)]
+    sub: String,
+    #[arg(long, value_enum)]
+    role: Role,
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    ttl: Duration,
+    /// The server's data dir, whose signing secret is used (created if missing).
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let result = match Cli::parse().command {
+        Command::Serve(args) => serve(args),
+        Command::Token(args) => token(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("livesource-dev: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: Serve) -> Result<(), String> {
+    let config = Config {
+        addr: args.addr,
+        storage: if args.memory { Storage::Memory } else { Storage::Dir(args.data) },
+        heartbeat: args.heartbeat,
+        replay: args.replay,
+        topic_prefix: args.topic_prefix,
+        cors_origins: args.cors_origins,
+        pkg_dir: args.pkg_dir,
+        static_dir: args.static_dir,
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(livesource_dev::server::serve(config))
+}
+
+fn token(args: Token) -> Result<(), String> {
+    let secret = load_secret(Some(&args.data)).map_err(|e| format!("signing secret: {e}"))?;
+    let ttl = i64::try_from(args.ttl.as_secs()).map_err(|_| "ttl too large".to_owned())?;
+    let token = Keys::new(&secret).mint(&args.sub, args.role, ttl).map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}
