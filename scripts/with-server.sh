@@ -51,8 +51,10 @@ cleanup() {
   touch "$work/stop"
   [ -f "$work/server.pid" ] && kill "$(cat "$work/server.pid")" 2>/dev/null || true
   wait "$supervisor" 2>/dev/null || true
+  mkdir -p target/test-logs
+  cp "$log" target/test-logs/server.log 2>/dev/null || true
   if [ "$status" -ne 0 ]; then
-    echo "--- livesource-dev log (last 40 lines) ---" >&2
+    echo "--- livesource-dev log (last 40 lines; all of it in target/test-logs/server.log) ---" >&2
     tail -n 40 "$log" >&2 || true
   fi
   rm -rf "$work"

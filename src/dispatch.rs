@@ -45,7 +45,7 @@ pub struct Meta {
 /// A Rust event sink: decodes the parsed value and forwards it, or returns a decode error.
 pub(crate) type RustSink = dyn Fn(&JsValue, &Meta) -> Result<(), Error>;
 pub(crate) type StateFn = dyn Fn(State);
-pub(crate) type TriggerFn = dyn Fn();
+pub(crate) type RawFn = dyn Fn(&JsValue);
 pub(crate) type ErrorFn = dyn Fn(&Error);
 pub(crate) type ResetFn = dyn Fn(&JsValue);
 
@@ -71,9 +71,9 @@ pub(crate) enum EventSink {
     Js(js_sys::Function),
     /// A typed Rust subscriber.
     Typed(Rc<RustSink>),
-    /// Needs no data, only the fact that the event happened (fragment refresh): an event whose
-    /// data is not JSON still triggers it.
-    Trigger(Rc<TriggerFn>),
+    /// Gets the raw data string, unparsed: fragment refresh only needs the fact that the event
+    /// happened, and JSON-Patch parses the text itself.
+    Raw(Rc<RawFn>),
 }
 
 /// An ordered list of callbacks, cloned cheaply for iteration.
@@ -257,10 +257,10 @@ mod tests {
         let mut r = Registry::default();
         let a = r.next_id();
         let b = r.next_id();
-        let sink: Rc<TriggerFn> = Rc::new(|| ());
+        let sink: Rc<RawFn> = Rc::new(|_: &JsValue| ());
         let slots = r.events.entry("change".into()).or_default();
-        slots.add(a, EventSink::Trigger(Rc::clone(&sink)));
-        slots.add(b, EventSink::Trigger(sink));
+        slots.add(a, EventSink::Raw(Rc::clone(&sink)));
+        slots.add(b, EventSink::Raw(sink));
         let kind = Kind::Event("change".into());
         assert_eq!(r.remove(&kind, a), None);
         assert_eq!(r.remove(&kind, b), Some("change".into()));

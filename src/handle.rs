@@ -86,7 +86,7 @@ impl LiveSource {
         let on_event = Rc::clone(&refresher);
         let id = self.inner.add_event(
             event,
-            EventSink::Trigger(Rc::new(move || on_event.trigger())),
+            EventSink::Raw(Rc::new(move |_: &JsValue| on_event.trigger())),
         );
         let on_reset = Rc::clone(&refresher);
         let reset_id = {
@@ -102,6 +102,43 @@ impl LiveSource {
             refresher,
             _event: Registration::new(&self.inner, Kind::Event(event.into()), id),
             _reset: Registration::new(&self.inner, Kind::Reset, reset_id),
+        })
+    }
+
+    /// JSON-Patch mode: every `event` carries a patch (RFC 6902 objects or compact tuples) that
+    /// is applied atomically to the store's state. A failed patch or a `reset` asks
+    /// `options.resync` for the full state.
+    #[cfg(feature = "patch")]
+    pub fn patches(
+        &self,
+        event: &str,
+        options: crate::patch::PatchOptions,
+    ) -> Result<crate::patch::PatchStore> {
+        if self.inner.is_closed() {
+            return Err(Error::Closed("this LiveSource is closed".into()));
+        }
+        let store = crate::patch::store::StoreInner::new(&self.inner, options);
+        let on_data = Rc::clone(&store);
+        let id = self.inner.add_event(
+            event,
+            EventSink::Raw(Rc::new(move |data: &JsValue| on_data.on_data(data))),
+        );
+        let on_reset = Rc::clone(&store);
+        let reset_id = {
+            let mut r = self.inner.registry.borrow_mut();
+            let id = r.next_id();
+            r.resets.add(
+                id,
+                Callback::Rust(Rc::new(move |_: &JsValue| on_reset.request_resync())),
+            );
+            id
+        };
+        Ok(crate::patch::PatchStore {
+            inner: store,
+            _guards: vec![
+                Registration::new(&self.inner, Kind::Event(event.into()), id),
+                Registration::new(&self.inner, Kind::Reset, reset_id),
+            ],
         })
     }
 

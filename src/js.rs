@@ -81,6 +81,27 @@ export interface RefreshOptions {
   onSwap?: (html: string, target: Element | null) => void;
 }
 
+export interface PatchOptions<S> {
+  /** The state before the first patch (copied; later changes to this object are not seen). */
+  initial?: S;
+  /** Called after a failed patch or a server reset; returns the full current state. */
+  resync?: () => S | Promise<S>;
+}
+
+/**
+ * State kept by JSON-Patch events, with the Svelte store contract: `subscribe` calls `run` at
+ * once with the current state and after every patch, and returns an unsubscribe function.
+ * Each patch yields a new root object; unchanged subtrees keep their identity.
+ */
+export class PatchStore<S = any> {
+  private constructor();
+  subscribe(run: (state: S) => void): Unsubscribe;
+  get(): S;
+  /** Stops applying patches and frees the store. */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
 /** Removes the listener it was returned for. Calling it again does nothing. */
 export type Unsubscribe = () => void;
 
@@ -97,6 +118,12 @@ export class LiveSource<Events extends { [name: string]: any } = { [name: string
    * Bursts are coalesced (one request in flight plus one trailing); a reset re-fetches once.
    */
   refresh(event: keyof Events & string, options: RefreshOptions): Unsubscribe;
+  /**
+   * JSON-Patch mode: each `event` carries a patch (RFC 6902 objects or compact tuples such as
+   * `[["replace", "/counter", 7]]`), applied atomically. A failing patch leaves the state as it
+   * was, reports a 'patch' error with the op's index, and calls `resync`.
+   */
+  patches<K extends keyof Events & string, S = any>(event: K, options?: PatchOptions<S>): PatchStore<S>;
   /** Calls `callback` now with the current state, then on every change. */
   onState(callback: (state: LiveState) => void): Unsubscribe;
   onError(callback: (error: LiveError) => void): Unsubscribe;
@@ -142,6 +169,13 @@ impl JsLiveSource {
         Ok(unsubscriber(Unsubscribe {
             _guard: Box::new(refresh),
         }))
+    }
+
+    #[cfg(feature = "patch")]
+    pub fn patches(&self, event: &str, options: JsValue) -> Result<JsPatchStore, JsError> {
+        self.open()?;
+        let store = self.source.patches(event, patch_options(&options)?)?;
+        Ok(JsPatchStore { store })
     }
 
     #[wasm_bindgen(js_name = onState)]
@@ -211,6 +245,75 @@ impl JsLiveSource {
     pub fn source(&self) -> &LiveSource {
         &self.source
     }
+}
+
+/// `PatchStore` as JS sees it.
+#[cfg(feature = "patch")]
+#[wasm_bindgen(js_name = PatchStore, skip_typescript)]
+pub struct JsPatchStore {
+    store: crate::patch::PatchStore,
+}
+
+#[cfg(feature = "patch")]
+#[wasm_bindgen(js_class = PatchStore)]
+impl JsPatchStore {
+    pub fn subscribe(&self, run: JsValue) -> Result<js_sys::Function, JsError> {
+        let f = function("subscribe", run)?;
+        let id = self.store.inner.subscribe(f);
+        Ok(unsubscriber(Unsubscribe {
+            _guard: Box::new(StoreSubscription {
+                store: std::rc::Rc::downgrade(&self.store.inner),
+                id,
+            }),
+        }))
+    }
+
+    pub fn get(&self) -> JsValue {
+        self.store.js_state()
+    }
+}
+
+#[cfg(feature = "patch")]
+struct StoreSubscription {
+    store: std::rc::Weak<crate::patch::store::StoreInner>,
+    id: crate::dispatch::Id,
+}
+
+#[cfg(feature = "patch")]
+impl Drop for StoreSubscription {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.upgrade() {
+            store.unsubscribe(self.id);
+        }
+    }
+}
+
+#[cfg(feature = "patch")]
+fn patch_options(value: &JsValue) -> Result<crate::patch::PatchOptions, Error> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(crate::patch::PatchOptions::default());
+    }
+    let Some(object) = value
+        .dyn_ref::<js_sys::Object>()
+        .filter(|_| value.is_object())
+    else {
+        return Err(Error::Config(format!(
+            "patches options must be an object, got {}",
+            js_type_name(value)
+        )));
+    };
+    check_names(&js_sys::Object::keys(object), &["initial", "resync"], "")?;
+    let field =
+        |name: &str| js_sys::Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED);
+    let resync = field("resync");
+    Ok(crate::patch::PatchOptions {
+        initial: crate::patch::store::value_from_js(&field("initial"))?,
+        resync: if resync.is_undefined() || resync.is_null() {
+            None
+        } else {
+            Some(function("resync", resync)?)
+        },
+    })
 }
 
 /// Owns what a JS unsubscribe function releases (a `Registration` or a `Refresh`); `free()`

@@ -35,6 +35,8 @@ pub mod fragment;
 mod handle;
 mod js;
 pub mod options;
+#[cfg(feature = "patch")]
+pub mod patch;
 mod platform;
 mod probe;
 pub mod resume;

@@ -323,8 +323,8 @@ impl Inner {
         let mut js_meta = None;
         let mut meta = None;
         for (_, sink) in slots.iter() {
-            if let EventSink::Trigger(f) = sink {
-                f();
+            if let EventSink::Raw(f) = sink {
+                f(data);
             } else {
                 let parsed = value.get_or_insert_with(|| {
                     dispatch::parse_json(data).map_err(|message| {
@@ -351,7 +351,7 @@ impl Inner {
                             self.emit_error(&e);
                         }
                     }
-                    EventSink::Trigger(_) => {}
+                    EventSink::Raw(_) => {}
                 }
             }
             if self.closed.get() {

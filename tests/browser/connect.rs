@@ -8,42 +8,6 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::support::*;
 
-/// The RESTHeart change shape; deserialising it proves every field is present.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct Change {
-    pub full_document: Option<Product>,
-    pub document_key: serde::de::IgnoredAny,
-    pub operation_type: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Product {
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
-/// Resolves once `source` reports `open`.
-pub async fn opened(source: &LiveSource) {
-    if source.state() == State::Open {
-        return;
-    }
-    let (tx, mut rx) = mpsc::unbounded();
-    let _r = source.on_state(move |s| {
-        let _ = tx.unbounded_send(s);
-    });
-    loop {
-        if next(&mut rx, 5000, "state open").await == State::Open {
-            return;
-        }
-    }
-}
-
-pub fn changes_url() -> String {
-    url("/shop/products/_streams/changes")
-}
-
 #[wasm_bindgen_test]
 async fn a_rust_subscriber_receives_an_inserted_document_with_an_id() {
     let editor = token("editor", 600).await;

@@ -7,7 +7,6 @@ use livesource::{Error, LiveSource, Options, RefreshOptions, Swap};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::connect::{changes_url, opened};
 use crate::support::*;
 
 fn document() -> web_sys::Document {

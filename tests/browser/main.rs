@@ -5,6 +5,7 @@
 mod config;
 mod connect;
 mod fragment;
+mod patches;
 mod resilience;
 mod support;
 

@@ -4,10 +4,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use futures_channel::mpsc;
 use futures_util::future::{select, Either};
 use futures_util::{Stream, StreamExt};
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Object, Reflect, JSON};
+use livesource::{LiveSource, State};
+use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestInit, Response};
@@ -134,4 +137,40 @@ pub fn object(fields: &[(&str, JsValue)]) -> JsValue {
         Reflect::set(&o, &(*k).into(), v).unwrap();
     }
     o.into()
+}
+
+/// The RESTHeart change shape; deserialising it proves every field is present.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Change {
+    pub full_document: Option<Product>,
+    pub document_key: serde::de::IgnoredAny,
+    pub operation_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Product {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Resolves once `source` reports `open`.
+pub async fn opened(source: &LiveSource) {
+    if source.state() == State::Open {
+        return;
+    }
+    let (tx, mut rx) = mpsc::unbounded();
+    let _r = source.on_state(move |s| {
+        let _ = tx.unbounded_send(s);
+    });
+    loop {
+        if next(&mut rx, 5000, "state open").await == State::Open {
+            return;
+        }
+    }
+}
+
+pub fn changes_url() -> String {
+    url("/shop/products/_streams/changes")
 }
