@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 ADDR ?= 127.0.0.1:8080
 DATA ?= data
-LIB_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+LIB_SOURCES := $(shell find src -name '*.rs') $(wildcard js/*.js) Cargo.toml Cargo.lock
 WASM := pkg/livesource_bg.wasm
 
 .PHONY: run test pkg setup setup-test lint fmt clean
@@ -26,8 +26,9 @@ pkg: $(WASM)
 $(WASM): $(LIB_SOURCES)
 	wasm-pack build --target web --profile wasm-release --no-opt --out-dir pkg
 	node_modules/.bin/wasm-opt -Oz $(WASM) -o $(WASM)
-	@printf '==> pkg/: wasm %s bytes gzip, JS glue %s bytes gzip\n' \
-	  "$$(gzip -9c $(WASM) | wc -c)" "$$(gzip -9c pkg/livesource.js | wc -c)"
+	cp js/livesource-auto.js pkg/
+	@printf '==> pkg/: wasm %s bytes gzip, JS glue %s bytes gzip, livesource-auto.js %s bytes gzip\n' \
+	  "$$(gzip -9c $(WASM) | wc -c)" "$$(gzip -9c pkg/livesource.js | wc -c)" "$$(gzip -9c pkg/livesource-auto.js | wc -c)"
 
 setup:
 	scripts/setup.sh run

@@ -45,12 +45,26 @@ impl Swap {
     }
 }
 
+/// Where fragments go.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// A CSS selector, looked up at every swap (an `outerHTML` swap replaces the element).
+    Selector(String),
+    /// An element; after an `outerHTML` swap it is detached, and later swaps report an error.
+    Element(Element),
+}
+
+impl From<&str> for Target {
+    fn from(selector: &str) -> Self {
+        Target::Selector(selector.to_owned())
+    }
+}
+
 /// What a refresh does, validated.
 #[derive(Clone, Debug)]
 pub struct RefreshOptions {
     pub url: String,
-    /// A CSS selector, looked up at every swap (an `outerHTML` swap replaces the element).
-    pub target: Option<String>,
+    pub target: Option<Target>,
     pub swap: Swap,
     pub allow_cross_origin: bool,
     /// Called with the fragment's HTML after each swap (and instead of one, for `Swap::None`).
@@ -58,7 +72,7 @@ pub struct RefreshOptions {
 }
 
 impl RefreshOptions {
-    pub fn new(url: impl Into<String>, target: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<String>, target: impl Into<Target>) -> Self {
         Self {
             url: url.into(),
             target: Some(target.into()),
@@ -74,6 +88,9 @@ pub(crate) struct Refresher {
     source: Weak<Inner>,
     url: String,
     options: RefreshOptions,
+    /// An element target follows its `outerHTML` replacement, so the trailing request of a
+    /// burst lands in the element now in the document.
+    target: RefCell<Option<Target>>,
     coalescer: RefCell<Coalescer>,
     abort: RefCell<Option<AbortController>>,
 }
@@ -95,6 +112,7 @@ impl Refresher {
             me: me.clone(),
             source: Rc::downgrade(source),
             url,
+            target: RefCell::new(options.target.clone()),
             options,
             coalescer: RefCell::new(Coalescer::new()),
             abort: RefCell::new(None),
@@ -106,6 +124,14 @@ impl Refresher {
         let start = self.coalescer.borrow_mut().trigger();
         if let Some(start) = start {
             self.start(start);
+        }
+    }
+
+    /// The element fragments go to now, for element targets.
+    pub fn target_element(&self) -> Option<Element> {
+        match &*self.target.borrow() {
+            Some(Target::Element(el)) => Some(el.clone()),
+            _ => None,
         }
     }
 
@@ -175,18 +201,10 @@ impl Refresher {
         let swap = self.options.swap;
         let mut target_el = None;
         if swap != Swap::None {
-            let selector = self.options.target.as_deref().unwrap_or_default();
             let document = platform::window()
                 .and_then(|w| w.document())
                 .ok_or_else(|| Error::Swap("no document to swap into".into()))?;
-            let target = document
-                .query_selector(selector)
-                .map_err(|_| Error::Swap(format!("target '{selector}' is not a valid selector")))?
-                .ok_or_else(|| {
-                    Error::Swap(format!(
-                        "target '{selector}' not found; the DOM is unchanged"
-                    ))
-                })?;
+            let target = self.find_target(&document)?;
             let template: HtmlTemplateElement = document
                 .create_element("template")
                 .map_err(|e| Error::Swap(platform::describe(&e)))?
@@ -212,6 +230,10 @@ impl Refresher {
             } else {
                 htmx_process(&inserted);
             }
+            let follows = matches!(*self.target.borrow(), Some(Target::Element(_)));
+            if let (Swap::OuterHtml, true, Some(first)) = (swap, follows, inserted.first()) {
+                *self.target.borrow_mut() = Some(Target::Element(first.clone()));
+            }
             target_el = Some(if swap == Swap::OuterHtml {
                 inserted
                     .first()
@@ -226,6 +248,24 @@ impl Refresher {
             call_js(f, &[&html.into(), &target_el.unwrap_or(JsValue::NULL)]);
         }
         Ok(())
+    }
+
+    fn find_target(&self, document: &web_sys::Document) -> Result<Element> {
+        match &*self.target.borrow() {
+            Some(Target::Selector(selector)) => document
+                .query_selector(selector)
+                .map_err(|_| Error::Swap(format!("target '{selector}' is not a valid selector")))?
+                .ok_or_else(|| {
+                    Error::Swap(format!(
+                        "target '{selector}' not found; the DOM is unchanged"
+                    ))
+                }),
+            Some(Target::Element(el)) if el.is_connected() => Ok(el.clone()),
+            Some(Target::Element(_)) => Err(Error::Swap(
+                "the target element is no longer in the document; the DOM is unchanged".into(),
+            )),
+            None => Err(Error::Swap("no target to swap into".into())),
+        }
     }
 
     fn report(&self, e: &Error) {

@@ -205,6 +205,11 @@ impl Refresh {
         self.refresher.trigger();
     }
 
+    /// The element fragments go to now, for element targets (it follows `outerHTML` swaps).
+    pub fn target_element(&self) -> Option<web_sys::Element> {
+        self.refresher.target_element()
+    }
+
     /// How many requests were made so far.
     pub fn requests(&self) -> u64 {
         self.refresher.requests()

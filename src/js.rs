@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::dispatch::{Callback, EventSink, Kind};
 use crate::error::Error;
-use crate::fragment::{RefreshOptions, Swap};
+use crate::fragment::{RefreshOptions, Swap, Target};
 use crate::handle::{LiveSource, Registration};
 use crate::options::{self, OptionsInput, BACKOFF_NAMES, OPTION_NAMES};
 use crate::token::{js_type_name, TokenSource};
@@ -371,7 +371,7 @@ fn refresh_options(value: &JsValue) -> Result<RefreshOptions, Error> {
     let on_swap = field("onSwap");
     Ok(RefreshOptions {
         url,
-        target: string("target")?,
+        target: string("target")?.map(Target::Selector),
         swap,
         allow_cross_origin: allow.as_bool().unwrap_or(false),
         on_swap: if on_swap.is_undefined() || on_swap.is_null() {

@@ -25,6 +25,7 @@
 //! Pure logic (backoff, resume, SSE framing, failure rules, options) lives in plain modules with
 //! native tests; `connection`, `source`, `probe` and `js` are the thin browser layers.
 
+mod auto;
 pub mod backoff;
 pub mod coalesce;
 mod connection;
@@ -44,14 +45,25 @@ mod source;
 pub mod sse;
 pub mod token;
 
+pub use auto::{auto_wire, AutoWiring};
 pub use backoff::Backoff;
 pub use dispatch::{Meta, State};
 pub use error::Error;
-pub use fragment::{RefreshOptions, Swap};
+pub use fragment::{RefreshOptions, Swap, Target};
 pub use handle::{Event, LiveSource, Refresh, Registration, Subscription};
 pub use js::JsLiveSource;
 pub use options::Options;
 pub use token::TokenSource;
+
+/// A panic is a bug (exported functions return errors instead), but if one happens its message
+/// must reach the console rather than a bare `unreachable` trap.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("livesource panicked: {info}").into());
+    }));
+}
 
 // The pure modules' unit tests run natively and, through `wasm-pack test`, in Chromium too.
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -1,0 +1,224 @@
+//! Script-tag use: wire every element with `data-live-src` on load and as elements come and go
+//! (after an htmx swap, say), with one connection per source URL. Template authors write
+//! attributes, not JavaScript:
+//!
+//! ```html
+//! <tbody id="product-list"
+//!        data-live-src="/shop/products/_streams/changes"
+//!        data-live-event="change"
+//!        data-live-get="/shop/products"
+//!        data-live-swap="outerHTML"></tbody>
+//! <script type="module" src="/pkg/livesource-auto.js"></script>
+//! ```
+//!
+//! Each wired element also gets `data-live-state` (`connecting`, `open`, ...) for styling.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use web_sys::{Element, MutationObserver, MutationObserverInit};
+
+use crate::error::{Error, Result};
+use crate::fragment::{RefreshOptions, Swap, Target};
+use crate::handle::{LiveSource, Refresh, Registration};
+use crate::options::Options;
+use crate::platform;
+
+const SELECTOR: &str = "[data-live-src]";
+
+/// One source URL shared by every element that names it.
+struct Shared {
+    source: LiveSource,
+    _state: Registration,
+    /// One fragment refresh per wired element; each targets the element now in the document.
+    refreshes: Rc<RefCell<Vec<Refresh>>>,
+}
+
+impl Shared {
+    fn mark_all(&self) {
+        mark_all(&self.refreshes.borrow(), self.source.state().as_str());
+    }
+}
+
+fn mark_all(refreshes: &[Refresh], state: &str) {
+    for el in refreshes.iter().filter_map(Refresh::target_element) {
+        mark(&el, state);
+    }
+}
+
+#[derive(Default)]
+struct Wiring {
+    sources: HashMap<String, Shared>,
+}
+
+impl Wiring {
+    fn is_wired(&self, element: &Element) -> bool {
+        self.sources.values().any(|s| {
+            s.refreshes
+                .borrow()
+                .iter()
+                .any(|r| r.target_element().as_ref() == Some(element))
+        })
+    }
+
+    fn wire(&mut self, element: &Element) {
+        if self.is_wired(element) {
+            return;
+        }
+        if let Err(e) = self.try_wire(element) {
+            mark(element, "error");
+            web_sys::console::warn_2(&format!("livesource-auto: {e}").into(), element);
+        }
+    }
+
+    fn try_wire(&mut self, element: &Element) -> Result<()> {
+        let attr = |name: &str| element.get_attribute(name).filter(|v| !v.is_empty());
+        let src =
+            attr("data-live-src").ok_or_else(|| Error::Config("data-live-src is empty".into()))?;
+        let url = platform::absolute_url(&src)?;
+        let get = attr("data-live-get").ok_or_else(|| {
+            Error::Config("data-live-get names the fragment URL to re-fetch; it is missing".into())
+        })?;
+        let event = attr("data-live-event").unwrap_or_else(|| "message".into());
+        let swap = Swap::parse(&attr("data-live-swap").unwrap_or_else(|| "outerHTML".into()))?;
+        let options = RefreshOptions {
+            url: get,
+            target: Some(Target::Element(element.clone())),
+            swap,
+            allow_cross_origin: false,
+            on_swap: None,
+        };
+        if !self.sources.contains_key(&url) {
+            let source = LiveSource::connect(&url, Options::default())?;
+            let refreshes = Rc::new(RefCell::new(Vec::<Refresh>::new()));
+            let marked = Rc::clone(&refreshes);
+            let state = source.on_state(move |s| mark_all(&marked.borrow(), s.as_str()));
+            self.sources.insert(
+                url.clone(),
+                Shared {
+                    source,
+                    _state: state,
+                    refreshes,
+                },
+            );
+        }
+        let shared = &self.sources[&url];
+        let refresh = shared.source.refresh(&event, options)?;
+        shared.refreshes.borrow_mut().push(refresh);
+        shared.mark_all();
+        Ok(())
+    }
+
+    /// Drops the wiring of elements no longer in the document, and connections nobody uses.
+    fn unwire_detached(&mut self) {
+        for shared in self.sources.values() {
+            let gone: Vec<Refresh> = {
+                let mut refreshes = shared.refreshes.borrow_mut();
+                let (gone, kept) = std::mem::take(&mut *refreshes)
+                    .into_iter()
+                    .partition(|r| !r.target_element().is_some_and(|e| e.is_connected()));
+                *refreshes = kept;
+                gone
+            };
+            // Dropped outside the borrow: dropping a Refresh may run callbacks.
+            drop(gone);
+        }
+        self.sources.retain(|_, s| !s.refreshes.borrow().is_empty());
+        for shared in self.sources.values() {
+            // An outerHTML swap put new elements in: give them the state attribute too.
+            shared.mark_all();
+        }
+    }
+
+    fn scan(&mut self, root: &Element) {
+        if root.matches(SELECTOR).unwrap_or(false) {
+            self.wire(root);
+        }
+        if let Ok(found) = root.query_selector_all(SELECTOR) {
+            for i in 0..found.length() {
+                if let Some(el) = found.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
+                    self.wire(&el);
+                }
+            }
+        }
+    }
+
+    fn elements(&self) -> usize {
+        self.sources
+            .values()
+            .map(|s| s.refreshes.borrow().len())
+            .sum()
+    }
+}
+
+fn mark(element: &Element, state: &str) {
+    let _ = element.set_attribute("data-live-state", state);
+}
+
+/// Wiring in effect for a document. Dropping it (`free()` from JS) disconnects the observer and
+/// closes every connection it opened.
+#[wasm_bindgen]
+#[must_use = "dropping AutoWiring unwires every element"]
+pub struct AutoWiring {
+    wiring: Rc<RefCell<Wiring>>,
+    observer: MutationObserver,
+    _callback: Closure<dyn FnMut()>,
+}
+
+#[wasm_bindgen]
+impl AutoWiring {
+    /// How many elements are wired now.
+    #[wasm_bindgen(getter)]
+    pub fn elements(&self) -> u32 {
+        self.wiring.borrow().elements() as u32
+    }
+
+    /// How many connections are open now (one per distinct `data-live-src`).
+    #[wasm_bindgen(getter)]
+    pub fn connections(&self) -> u32 {
+        self.wiring.borrow().sources.len() as u32
+    }
+}
+
+impl Drop for AutoWiring {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+    }
+}
+
+/// Wires every `[data-live-src]` element under `root` (default: the document element) now and
+/// whenever the DOM changes.
+#[wasm_bindgen(js_name = autoWire)]
+pub fn auto_wire(root: Option<Element>) -> Result<AutoWiring, JsError> {
+    let root = match root {
+        Some(r) => r,
+        None => platform::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+            .ok_or_else(|| Error::Config("autoWire needs a document".into()))?,
+    };
+    let wiring = Rc::new(RefCell::new(Wiring::default()));
+    wiring.borrow_mut().scan(&root);
+    let (w, r) = (Rc::clone(&wiring), root.clone());
+    // Rescanning the root is simpler than walking mutation records, and wiring is idempotent.
+    let callback = Closure::<dyn FnMut()>::new(move || {
+        let mut wiring = w.borrow_mut();
+        wiring.unwire_detached();
+        wiring.scan(&r);
+    });
+    let observer = MutationObserver::new(callback.as_ref().unchecked_ref())
+        .map_err(|e| Error::Config(platform::describe(&e)))?;
+    let init = MutationObserverInit::new();
+    init.set_child_list(true);
+    init.set_subtree(true);
+    observer
+        .observe_with_options(&root, &init)
+        .map_err(|e| Error::Config(platform::describe(&e)))?;
+    Ok(AutoWiring {
+        wiring,
+        observer,
+        _callback: callback,
+    })
+}

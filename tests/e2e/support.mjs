@@ -1,0 +1,51 @@
+// Shared by the end-to-end tests: the server under test, Chromium, tokens, page error capture.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chromium } from 'playwright-core';
+
+export const server = process.env.LIVESOURCE_TEST_SERVER;
+assert.ok(server, 'LIVESOURCE_TEST_SERVER is not set: run through `make test`');
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+// The token CLI a README reader would use, signing with the test server's secret.
+export function editorToken() {
+  return execFileSync('target/debug/livesource-dev', ['token', '--sub', 'e2e', '--role', 'editor'],
+    { encoding: 'utf8' }).trim();
+}
+
+export async function insertProduct(fields) {
+  const res = await fetch(`${server}/shop/products`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${editorToken()}` },
+    body: JSON.stringify(fields),
+  });
+  const body = await res.text();
+  assert.equal(res.status, 201, body);
+  return JSON.parse(body);
+}
+
+// Collects uncaught errors and console errors; a bad wasm-opt or a broken module shows up here.
+// Failed responses are listed by URL (the console's "Failed to load resource" names none);
+// the browser's own favicon probe is not the page's doing.
+export function watchProblems(page) {
+  const problems = [];
+  page.on('pageerror', e => problems.push(`pageerror: ${e.message}`));
+  page.on('console', m => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+  page.on('response', r => {
+    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) {
+      problems.push(`HTTP ${r.status()}: ${r.url()}`);
+    }
+  });
+  return problems;
+}
