@@ -5,8 +5,8 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 ADDR ?= 127.0.0.1:8080
 DATA ?= data
-LIB_SOURCES := $(shell find src -name '*.rs') $(wildcard js/*.js) Cargo.toml Cargo.lock
-WASM := pkg/livesource_bg.wasm
+LIB_SOURCES := $(shell find src -name '*.rs') $(wildcard js/*) scripts/package.mjs README.md Cargo.toml Cargo.lock
+WASM := pkg/livesource_wasm_bg.wasm
 
 .PHONY: run test pkg setup setup-test lint fmt clean
 
@@ -24,11 +24,11 @@ test: setup-test pkg
 pkg: $(WASM)
 
 $(WASM): $(LIB_SOURCES)
-	wasm-pack build --target web --profile wasm-release --no-opt --out-dir pkg
+	wasm-pack build --target web --profile wasm-release --no-opt --out-dir pkg --out-name livesource_wasm
 	node_modules/.bin/wasm-opt -Oz $(WASM) -o $(WASM)
-	cp js/livesource-auto.js pkg/
-	@printf '==> pkg/: wasm %s bytes gzip, JS glue %s bytes gzip, livesource-auto.js %s bytes gzip\n' \
-	  "$$(gzip -9c $(WASM) | wc -c)" "$$(gzip -9c pkg/livesource.js | wc -c)" "$$(gzip -9c pkg/livesource-auto.js | wc -c)"
+	node scripts/package.mjs
+	@printf '==> pkg/: wasm %s bytes gzip, JS %s bytes gzip\n' \
+	  "$$(gzip -9c $(WASM) | wc -c)" "$$(cat pkg/*.js pkg/snippets/*/*.js | gzip -9c | wc -c)"
 
 setup:
 	scripts/setup.sh run

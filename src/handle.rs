@@ -100,8 +100,11 @@ impl LiveSource {
         };
         Ok(Refresh {
             refresher,
-            _event: Registration::new(&self.inner, Kind::Event(event.into()), id),
-            _reset: Registration::new(&self.inner, Kind::Reset, reset_id),
+            registrations: vec![
+                Registration::new(&self.inner, Kind::Event(event.into()), id),
+                Registration::new(&self.inner, Kind::Reset, reset_id),
+            ],
+            detached: false,
         })
     }
 
@@ -195,11 +198,19 @@ impl Drop for LiveSource {
 #[must_use = "dropping a Refresh stops it"]
 pub struct Refresh {
     refresher: Rc<Refresher>,
-    _event: Registration,
-    _reset: Registration,
+    registrations: Vec<Registration>,
+    detached: bool,
 }
 
 impl Refresh {
+    /// Keeps refreshing until the source closes, with no handle left to stop it.
+    pub(crate) fn detach(mut self) {
+        self.detached = true;
+        for r in self.registrations.drain(..) {
+            r.forget();
+        }
+    }
+
     /// Re-fetches now, coalesced with event-driven refreshes.
     pub fn trigger(&self) {
         self.refresher.trigger();
@@ -218,7 +229,9 @@ impl Refresh {
 
 impl Drop for Refresh {
     fn drop(&mut self) {
-        self.refresher.stop();
+        if !self.detached {
+            self.refresher.stop();
+        }
     }
 }
 

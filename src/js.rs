@@ -166,9 +166,7 @@ impl JsLiveSource {
     pub fn refresh(&self, event: &str, options: JsValue) -> Result<js_sys::Function, JsError> {
         self.open()?;
         let refresh = self.source.refresh(event, refresh_options(&options)?)?;
-        Ok(unsubscriber(Unsubscribe {
-            _guard: Box::new(refresh),
-        }))
+        Ok(unsubscriber(Unsubscribe::new(refresh)))
     }
 
     #[cfg(feature = "patch")]
@@ -236,9 +234,11 @@ impl JsLiveSource {
     }
 
     fn unsubscriber(&self, kind: Kind, id: crate::dispatch::Id) -> js_sys::Function {
-        unsubscriber(Unsubscribe {
-            _guard: Box::new(Registration::new(self.source.inner(), kind, id)),
-        })
+        unsubscriber(Unsubscribe::new(Registration::new(
+            self.source.inner(),
+            kind,
+            id,
+        )))
     }
 
     /// The Rust source behind a JS object, for code that mixes both APIs.
@@ -260,12 +260,10 @@ impl JsPatchStore {
     pub fn subscribe(&self, run: JsValue) -> Result<js_sys::Function, JsError> {
         let f = function("subscribe", run)?;
         let id = self.store.inner.subscribe(f);
-        Ok(unsubscriber(Unsubscribe {
-            _guard: Box::new(StoreSubscription {
-                store: std::rc::Rc::downgrade(&self.store.inner),
-                id,
-            }),
-        }))
+        Ok(unsubscriber(Unsubscribe::new(StoreSubscription {
+            store: std::rc::Rc::downgrade(&self.store.inner),
+            id,
+        })))
     }
 
     pub fn get(&self) -> JsValue {
@@ -277,6 +275,13 @@ impl JsPatchStore {
 struct StoreSubscription {
     store: std::rc::Weak<crate::patch::store::StoreInner>,
     id: crate::dispatch::Id,
+}
+
+#[cfg(feature = "patch")]
+impl Guard for StoreSubscription {
+    fn detach(self: Box<Self>) {
+        std::mem::forget(*self);
+    }
 }
 
 #[cfg(feature = "patch")]
@@ -316,17 +321,62 @@ fn patch_options(value: &JsValue) -> Result<crate::patch::PatchOptions, Error> {
     })
 }
 
-/// Owns what a JS unsubscribe function releases (a `Registration` or a `Refresh`); `free()`
-/// from JS drops it.
+/// What a JS unsubscribe function releases: a listener registration, a fragment refresh or a
+/// store subscription.
+trait Guard {
+    /// The unsubscribe function was garbage-collected without being called: keep the listener,
+    /// as `addEventListener` does for a callback nobody can remove any more.
+    fn detach(self: Box<Self>);
+}
+
+impl Guard for Registration {
+    fn detach(self: Box<Self>) {
+        self.forget();
+    }
+}
+
+impl Guard for crate::handle::Refresh {
+    fn detach(self: Box<Self>) {
+        (*self).detach();
+    }
+}
+
+/// Held by the JS function `on()` and friends return. Calling that function runs `run()` then
+/// `free()`; if the function is garbage-collected instead, wasm-bindgen's finalizer frees the
+/// handle and `Drop` detaches rather than unsubscribes.
 #[wasm_bindgen(skip_typescript)]
 pub struct Unsubscribe {
-    _guard: Box<dyn std::any::Any>,
+    guard: Option<Box<dyn Guard>>,
+}
+
+impl Unsubscribe {
+    fn new(guard: impl Guard + 'static) -> Self {
+        Self {
+            guard: Some(Box::new(guard)),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Unsubscribe {
+    /// Releases the listener.
+    pub fn run(&mut self) {
+        self.guard.take();
+    }
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            guard.detach();
+        }
+    }
 }
 
 #[wasm_bindgen(inline_js = "
 export function unsubscriber(handle) {
   let h = handle;
-  return () => { if (h) { const x = h; h = null; x.free(); } };
+  return () => { if (h) { const x = h; h = null; x.run(); x.free(); } };
 }
 ")]
 extern "C" {

@@ -13,8 +13,8 @@ before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); rmSync(shots, { recursive: true, force: true }); });
 
 test('the served wasm is the release build on disk', async () => {
-  const served = Buffer.from(await (await fetch(`${server}/pkg/livesource_bg.wasm`)).arrayBuffer());
-  assert.ok(served.equals(readFileSync('pkg/livesource_bg.wasm')), '/pkg/ serves pkg/');
+  const served = Buffer.from(await (await fetch(`${server}/pkg/livesource_wasm_bg.wasm`)).arrayBuffer());
+  assert.ok(served.equals(readFileSync('pkg/livesource_wasm_bg.wasm')), '/pkg/ serves pkg/');
 });
 
 test('the demo page connects and shows an inserted product live', async () => {
@@ -35,4 +35,50 @@ test('the demo page connects and shows an inserted product live', async () => {
   assert.ok(statSync(shot).size > 1000, 'the screenshot is not empty');
   assert.deepEqual(problems, [], 'no errors in the page');
   await page.close();
+});
+
+test('plain ESM: a clear error before init, and init loads the wasm once however often called', async () => {
+  const page = await browser.newPage();
+  const wasmRequests = [];
+  page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasmRequests.push(r.url()); });
+  await page.goto(`${server}/health`);
+  const result = await page.evaluate(async () => {
+    const m = await import('/pkg/livesource.js');
+    let early;
+    try { new m.LiveSource('/shop/products/_streams/changes'); } catch (e) { early = e.message; }
+    await Promise.all([m.default(), m.default(), m.default()]);
+    await m.default();
+    const src = new m.LiveSource('/shop/products/_streams/changes');
+    const state = src.state;
+    src.close();
+    return { early, state, after: src.state, globals: Object.keys(window).filter((k) => /live/i.test(k)) };
+  });
+  assert.match(result.early, /before the wasm module was loaded; `await init\(\)` first/);
+  assert.equal(result.state, 'connecting');
+  assert.equal(result.after, 'closed');
+  assert.deepEqual(result.globals, [], 'nothing global');
+  assert.equal(wasmRequests.length, 1, `one wasm fetch: ${wasmRequests}`);
+  await page.close();
+});
+
+test('a source nobody references keeps delivering through garbage collection', async () => {
+  const gcBrowser = await launch(['--js-flags=--expose-gc']);
+  try {
+    const page = await gcBrowser.newPage();
+    await page.goto(`${server}/health`);
+    await page.evaluate(async () => {
+      const m = await import('/pkg/livesource.js');
+      await m.default();
+      window.received = [];
+      // No reference kept to the source, the store or the unsubscribe functions.
+      new m.LiveSource('/shop/products/_streams/changes').on('change', (d) => window.received.push(d.fullDocument?.name));
+      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 5; i++) { window.gc(); await new Promise((r) => setTimeout(r, 20)); }
+    });
+    const name = `gc-survivor-${Date.now()}`;
+    await insertProduct({ name });
+    await page.waitForFunction((n) => window.received.includes(n), name, { timeout: 10_000 });
+  } finally {
+    await gcBrowser.close();
+  }
 });

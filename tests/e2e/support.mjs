@@ -6,11 +6,11 @@ import { chromium } from 'playwright-core';
 export const server = process.env.LIVESOURCE_TEST_SERVER;
 assert.ok(server, 'LIVESOURCE_TEST_SERVER is not set: run through `make test`');
 
-export function launch() {
+export function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--no-first-run'],
+           '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs],
   });
 }
 
