@@ -89,15 +89,7 @@ impl LiveSource {
             EventSink::Raw(Rc::new(move |_: &JsValue| on_event.trigger())),
         );
         let on_reset = Rc::clone(&refresher);
-        let reset_id = {
-            let mut r = self.inner.registry.borrow_mut();
-            let id = r.next_id();
-            r.resets.add(
-                id,
-                Callback::Rust(Rc::new(move |_: &JsValue| on_reset.trigger())),
-            );
-            id
-        };
+        let reset_id = self.add_reset(move |_: &JsValue| on_reset.trigger());
         Ok(Refresh {
             refresher,
             registrations: vec![
@@ -127,15 +119,7 @@ impl LiveSource {
             EventSink::Raw(Rc::new(move |data: &JsValue| on_data.on_data(data))),
         );
         let on_reset = Rc::clone(&store);
-        let reset_id = {
-            let mut r = self.inner.registry.borrow_mut();
-            let id = r.next_id();
-            r.resets.add(
-                id,
-                Callback::Rust(Rc::new(move |_: &JsValue| on_reset.request_resync())),
-            );
-            id
-        };
+        let reset_id = self.add_reset(move |_: &JsValue| on_reset.request_resync());
         Ok(crate::patch::PatchStore {
             inner: store,
             _guards: vec![
@@ -161,13 +145,17 @@ impl LiveSource {
         Registration::new(&self.inner, Kind::Error, id)
     }
 
-    /// Calls `f` when the server sends `event: reset`: it could not resume without a gap, so
-    /// state derived from earlier events must be rebuilt.
-    pub fn on_reset(&self, f: impl Fn(&JsValue) + 'static) -> Registration {
+    fn add_reset(&self, f: impl Fn(&JsValue) + 'static) -> Id {
         let mut r = self.inner.registry.borrow_mut();
         let id = r.next_id();
         r.resets.add(id, Callback::Rust(Rc::new(f)));
-        Registration::new(&self.inner, Kind::Reset, id)
+        id
+    }
+
+    /// Calls `f` when the server sends `event: reset`: it could not resume without a gap, so
+    /// state derived from earlier events must be rebuilt.
+    pub fn on_reset(&self, f: impl Fn(&JsValue) + 'static) -> Registration {
+        Registration::new(&self.inner, Kind::Reset, self.add_reset(f))
     }
 
     pub fn state(&self) -> State {

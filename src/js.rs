@@ -298,16 +298,7 @@ fn patch_options(value: &JsValue) -> Result<crate::patch::PatchOptions, Error> {
     if value.is_undefined() || value.is_null() {
         return Ok(crate::patch::PatchOptions::default());
     }
-    let Some(object) = value
-        .dyn_ref::<js_sys::Object>()
-        .filter(|_| value.is_object())
-    else {
-        return Err(Error::Config(format!(
-            "patches options must be an object, got {}",
-            js_type_name(value)
-        )));
-    };
-    check_names(&js_sys::Object::keys(object), &["initial", "resync"], "")?;
+    let object = options_object(value, "patches options", &["initial", "resync"])?;
     let field =
         |name: &str| js_sys::Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED);
     let resync = field("resync");
@@ -386,16 +377,7 @@ extern "C" {
 const REFRESH_NAMES: &[&str] = &["url", "target", "swap", "allowCrossOrigin", "onSwap"];
 
 fn refresh_options(value: &JsValue) -> Result<RefreshOptions, Error> {
-    let Some(object) = value
-        .dyn_ref::<js_sys::Object>()
-        .filter(|_| value.is_object())
-    else {
-        return Err(Error::Config(format!(
-            "refresh options must be an object with a url, got {}",
-            js_type_name(value)
-        )));
-    };
-    check_names(&js_sys::Object::keys(object), REFRESH_NAMES, "")?;
+    let object = options_object(value, "refresh options", REFRESH_NAMES)?;
     let field =
         |name: &str| js_sys::Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED);
     let string = |name: &str| -> Result<Option<String>, Error> {
@@ -439,6 +421,25 @@ fn function(method: &str, value: JsValue) -> Result<js_sys::Function, Error> {
             js_type_name(&v)
         ))
     })
+}
+
+/// `value` as an options object whose keys are all in `allowed`.
+fn options_object<'a>(
+    value: &'a JsValue,
+    what: &str,
+    allowed: &[&str],
+) -> Result<&'a js_sys::Object, Error> {
+    let object = value
+        .dyn_ref::<js_sys::Object>()
+        .filter(|_| value.is_object())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{what} must be an object, got {}",
+                js_type_name(value)
+            ))
+        })?;
+    check_names(&js_sys::Object::keys(object), allowed, "")?;
+    Ok(object)
 }
 
 fn check_names(keys: &js_sys::Array, allowed: &[&str], prefix: &str) -> Result<(), Error> {

@@ -84,7 +84,7 @@ impl Options {
         if !(b.factor.is_finite() && b.factor >= 1.0) {
             return Err(Error::Config(format!(
                 "backoff.factor must be a finite number >= 1, got {}",
-                b.factor
+                describe_number(b.factor)
             )));
         }
         for (name, value) in [
@@ -177,7 +177,8 @@ impl OptionsInput {
                 Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => Some(n as u32),
                 Some(n) => {
                     return Err(Error::Config(format!(
-                        "backoff.maxAttempts must be a whole number >= 0 or null, got {n}"
+                        "backoff.maxAttempts must be a whole number >= 0 or null, got {}",
+                        describe_number(n)
                     )))
                 }
             },
@@ -210,8 +211,31 @@ fn millis(name: &str, value: Option<f64>, default: u32) -> Result<u32> {
         None => Ok(default),
         Some(v) if v.is_finite() && (0.0..=MAX).contains(&v) => Ok(v.round() as u32),
         Some(v) => Err(Error::Config(format!(
-            "{name} must be a number of milliseconds between 0 and {MAX}, got {v}"
+            "{name} must be a number of milliseconds between 0 and {}, got {}",
+            i32::MAX,
+            describe_number(v)
         ))),
+    }
+}
+
+/// Names a bad number without `f64`'s `Display`, whose float-printing code would add about
+/// 15 KB to the wasm for the sake of error messages.
+fn describe_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else if v.fract() == 0.0 && v.abs() < 9e15 {
+        (v as i64).to_string()
+    } else {
+        let scaled = (v * 1000.0).round() as i64;
+        let sign = if scaled < 0 { "-" } else { "" };
+        let scaled = scaled.unsigned_abs();
+        format!(
+            "{sign}{}.{:03} (approximately)",
+            scaled / 1000,
+            scaled % 1000
+        )
     }
 }
 
@@ -291,6 +315,15 @@ mod tests {
         assert!(err.message().contains("heartbeatTimeoutMs"), "{err}");
         let err = check_names(["initalMs"], BACKOFF_NAMES, "backoff.").unwrap_err();
         assert!(err.message().contains("'backoff.initalMs'"), "{err}");
+    }
+
+    #[test]
+    fn bad_numbers_are_named_without_float_formatting() {
+        assert_eq!(describe_number(-5.0), "-5");
+        assert_eq!(describe_number(f64::NAN), "NaN");
+        assert_eq!(describe_number(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(describe_number(0.5), "0.500 (approximately)");
+        assert_eq!(describe_number(-1.25), "-1.250 (approximately)");
     }
 
     #[test]

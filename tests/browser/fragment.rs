@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use futures_channel::mpsc;
 use livesource::{Error, LiveSource, Options, RefreshOptions, Swap};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -121,12 +120,7 @@ async fn a_burst_of_500_inserts_converges_with_far_fewer_requests() {
 #[wasm_bindgen_test]
 async fn a_missing_target_is_a_swap_error_and_nothing_changes() {
     let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
-    let (tx, mut errors) = mpsc::unbounded();
-    source
-        .on_error(move |e| {
-            let _ = tx.unbounded_send(e.clone());
-        })
-        .forget();
+    let mut errors = collect_errors(&source);
     let refresh = source
         .refresh("change", refresh_options("#no-such-element"))
         .unwrap();
@@ -148,12 +142,7 @@ async fn an_error_status_is_a_swap_error_and_the_dom_stays_intact() {
         .unwrap()
         .outer_html();
     let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
-    let (tx, mut errors) = mpsc::unbounded();
-    source
-        .on_error(move |e| {
-            let _ = tx.unbounded_send(e.clone());
-        })
-        .forget();
+    let mut errors = collect_errors(&source);
     let refresh = source
         .refresh(
             "change",

@@ -108,12 +108,7 @@ async fn a_failing_patch_leaves_state_unchanged_reports_the_index_and_resyncs() 
     let editor = token("editor", 600).await;
     let topic = unique("dashboard:atomic");
     let src = connected(&topic).await;
-    let (tx, mut errors) = mpsc::unbounded();
-    src.source()
-        .on_error(move |e| {
-            let _ = tx.unbounded_send(e.clone());
-        })
-        .forget();
+    let mut errors = collect_errors(src.source());
     let resyncs = Rc::new(RefCell::new(0));
     let count = Rc::clone(&resyncs);
     let resync = Closure::<dyn Fn() -> JsValue>::new(move || {

@@ -29,16 +29,6 @@ fn quick_backoff() -> Backoff {
     }
 }
 
-fn collect_errors(source: &LiveSource) -> mpsc::UnboundedReceiver<Error> {
-    let (tx, rx) = mpsc::unbounded();
-    source
-        .on_error(move |e| {
-            let _ = tx.unbounded_send(e.clone());
-        })
-        .forget();
-    rx
-}
-
 fn collect_states(source: &LiveSource) -> mpsc::UnboundedReceiver<State> {
     let (tx, rx) = mpsc::unbounded();
     source

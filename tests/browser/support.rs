@@ -9,7 +9,7 @@ use futures_util::future::{select, Either};
 use futures_util::{Stream, StreamExt};
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Object, Reflect, JSON};
-use livesource::{LiveSource, State};
+use livesource::{Error, LiveSource, State};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -173,4 +173,15 @@ pub async fn opened(source: &LiveSource) {
 
 pub fn changes_url() -> String {
     url("/shop/products/_streams/changes")
+}
+
+/// Every error the source reports, as a channel.
+pub fn collect_errors(source: &LiveSource) -> mpsc::UnboundedReceiver<Error> {
+    let (tx, rx) = mpsc::unbounded();
+    source
+        .on_error(move |e| {
+            let _ = tx.unbounded_send(e.clone());
+        })
+        .forget();
+    rx
 }
