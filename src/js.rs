@@ -97,6 +97,11 @@ export class PatchStore<S = any> {
   private constructor();
   subscribe(run: (state: S) => void): Unsubscribe;
   get(): S;
+  /**
+   * Applies a patch that did not come from the stream (an optimistic local change, say), with
+   * the same atomic rules. Throws on failure, leaving the state unchanged.
+   */
+  apply(patch: string | ReadonlyArray<unknown>): void;
   /** Stops applying patches and frees the store. */
   free(): void;
   [Symbol.dispose](): void;
@@ -268,6 +273,15 @@ impl JsPatchStore {
 
     pub fn get(&self) -> JsValue {
         self.store.js_state()
+    }
+
+    /// Applies a local patch (JSON text or an ops array), atomically; throws a 'patch' error.
+    pub fn apply(&self, patch: JsValue) -> Result<(), JsError> {
+        let text = crate::patch::store::to_json(&patch).map_err(|e| Error::Patch {
+            index: None,
+            message: crate::platform::describe(&e),
+        })?;
+        Ok(self.store.inner.apply(&text)?)
     }
 }
 

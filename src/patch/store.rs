@@ -21,53 +21,63 @@ const own = (o, k) => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undef
 const set = (o, k, v) => Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
 const ptr = p => (p === '' ? [] : p.slice(1).split('/').map(t => t.replace(/~1/g, '/').replace(/~0/g, '~')));
 const at = (node, path) => { for (const k of path) node = Array.isArray(node) ? node[+k] : own(node, k); return node; };
-function put(node, path, i, value, insert) {
+// `fresh` holds the containers this patch already copied: nobody has seen them yet, so later
+// ops of the same patch may change them in place. Everything else is copied on write.
+const writable = (node, fresh) => {
+  if (fresh.has(node)) return node;
+  const copy = Array.isArray(node) ? node.slice() : { ...node };
+  fresh.add(copy);
+  return copy;
+};
+function put(node, path, i, value, insert, fresh) {
   if (i === path.length) return value;
   const k = path[i], last = i === path.length - 1;
-  if (Array.isArray(node)) {
-    const copy = node.slice();
-    if (!last) copy[+k] = put(node[+k], path, i + 1, value, insert);
+  const copy = writable(node, fresh);
+  if (Array.isArray(copy)) {
+    if (!last) copy[+k] = put(copy[+k], path, i + 1, value, insert, fresh);
     else if (k === '-') copy.push(value);
     else if (insert) copy.splice(+k, 0, value);
     else copy[+k] = value;
-    return copy;
+  } else {
+    set(copy, k, last ? value : put(own(copy, k), path, i + 1, value, insert, fresh));
   }
-  const copy = { ...node };
-  set(copy, k, last ? value : put(own(node, k), path, i + 1, value, insert));
   return copy;
 }
-function del(node, path, i) {
+function del(node, path, i, fresh) {
   const k = path[i], last = i === path.length - 1;
-  if (Array.isArray(node)) {
-    const copy = node.slice();
-    if (last) copy.splice(+k, 1); else copy[+k] = del(node[+k], path, i + 1);
-    return copy;
+  const copy = writable(node, fresh);
+  if (Array.isArray(copy)) {
+    if (last) copy.splice(+k, 1); else copy[+k] = del(copy[+k], path, i + 1, fresh);
+  } else if (last) {
+    delete copy[k];
+  } else {
+    set(copy, k, del(own(copy, k), path, i + 1, fresh));
   }
-  const copy = { ...node };
-  if (last) delete copy[k]; else set(copy, k, del(own(node, k), path, i + 1));
   return copy;
 }
 // Replays ops that already succeeded on the canonical state, copying only the changed paths.
 export function mirror(root, opsJson) {
+  const fresh = new Set();
   for (const o of JSON.parse(opsJson)) {
     const path = ptr(o.path);
     switch (o.op) {
-      case 'add': root = put(root, path, 0, o.value, true); break;
-      case 'replace': root = put(root, path, 0, o.value, false); break;
-      case 'remove': root = del(root, path, 0); break;
-      case 'copy': root = put(root, path, 0, structuredClone(at(root, ptr(o.from))), true); break;
-      case 'move': { const from = ptr(o.from); const v = at(root, from); root = put(del(root, from, 0), path, 0, v, true); break; }
+      case 'add': root = put(root, path, 0, o.value, true, fresh); break;
+      case 'replace': root = put(root, path, 0, o.value, false, fresh); break;
+      case 'remove': root = del(root, path, 0, fresh); break;
+      case 'copy': root = put(root, path, 0, structuredClone(at(root, ptr(o.from))), true, fresh); break;
+      case 'move': { const from = ptr(o.from); const v = at(root, from); root = put(del(root, from, 0, fresh), path, 0, v, true, fresh); break; }
     }
   }
   return root;
 }
-export function toJson(value) { return JSON.stringify(value); }
+export function toJson(value) { return typeof value === 'string' ? value : JSON.stringify(value); }
 export function fromJson(text) { return JSON.parse(text); }
 "#)]
 extern "C" {
     fn mirror(root: &JsValue, ops_json: &str) -> JsValue;
+    /// JSON text of a value; a string is taken to be JSON text already.
     #[wasm_bindgen(js_name = toJson, catch)]
-    fn to_json(value: &JsValue) -> Result<JsValue, JsValue>;
+    pub(crate) fn to_json(value: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = fromJson)]
     fn from_json(text: &str) -> JsValue;
 }
@@ -108,6 +118,12 @@ impl PatchStore {
     pub fn js_state(&self) -> JsValue {
         self.inner.js.borrow().clone()
     }
+
+    /// Applies a patch that did not come from the stream (an optimistic local change, say),
+    /// with the same atomic rules; the error is returned, not reported, and asks no resync.
+    pub fn apply(&self, ops: &Value) -> Result<(), Error> {
+        self.inner.apply(&ops.to_string().into())
+    }
 }
 
 impl StoreInner {
@@ -125,24 +141,25 @@ impl StoreInner {
         })
     }
 
-    /// One event's raw data: a patch.
+    /// One event's raw data: a patch. A failure is reported and asks for a resync.
     pub fn on_data(&self, data: &JsValue) {
-        let Some(text) = data.as_string() else {
-            return self.failed(&Error::Patch {
-                index: None,
-                message: "event data is not text".into(),
-            });
-        };
-        let result = ops::parse(&text)
-            .and_then(|ops| ops::apply(&mut self.state.borrow_mut(), &ops).map(|()| ops));
-        match result {
-            Ok(ops) => {
-                let applied = serde_json::to_string(&ops).unwrap_or_else(|_| "[]".into());
-                let next = mirror(&self.js.borrow(), &applied);
-                self.publish(next);
-            }
-            Err(e) => self.failed(&e),
+        if let Err(e) = self.apply(data) {
+            self.failed(&e);
         }
+    }
+
+    /// Applies a patch given as JSON text, atomically, and publishes the new state.
+    pub fn apply(&self, text: &JsValue) -> Result<(), Error> {
+        let text = text.as_string().ok_or_else(|| Error::Patch {
+            index: None,
+            message: "a patch must be JSON text".into(),
+        })?;
+        let ops = ops::parse(&text)?;
+        ops::apply(&mut self.state.borrow_mut(), &ops)?;
+        let applied = serde_json::to_string(&ops).unwrap_or_else(|_| "[]".into());
+        let next = mirror(&self.js.borrow(), &applied);
+        self.publish(next);
+        Ok(())
     }
 
     fn failed(&self, e: &Error) {

@@ -1,0 +1,43 @@
+// The typed feed demo: item.* and revision.created events from /api/events, with a token.
+import init, { LiveSource } from '/pkg/livesource.js';
+
+const stateEl = document.getElementById('state');
+const errorEl = document.getElementById('error');
+const list = document.getElementById('events');
+let src;
+let heartbeats = 0;
+
+await init();
+
+document.getElementById('connect').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = event.target.elements.token;
+  src?.close();
+  heartbeats = 0;
+  // A function, not a string: it runs before every connect, so a refreshed token is picked up.
+  src = new LiveSource('/api/events', { token: () => input.value.trim(), heartbeatTimeoutMs: 75000 });
+  src.onState((state) => {
+    stateEl.textContent = state;
+    stateEl.dataset.state = state;
+  });
+  src.onError((err) => {
+    errorEl.hidden = false;
+    errorEl.textContent = `${err.kind}: ${err.message}`;
+  });
+  src.on('server.state', (data) => {
+    document.getElementById('mode').textContent = data.mode;
+  });
+  src.on('heartbeat', () => {
+    document.getElementById('heartbeats').textContent = String(++heartbeats);
+  });
+  for (const name of ['item.created', 'item.updated', 'item.deleted', 'revision.created']) {
+    src.on(name, (data, meta) => {
+      errorEl.hidden = true;
+      const li = document.createElement('li');
+      li.dataset.event = name;
+      li.textContent = `#${meta.id ?? '-'} ${name} ${data.db}/${data.coll}/${data.id}` +
+        (data.revision_number ? ` revision ${data.revision_number}` : '');
+      list.prepend(li);
+    });
+  }
+});
