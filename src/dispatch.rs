@@ -164,7 +164,8 @@ impl Registry {
 }
 
 #[wasm_bindgen(inline_js = "
-export function meta(id, event) { return { id, event }; }
+export function meta(id, event) { return { id: id || undefined, event }; }
+export function lastEventId(e) { return e.lastEventId; }
 export function report(e) {
   if (typeof globalThis.reportError === 'function') globalThis.reportError(e);
   else setTimeout(() => { throw e; });
@@ -172,8 +173,12 @@ export function report(e) {
 ")]
 extern "C" {
     /// `{ id, event }` built in JS: one boundary crossing instead of an object plus two sets.
+    /// `id` is the event's own JS string (or undefined): no copy through wasm memory.
     #[wasm_bindgen(js_name = meta)]
-    pub(crate) fn js_meta(id: Option<String>, event: &JsValue) -> JsValue;
+    pub(crate) fn js_meta(id: &JsValue, event: &JsValue) -> JsValue;
+    /// `MessageEvent.lastEventId` as the JS string itself.
+    #[wasm_bindgen(js_name = lastEventId)]
+    pub(crate) fn last_event_id(event: &web_sys::MessageEvent) -> JsValue;
     /// Reports an exception thrown by a user callback like a native event listener does, without
     /// interrupting delivery to the other listeners.
     pub(crate) fn report(e: &JsValue);

@@ -290,7 +290,9 @@ impl Inner {
 
     fn received(&self, name: &str, js_name: &JsValue, event: &MessageEvent) {
         self.activity.set(true);
-        let id = event.last_event_id();
+        // Read once as a JS string: Rust needs its text for resume, JS listeners get it as is.
+        let js_id = dispatch::last_event_id(event);
+        let id = js_id.as_string().unwrap_or_default();
         if self.resume.borrow_mut().accept(&id) == Verdict::Duplicate {
             return;
         }
@@ -305,10 +307,16 @@ impl Inner {
                 }
             }
         }
-        self.deliver(name, js_name, id, &event.data());
+        self.deliver(name, js_name, (id, &js_id), &event.data());
     }
 
-    fn deliver(&self, name: &str, js_name: &JsValue, id: Option<String>, data: &JsValue) {
+    fn deliver(
+        &self,
+        name: &str,
+        js_name: &JsValue,
+        (id, js_id): (Option<String>, &JsValue),
+        data: &JsValue,
+    ) {
         let Some(slots) = self
             .registry
             .borrow()
@@ -338,8 +346,7 @@ impl Inner {
                 let Ok(v) = parsed else { continue };
                 match sink {
                     EventSink::Js(f) => {
-                        let m =
-                            js_meta.get_or_insert_with(|| dispatch::js_meta(id.clone(), js_name));
+                        let m = js_meta.get_or_insert_with(|| dispatch::js_meta(js_id, js_name));
                         call_js(f, &[v, m]);
                     }
                     EventSink::Typed(decode) => {
