@@ -79,15 +79,17 @@ async function runPage(page, params = {}, timeoutMs = 120_000) {
   });
   const child = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`, `${origin}/bench/pages/${page}?${query}`], { stdio: 'ignore' });
+    `--user-data-dir=${profile}`, `${origin}/bench/pages/${page}?${query}`], { stdio: 'ignore', detached: true });
   try {
     const r = await result;
     if (!r.ok) throw new Error(`${page} broke: ${r.message}`);
     return r.result;
   } finally {
     const exited = new Promise((ok) => child.once('exit', ok));
-    child.kill('SIGKILL');
+    // The whole group: Chromium's renderer and utility processes outlive a killed parent.
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
     await exited;
+    await new Promise((ok) => setTimeout(ok, 100));
     rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
   }
 }

@@ -119,6 +119,9 @@ pub(crate) struct Registry {
     pub states: Slots<Callback<StateFn>>,
     pub errors: Slots<Callback<ErrorFn>>,
     pub resets: Slots<Callback<ResetFn>>,
+    /// For event names whose listeners are all JS functions: those functions, so one JS call
+    /// can deliver an event (the hot path for pages) without the data crossing into wasm.
+    pub js_only: HashMap<String, Rc<js_sys::Array>>,
 }
 
 /// Which list an id belongs to, so one `remove` serves every kind of registration.
@@ -136,16 +139,48 @@ impl Registry {
         self.next_id
     }
 
+    pub fn add_event(&mut self, name: &str, id: Id, sink: EventSink) {
+        self.events
+            .entry(name.to_owned())
+            .or_default()
+            .add(id, sink);
+        self.refresh_js_only(name);
+    }
+
+    fn refresh_js_only(&mut self, name: &str) {
+        let fns: Option<Vec<&js_sys::Function>> = self.events.get(name).and_then(|slots| {
+            slots
+                .list
+                .iter()
+                .map(|(_, sink)| match sink {
+                    EventSink::Js(f) => Some(f),
+                    _ => None,
+                })
+                .collect()
+        });
+        match fns {
+            Some(fns) if !fns.is_empty() => {
+                let array: js_sys::Array = fns.into_iter().collect();
+                self.js_only.insert(name.to_owned(), Rc::new(array));
+            }
+            _ => {
+                self.js_only.remove(name);
+            }
+        }
+    }
+
     /// Removes a registration. Returns the event name if that name now has no listener left.
     pub fn remove(&mut self, kind: &Kind, id: Id) -> Option<String> {
         match kind {
             Kind::Event(name) => {
                 let slots = self.events.get_mut(name)?;
-                if slots.remove(id) && slots.is_empty() {
+                let removed = slots.remove(id);
+                let emptied = removed && slots.is_empty();
+                if emptied {
                     self.events.remove(name);
-                    return Some(name.clone());
                 }
-                None
+                self.refresh_js_only(name);
+                emptied.then(|| name.clone())
             }
             Kind::State => {
                 self.states.remove(id);
@@ -166,6 +201,17 @@ impl Registry {
 #[wasm_bindgen(inline_js = "
 export function meta(id, event) { return { id: id || undefined, event }; }
 export function lastEventId(e) { return e.lastEventId; }
+// Delivers one event to JS listeners: parse once, one meta object, an exception in one listener
+// reported without stopping the others. Returns a decode error's message, or undefined.
+export function deliverJs(e, name, fns) {
+  let value;
+  try { value = JSON.parse(e.data); } catch (err) { return String((err && err.message) || err); }
+  const meta = { id: e.lastEventId || undefined, event: name };
+  for (let i = 0; i < fns.length; i++) {
+    try { fns[i](value, meta); } catch (x) { report(x); }
+  }
+  return undefined;
+}
 export function report(e) {
   if (typeof globalThis.reportError === 'function') globalThis.reportError(e);
   else setTimeout(() => { throw e; });
@@ -176,6 +222,12 @@ extern "C" {
     /// `id` is the event's own JS string (or undefined): no copy through wasm memory.
     #[wasm_bindgen(js_name = meta)]
     pub(crate) fn js_meta(id: &JsValue, event: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = deliverJs)]
+    pub(crate) fn deliver_js(
+        event: &web_sys::MessageEvent,
+        name: &JsValue,
+        fns: &js_sys::Array,
+    ) -> Option<String>;
     /// `MessageEvent.lastEventId` as the JS string itself.
     #[wasm_bindgen(js_name = lastEventId)]
     pub(crate) fn last_event_id(event: &web_sys::MessageEvent) -> JsValue;

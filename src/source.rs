@@ -307,6 +307,17 @@ impl Inner {
                 }
             }
         }
+        let js_only = self.registry.borrow().js_only.get(name).cloned();
+        if let Some(fns) = js_only {
+            if let Some(message) = dispatch::deliver_js(event, js_name, &fns) {
+                self.emit_error(&Error::Decode {
+                    event: name.to_owned(),
+                    id,
+                    message,
+                });
+            }
+            return;
+        }
         self.deliver(name, js_name, (id, &js_id), &event.data());
     }
 
@@ -493,11 +504,7 @@ impl Inner {
     pub(crate) fn add_event(&self, name: &str, cb: EventSink) -> dispatch::Id {
         let mut registry = self.registry.borrow_mut();
         let id = registry.next_id();
-        registry
-            .events
-            .entry(name.to_owned())
-            .or_default()
-            .add(id, cb);
+        registry.add_event(name, id, cb);
         drop(registry);
         if let Some(conn) = self.conn.borrow_mut().as_mut() {
             conn.listen(name);

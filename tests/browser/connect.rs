@@ -138,3 +138,35 @@ async fn data_of_the_wrong_shape_is_a_typed_decode_error() {
         other => panic!("expected a decode error, got {other:?}"),
     }
 }
+
+#[wasm_bindgen_test]
+async fn js_listeners_get_a_decode_error_with_event_and_id_and_the_stream_goes_on() {
+    let src = livesource::JsLiveSource::new(
+        &url("/_test/sse?event=change&data=%7Bbroken&id=77"),
+        object(&[("heartbeatTimeoutMs", 0.into())]),
+    )
+    .map_err(JsValue::from)
+    .unwrap();
+    let (tx, mut errors) = mpsc::unbounded::<JsValue>();
+    let on_error = Closure::<dyn Fn(JsValue)>::new(move |e| {
+        let _ = tx.unbounded_send(e);
+    });
+    let called = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = std::rc::Rc::clone(&called);
+    let on_change = Closure::<dyn Fn(JsValue, JsValue)>::new(move |_, _| flag.set(true));
+    let _off = src
+        .on("change", on_change.as_ref().clone())
+        .map_err(JsValue::from)
+        .unwrap();
+    let _off_error = src
+        .on_error(on_error.as_ref().clone())
+        .map_err(JsValue::from)
+        .unwrap();
+    let e = next(&mut errors, 5000, "the decode error").await;
+    assert_eq!(get(&e, "kind").as_string().as_deref(), Some("decode"));
+    assert_eq!(get(&e, "event").as_string().as_deref(), Some("change"));
+    assert_eq!(get(&e, "id").as_string().as_deref(), Some("77"));
+    assert!(!called.get(), "a listener never sees undecodable data");
+    assert_eq!(src.state(), "open");
+    src.close();
+}
