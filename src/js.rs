@@ -8,7 +8,7 @@ use crate::dispatch::{Callback, EventSink, Kind};
 use crate::error::Error;
 use crate::fragment::{RefreshOptions, Swap, Target};
 use crate::handle::{LiveSource, Registration};
-use crate::options::{self, OptionsInput, BACKOFF_NAMES, OPTION_NAMES};
+use crate::options::{self, BackoffInput, OptionsInput, BACKOFF_NAMES, OPTION_NAMES};
 use crate::token::{js_type_name, TokenSource};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -312,7 +312,7 @@ fn patch_options(value: &JsValue) -> Result<crate::patch::PatchOptions, Error> {
     if value.is_undefined() || value.is_null() {
         return Ok(crate::patch::PatchOptions::default());
     }
-    let object = options_object(value, "patches options", &["initial", "resync"])?;
+    let object = options_object(value, "patches options", &["initial", "resync"], "")?;
     let field =
         |name: &str| js_sys::Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED);
     let resync = field("resync");
@@ -391,7 +391,7 @@ extern "C" {
 const REFRESH_NAMES: &[&str] = &["url", "target", "swap", "allowCrossOrigin", "onSwap"];
 
 fn refresh_options(value: &JsValue) -> Result<RefreshOptions, Error> {
-    let object = options_object(value, "refresh options", REFRESH_NAMES)?;
+    let object = options_object(value, "refresh options", REFRESH_NAMES, "")?;
     let field =
         |name: &str| js_sys::Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED);
     let string = |name: &str| -> Result<Option<String>, Error> {
@@ -442,6 +442,7 @@ fn options_object<'a>(
     value: &'a JsValue,
     what: &str,
     allowed: &[&str],
+    prefix: &str,
 ) -> Result<&'a js_sys::Object, Error> {
     let object = value
         .dyn_ref::<js_sys::Object>()
@@ -452,7 +453,7 @@ fn options_object<'a>(
                 js_type_name(value)
             ))
         })?;
-    check_names(&js_sys::Object::keys(object), allowed, "")?;
+    check_names(&js_sys::Object::keys(object), allowed, prefix)?;
     Ok(object)
 }
 
@@ -467,28 +468,75 @@ fn parse_options(value: JsValue) -> Result<crate::options::Options, Error> {
     if value.is_undefined() || value.is_null() {
         return OptionsInput::default().into_options(None);
     }
-    let Some(object) = value
-        .dyn_ref::<js_sys::Object>()
-        .filter(|_| value.is_object())
-    else {
-        return Err(Error::Config(format!(
-            "options must be an object, got {}",
-            js_type_name(&value)
-        )));
+    let object = options_object(&value, "options", OPTION_NAMES, "")?;
+    let o = Fields { object, prefix: "" };
+    let backoff = o.get("backoff");
+    let backoff = if backoff.is_undefined() || backoff.is_null() {
+        None
+    } else {
+        let b = Fields {
+            object: options_object(&backoff, "backoff", BACKOFF_NAMES, "backoff.")?,
+            prefix: "backoff.",
+        };
+        Some(BackoffInput {
+            initial_ms: b.number("initialMs")?,
+            max_ms: b.number("maxMs")?,
+            factor: b.number("factor")?,
+            jitter: b.boolean("jitter")?,
+            max_attempts: b.number("maxAttempts")?,
+        })
     };
-    check_names(&js_sys::Object::keys(object), OPTION_NAMES, "")?;
-    let backoff = js_sys::Reflect::get(object, &"backoff".into()).unwrap_or(JsValue::UNDEFINED);
-    if let Some(backoff) = backoff
-        .dyn_ref::<js_sys::Object>()
-        .filter(|_| backoff.is_object())
-    {
-        check_names(&js_sys::Object::keys(backoff), BACKOFF_NAMES, "backoff.")?;
+    let input = OptionsInput {
+        with_credentials: o.boolean("withCredentials")?,
+        backoff,
+        heartbeat_timeout_ms: o.number("heartbeatTimeoutMs")?,
+        last_event_id_param: o.string("lastEventIdParam")?,
+        token_param: o.string("tokenParam")?,
+        last_event_id: o.string("lastEventId")?,
+        pause_when_hidden: o.boolean("pauseWhenHidden")?,
+    };
+    input.into_options(TokenSource::from_js(o.get("token"))?)
+}
+
+/// Typed reads of an options object's fields; `undefined` and `null` mean "not set".
+struct Fields<'a> {
+    object: &'a js_sys::Object,
+    prefix: &'a str,
+}
+
+impl Fields<'_> {
+    fn get(&self, name: &str) -> JsValue {
+        js_sys::Reflect::get(self.object, &name.into()).unwrap_or(JsValue::UNDEFINED)
     }
-    let rest = js_sys::Object::assign(&js_sys::Object::new(), object);
-    let token = js_sys::Reflect::get(&rest, &"token".into()).unwrap_or(JsValue::UNDEFINED);
-    let _ = js_sys::Reflect::delete_property(&rest, &"token".into());
-    let token = TokenSource::from_js(token)?;
-    let input: OptionsInput = serde_wasm_bindgen::from_value(rest.into())
-        .map_err(|e| Error::Config(format!("invalid options: {e}")))?;
-    input.into_options(token)
+
+    fn typed<T>(
+        &self,
+        name: &str,
+        kind: &str,
+        read: impl FnOnce(&JsValue) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
+        let v = self.get(name);
+        if v.is_undefined() || v.is_null() {
+            return Ok(None);
+        }
+        read(&v).map(Some).ok_or_else(|| {
+            Error::Config(format!(
+                "{}{name} must be a {kind}, got {}",
+                self.prefix,
+                js_type_name(&v)
+            ))
+        })
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>, Error> {
+        self.typed(name, "number", JsValue::as_f64)
+    }
+
+    fn boolean(&self, name: &str) -> Result<Option<bool>, Error> {
+        self.typed(name, "boolean", JsValue::as_bool)
+    }
+
+    fn string(&self, name: &str) -> Result<Option<String>, Error> {
+        self.typed(name, "string", JsValue::as_string)
+    }
 }

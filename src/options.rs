@@ -2,8 +2,6 @@
 //! options object field for field (camelCase, unknown names rejected); `Options` is the validated
 //! form the source runs on.
 
-use serde::Deserialize;
-
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::token::TokenSource;
@@ -134,10 +132,10 @@ pub fn check_names<'a>(
     Ok(())
 }
 
-/// The JS options object as received. Numbers arrive as `f64` so that a negative or fractional
-/// delay gets our message rather than a generic type error.
-#[derive(Deserialize, Default, Debug)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// The JS options object as received, field for field (`heartbeat_timeout_ms` is JS `heartbeatTimeoutMs`). Numbers
+/// arrive as `f64` so that a negative or fractional delay gets our message rather than a generic
+/// type error.
+#[derive(Default, Debug)]
 pub struct OptionsInput {
     pub with_credentials: Option<bool>,
     pub backoff: Option<BackoffInput>,
@@ -148,8 +146,7 @@ pub struct OptionsInput {
     pub pause_when_hidden: Option<bool>,
 }
 
-#[derive(Deserialize, Default, Debug)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Default, Debug)]
 pub struct BackoffInput {
     pub initial_ms: Option<f64>,
     pub max_ms: Option<f64>,

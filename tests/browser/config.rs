@@ -32,6 +32,16 @@ fn negative_delays_and_non_function_tokens_are_rejected() {
     assert!(msg.contains("token must be a function"), "{msg}");
     let msg = rejected(JsValue::from_str("fast"));
     assert!(msg.contains("options must be an object"), "{msg}");
+    let msg = rejected(object(&[("heartbeatTimeoutMs", "5000".into())]));
+    assert!(
+        msg.contains("heartbeatTimeoutMs must be a number, got string"),
+        "{msg}"
+    );
+    let msg = rejected(object(&[("backoff", object(&[("jitter", 1.into())]))]));
+    assert!(
+        msg.contains("backoff.jitter must be a boolean, got number"),
+        "{msg}"
+    );
 }
 
 #[wasm_bindgen_test]
