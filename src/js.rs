@@ -55,7 +55,10 @@ export interface LiveSourceOptions {
   /** Send cookies on cross-origin streams. */
   withCredentials?: boolean;
   backoff?: BackoffOptions;
-  /** Reconnect if no event or heartbeat arrives for this long (default 45000; 0 = off). */
+  /**
+   * Reconnect if nothing arrives for this long (default 45000; 0 = off). Armed once the
+   * connection has delivered a `heartbeat` event: keep-alive comments are invisible to scripts.
+   */
   heartbeatTimeoutMs?: number;
   /** Query parameter carrying the resume id (default 'lastEventId'). */
   lastEventIdParam?: string;

@@ -12,7 +12,8 @@ pub struct Options {
     pub token: Option<TokenSource>,
     pub with_credentials: bool,
     pub backoff: Backoff,
-    /// Reconnect if nothing (event or heartbeat) arrives for this long; 0 turns the watchdog off.
+    /// Reconnect if nothing arrives for this long; 0 turns the watchdog off. It arms once the
+    /// connection has delivered a `heartbeat` event.
     pub heartbeat_timeout_ms: u32,
     /// Query parameter that carries the last seen id on every new connection.
     pub last_event_id_param: String,

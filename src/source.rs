@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     watchdog: RefCell<Option<Interval>>,
     activity: Cell<bool>,
     idle_ticks: Cell<u8>,
+    /// The current connection has delivered a `heartbeat` event, so silence means a stall.
+    heartbeats: Cell<bool>,
     refreshed_once: Cell<bool>,
     lifecycle: RefCell<Vec<EventListener>>,
 }
@@ -71,6 +73,7 @@ impl Inner {
             watchdog: RefCell::new(None),
             activity: Cell::new(false),
             idle_ticks: Cell::new(0),
+            heartbeats: Cell::new(false),
             refreshed_once: Cell::new(false),
             lifecycle: RefCell::new(Vec::new()),
         });
@@ -290,6 +293,9 @@ impl Inner {
 
     fn received(&self, name: &str, js_name: &JsValue, event: &MessageEvent) {
         self.activity.set(true);
+        if name == HEARTBEAT {
+            self.heartbeats.set(true);
+        }
         // Read once as a JS string: Rust needs its text for resume, JS listeners get it as is.
         let js_id = dispatch::last_event_id(event);
         let id = js_id.as_string().unwrap_or_default();
@@ -412,6 +418,7 @@ impl Inner {
 
     /// Ticks every half timeout; two idle ticks in a row mean nothing arrived for between one
     /// and one and a half timeouts. A flag per event is cheaper than re-arming a timer per event.
+    /// It arms once the connection has delivered a `heartbeat` event.
     fn start_watchdog(&self) {
         let timeout = self.options.heartbeat_timeout_ms;
         if timeout == 0 {
@@ -419,6 +426,7 @@ impl Inner {
         }
         self.activity.set(false);
         self.idle_ticks.set(0);
+        self.heartbeats.set(false);
         let me = self.me.clone();
         let interval = Interval::new((timeout / 2).max(1), move || {
             if let Some(s) = me.upgrade() {
@@ -429,6 +437,11 @@ impl Inner {
     }
 
     fn watchdog_tick(&self) {
+        // Keep-alive comments are invisible to scripts: on a server that sends no `heartbeat`
+        // events (RESTHeart's change streams, say) a quiet stream is not a stalled one.
+        if !self.heartbeats.get() {
+            return;
+        }
         if self.activity.replace(false) {
             self.idle_ticks.set(0);
             return;

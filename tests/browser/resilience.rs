@@ -136,7 +136,7 @@ async fn unauthorized_asks_for_a_fresh_token_once_and_connects() {
 #[wasm_bindgen_test]
 async fn a_stalled_stream_is_closed_and_resumed_without_a_duplicate() {
     let source = LiveSource::connect(
-        &url("/_test/sse?event=tick&data=%7B%7D&id=5"),
+        &url("/_test/sse?event=heartbeat&data=%7B%7D&id=5"),
         Options::default()
             .backoff(quick_backoff())
             .heartbeat_timeout_ms(300),
@@ -144,8 +144,8 @@ async fn a_stalled_stream_is_closed_and_resumed_without_a_duplicate() {
     .unwrap();
     let mut states = collect_states(&source);
     let mut errors = collect_errors(&source);
-    let mut ticks = source.subscribe::<serde::de::IgnoredAny>("tick");
-    next(&mut ticks, 3000, "the first tick").await.unwrap();
+    let mut ticks = source.subscribe::<serde::de::IgnoredAny>("heartbeat");
+    next(&mut ticks, 3000, "the first heartbeat").await.unwrap();
     until_state(&mut states, State::Reconnecting, 2000).await;
     match next(&mut errors, 100, "the stall report").await {
         Error::Network(m) => assert!(m.contains("stalled"), "{m}"),
@@ -158,6 +158,30 @@ async fn a_stalled_stream_is_closed_and_resumed_without_a_duplicate() {
         ticks.next().now_or_never().is_none(),
         "a replayed id was delivered twice"
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_quiet_stream_without_heartbeat_events_is_not_a_stall() {
+    // One ordinary event, then silence: a server that keeps alive with comments looks like this.
+    let source = LiveSource::connect(
+        &url("/_test/sse?event=tick&data=%7B%7D&id=9"),
+        Options::default()
+            .backoff(quick_backoff())
+            .heartbeat_timeout_ms(200),
+    )
+    .unwrap();
+    let mut states = collect_states(&source);
+    let mut ticks = source.subscribe::<serde::de::IgnoredAny>("tick");
+    next(&mut ticks, 3000, "the event").await.unwrap();
+    sleep(Duration::from_millis(800)).await;
+    while let Ok(s) = states.try_recv() {
+        assert_ne!(
+            s,
+            State::Reconnecting,
+            "no heartbeat events were promised, so no stall"
+        );
+    }
+    assert_eq!(source.state(), State::Open);
 }
 
 #[wasm_bindgen_test]
