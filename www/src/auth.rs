@@ -4,17 +4,22 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
-use axum::http::{header, Method};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
-use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Access;
 use crate::error::AppError;
 use crate::state::AppState;
 
 /// Roles are ordered: each one may do everything the ones below it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
@@ -70,7 +75,12 @@ impl Keys {
     /// A token for `sub` with `role`, valid for `ttl_secs` (negative: already expired).
     pub fn mint(&self, sub: &str, role: Role, ttl_secs: i64) -> Result<String, AppError> {
         let now = unix_now();
-        let claims = Claims { sub: sub.to_owned(), role, iat: now, exp: now.saturating_add(ttl_secs) };
+        let claims = Claims {
+            sub: sub.to_owned(),
+            role,
+            iat: now,
+            exp: now.saturating_add(ttl_secs),
+        };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::internal)
     }
 
@@ -91,7 +101,10 @@ impl Keys {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The signing secret: `$LIVESOURCE_JWT_SECRET`, else `<dir>/jwt-secret` (generated on first
@@ -99,11 +112,15 @@ fn unix_now() -> i64 {
 pub fn load_secret(dir: Option<&Path>) -> std::io::Result<Vec<u8>> {
     if let Ok(secret) = std::env::var(SECRET_ENV) {
         if secret.len() < 16 {
-            return Err(std::io::Error::other(format!("{SECRET_ENV} must be at least 16 bytes")));
+            return Err(std::io::Error::other(format!(
+                "{SECRET_ENV} must be at least 16 bytes"
+            )));
         }
         return Ok(secret.into_bytes());
     }
-    let Some(dir) = dir else { return Ok(random_secret()?.into_bytes()) };
+    let Some(dir) = dir else {
+        return Ok(random_secret()?.into_bytes());
+    };
     let path = dir.join(SECRET_FILE);
     match std::fs::read_to_string(&path) {
         Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().as_bytes().to_vec()),
@@ -132,75 +149,25 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(contents.as_bytes())
 }
 
-/// Who may do something: anyone (`$unauthenticated`), or a role and everything above it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Anyone,
-    AtLeast(Role),
-}
-
-/// One access rule. `prefix` is matched segment by segment (`*` matches any one segment), so
-/// `/shop/products` covers `/shop/products/_streams/changes` but not `/shop/productsX`.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub prefix: &'static str,
-    /// `None` for every method; otherwise only these.
-    pub methods: Option<&'static [Method]>,
-    pub access: Access,
-}
-
-const READ: &[Method] = &[Method::GET, Method::HEAD];
-
-/// Ordered rules, first match wins; requests no rule covers need viewer to read and editor to
-/// write.
-pub struct AccessRules(Vec<Rule>);
-
-impl Default for AccessRules {
-    fn default() -> Self {
-        Self(vec![
-            // Patch-topic streams; the topic prefix guards which topics exist.
-            Rule { prefix: "/*/__events", methods: Some(READ), access: Access::Anyone },
-            // The demo: catalog page and its change streams are public, as in the tutorial.
-            Rule { prefix: "/shop/products", methods: Some(READ), access: Access::Anyone },
-            Rule { prefix: "/api/events", methods: Some(READ), access: Access::AtLeast(Role::Viewer) },
-            Rule { prefix: "/_publish", methods: None, access: Access::AtLeast(Role::Editor) },
-        ])
-    }
-}
-
-impl AccessRules {
-    pub fn required(&self, method: &Method, path: &str) -> Access {
-        self.0
-            .iter()
-            .find(|r| r.methods.is_none_or(|m| m.contains(method)) && prefix_matches(r.prefix, path))
-            .map(|r| r.access)
-            .unwrap_or(if READ.contains(method) {
-                Access::AtLeast(Role::Viewer)
-            } else {
-                Access::AtLeast(Role::Editor)
-            })
-    }
-}
-
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    let mut path = path.split('/').filter(|s| !s.is_empty());
-    prefix
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .all(|want| path.next().is_some_and(|got| want == "*" || want == got))
-}
-
 /// The token a request carries: `Authorization: Bearer`, else `?access_token=`, else the
 /// `access_token` cookie.
 pub fn token_from(req: &Request) -> Option<String> {
     let headers = req.headers();
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
             return Some(token.trim().to_owned());
         }
     }
     if let Some(query) = req.uri().query() {
-        let found = form_pairs(query).find(|(k, _)| k == TOKEN_PARAM).map(|(_, v)| v);
+        let found = form_pairs(query)
+            .find(|(k, _)| k == TOKEN_PARAM)
+            .map(|(_, v)| v);
         if found.is_some() {
             return found;
         }
@@ -216,19 +183,30 @@ pub fn token_from(req: &Request) -> Option<String> {
 }
 
 fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default().into_iter()
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap_or_default()
+        .into_iter()
 }
 
 /// Middleware: verifies the token if one is present (a bad token is 401 even on public paths,
 /// so clients learn to refresh it), then enforces the access rule for the path.
-pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, AppError> {
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
     let claims = match token_from(&req) {
         Some(token) => Some(state.keys.verify(&token)?),
         None => None,
     };
-    match (state.rules.required(req.method(), req.uri().path()), &claims) {
+    match (
+        state.rules.required(req.method(), req.uri().path()),
+        &claims,
+    ) {
         (Access::Anyone, _) => {}
-        (Access::AtLeast(_), None) => return Err(AppError::Unauthorized("authentication required".into())),
+        (Access::AtLeast(_), None) => {
+            return Err(AppError::Unauthorized("authentication required".into()))
+        }
         (Access::AtLeast(need), Some(c)) if c.role < need => {
             return Err(AppError::Forbidden(format!(
                 "role {:?} may not {} {}; needs {:?} or above",
@@ -256,7 +234,9 @@ mod tests {
         let t = keys.mint("ann", Role::Editor, 60).unwrap();
         assert_eq!(keys.verify(&t).unwrap().role, Role::Editor);
         let expired = keys.mint("ann", Role::Editor, -5).unwrap();
-        assert!(matches!(keys.verify(&expired), Err(AppError::Unauthorized(m)) if m.contains("expired")));
+        assert!(
+            matches!(keys.verify(&expired), Err(AppError::Unauthorized(m)) if m.contains("expired"))
+        );
         let other = Keys::new(b"another-secret-another-secret!!!");
         assert!(matches!(other.verify(&t), Err(AppError::Unauthorized(_))));
     }
@@ -271,24 +251,18 @@ mod tests {
     }
 
     fn base64_url(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
             for i in 0..=chunk.len() {
                 out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
         }
         out
-    }
-
-    #[test]
-    fn rules_match_by_segment() {
-        let rules = AccessRules::default();
-        assert_eq!(rules.required(&Method::GET, "/shop/products/_streams/changes"), Access::Anyone);
-        assert_eq!(rules.required(&Method::GET, "/shop/productsX"), Access::AtLeast(Role::Viewer));
-        assert_eq!(rules.required(&Method::POST, "/shop/products"), Access::AtLeast(Role::Editor));
-        assert_eq!(rules.required(&Method::GET, "/dash/__events"), Access::Anyone);
-        assert_eq!(rules.required(&Method::POST, "/_publish/dashboard:x"), Access::AtLeast(Role::Editor));
     }
 }

@@ -58,7 +58,16 @@ impl Change {
         event: Value,
     ) -> Self {
         let data = event.to_string();
-        Self { seq, db, coll, doc_id, op, revision, event, data }
+        Self {
+            seq,
+            db,
+            coll,
+            doc_id,
+            op,
+            revision,
+            event,
+            data,
+        }
     }
 }
 
@@ -79,7 +88,10 @@ pub fn change_event(
     event.insert("documentKey".into(), json!({ "_id": doc_id }));
     event.insert("operationType".into(), json!(op.as_str()));
     if let (Operation::Update, Some(before), Some(after)) = (op, before, after) {
-        event.insert("updateDescription".into(), update_description(before, after));
+        event.insert(
+            "updateDescription".into(),
+            update_description(before, after),
+        );
     }
     event.insert("ns".into(), json!({ "db": db, "coll": coll }));
     Value::Object(event)
@@ -129,7 +141,9 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    let Value::Object(target) = target else { unreachable!("made an object above") };
+    let Value::Object(target) = target else {
+        unreachable!("made an object above")
+    };
     for (key, value) in patch {
         if value.is_null() {
             target.remove(key);

@@ -40,13 +40,23 @@ pub async fn stream(
     let stages = state
         .blocking(move |s| s.stream_stages(&d, &c, &n))
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("no stream {name:?} on /{db}/{coll}; define it with PUT /{db}/{coll}")))?;
-    let pipeline = Pipeline::parse(&stages).map_err(|e| AppError::internal(format!("stored stream {name}: {e}")))?;
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no stream {name:?} on /{db}/{coll}; define it with PUT /{db}/{coll}"
+            ))
+        })?;
+    let pipeline = Pipeline::parse(&stages)
+        .map_err(|e| AppError::internal(format!("stored stream {name}: {e}")))?;
     let avars = parse_avars(q.avars.as_deref()).map_err(AppError::BadRequest)?;
     let pipeline = pipeline.bind(&avars).map_err(AppError::BadRequest)?;
 
     // serde_json's Map is sorted, so equal avars serialise equally and share a subscription.
-    let key = StreamKey { db: db.clone(), coll: coll.clone(), name, avars: Value::Object(avars).to_string() };
+    let key = StreamKey {
+        db: db.clone(),
+        coll: coll.clone(),
+        name,
+        avars: Value::Object(avars).to_string(),
+    };
     // Subscribe before the replay reads the log (see `replay`). The hub filters live changes
     // once for all clients of the stream; replayed ones are filtered here.
     let live = state.hub.subscribe(key, pipeline.clone());
@@ -62,7 +72,12 @@ pub async fn stream(
         keepalive: Some((state.config.heartbeat, sse::comment("keep-alive"))),
         farewell: None,
     };
-    Ok(sse::response(frames, options, &state.clients, state.shutdown.clone()))
+    Ok(sse::response(
+        frames,
+        options,
+        &state.clients,
+        state.shutdown.clone(),
+    ))
 }
 
 pub fn change_frame(change: &Change) -> Bytes {

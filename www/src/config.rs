@@ -24,6 +24,11 @@ pub struct Config {
     /// Patch topics must start with this prefix; others get 403.
     pub topic_prefix: String,
     pub cors_origins: Vec<String>,
+    /// Contents of an access-rules file (JSON), checked before the default rules.
+    pub access_rules: Option<String>,
+    /// A connection whose writes make no progress this long (the client stopped reading) is
+    /// closed.
+    pub write_timeout: Duration,
     pub pkg_dir: PathBuf,
     pub static_dir: PathBuf,
 }
@@ -38,6 +43,8 @@ impl Config {
             replay: 10_000,
             topic_prefix: "dashboard:".to_owned(),
             cors_origins: Vec::new(),
+            access_rules: None,
+            write_timeout: Duration::from_secs(30),
             pkg_dir: default_pkg_dir(),
             static_dir: default_static_dir(),
         }
@@ -61,7 +68,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     if digits.is_empty() {
-        return Err(format!("invalid duration {input:?}: expected e.g. 30s, 15m, 500ms"));
+        return Err(format!(
+            "invalid duration {input:?}: expected e.g. 30s, 15m, 500ms"
+        ));
     }
     let n: u64 = digits
         .parse()
@@ -71,13 +80,19 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
         "" | "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
-        _ => return Err(format!("invalid duration {input:?}: unit must be ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "invalid duration {input:?}: unit must be ms, s, m or h"
+            ))
+        }
     };
     let millis = n
         .checked_mul(millis_per_unit)
         .ok_or_else(|| format!("invalid duration {input:?}: too large"))?;
     if millis == 0 {
-        return Err(format!("invalid duration {input:?}: must be greater than zero"));
+        return Err(format!(
+            "invalid duration {input:?}: must be greater than zero"
+        ));
     }
     Ok(Duration::from_millis(millis))
 }
@@ -98,7 +113,16 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "s", "0s", "-1s", "1d", "1.5s", "1 s", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "s",
+            "0s",
+            "-1s",
+            "1d",
+            "1.5s",
+            "1 s",
+            "99999999999999999999s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
     }

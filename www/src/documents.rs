@@ -19,7 +19,9 @@ pub fn check_name(what: &str, name: &str) -> AppResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('_')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -44,7 +46,12 @@ pub async fn create(
     let stored = state.blocking(move |s| s.insert(&db, &coll, doc)).await?;
     let id = stored["_id"].as_str().unwrap_or_default();
     let location = format!("{location_base}{id}");
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(stored)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(stored),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -69,17 +76,26 @@ pub async fn list(
     let page = q.page.unwrap_or(1).max(1);
     let offset = (page - 1).saturating_mul(pagesize);
     let (d, c) = (db.clone(), coll.clone());
-    let docs = state.blocking(move |s| s.list(&d, &c, offset, pagesize)).await?;
+    let docs = state
+        .blocking(move |s| s.list(&d, &c, offset, pagesize))
+        .await?;
     match pages::wanted(&headers) {
         pages::Wanted::Json => Ok(Json(docs).into_response()),
         wanted => state.pages.catalog(wanted, &db, &coll, &docs),
     }
 }
 
-pub async fn get(State(state): State<AppState>, Path((db, coll, id)): Path<(String, String, String)>) -> AppResult<Json<Value>> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path((db, coll, id)): Path<(String, String, String)>,
+) -> AppResult<Json<Value>> {
     check_coll(&db, &coll)?;
     let what = format!("no document {id:?} in {db}/{coll}");
-    state.blocking(move |s| s.get(&db, &coll, &id)).await?.map(Json).ok_or(AppError::NotFound(what))
+    state
+        .blocking(move |s| s.get(&db, &coll, &id))
+        .await?
+        .map(Json)
+        .ok_or(AppError::NotFound(what))
 }
 
 pub async fn replace(
@@ -88,8 +104,14 @@ pub async fn replace(
     JsonObject(doc): JsonObject,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
-    let (doc, created) = state.blocking(move |s| s.replace(&db, &coll, &id, doc)).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let (doc, created) = state
+        .blocking(move |s| s.replace(&db, &coll, &id, doc))
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(doc)).into_response())
 }
 
@@ -99,10 +121,16 @@ pub async fn patch(
     JsonObject(patch): JsonObject,
 ) -> AppResult<Json<Value>> {
     check_coll(&db, &coll)?;
-    state.blocking(move |s| s.patch(&db, &coll, &id, &patch)).await.map(Json)
+    state
+        .blocking(move |s| s.patch(&db, &coll, &id, &patch))
+        .await
+        .map(Json)
 }
 
-pub async fn delete(State(state): State<AppState>, Path((db, coll, id)): Path<(String, String, String)>) -> AppResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((db, coll, id)): Path<(String, String, String)>,
+) -> AppResult<StatusCode> {
     check_coll(&db, &coll)?;
     let what = format!("no document {id:?} in {db}/{coll}");
     if state.blocking(move |s| s.delete(&db, &coll, &id)).await? {
@@ -122,7 +150,9 @@ pub async fn define_streams(
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
     let Some(Value::Array(defs)) = body.get("streams") else {
-        return Err(AppError::bad_request(r#"expected {"streams": [{"uri": NAME, "stages": [...]}]}"#));
+        return Err(AppError::bad_request(
+            r#"expected {"streams": [{"uri": NAME, "stages": [...]}]}"#,
+        ));
     };
     let mut streams = Vec::with_capacity(defs.len());
     for (i, def) in defs.iter().enumerate() {
@@ -132,10 +162,16 @@ pub async fn define_streams(
             .ok_or_else(|| AppError::BadRequest(format!("streams[{i}].uri must be a string")))?;
         check_name("stream", name)?;
         let stages = def.get("stages").cloned().unwrap_or_else(|| json!([]));
-        Pipeline::parse(&stages).map_err(|e| AppError::BadRequest(format!("stream {name:?}: {e}")))?;
+        Pipeline::parse(&stages)
+            .map_err(|e| AppError::BadRequest(format!("stream {name:?}: {e}")))?;
         streams.push((name.to_owned(), stages));
     }
-    let names: Vec<String> = streams.iter().map(|(n, _)| format!("/{db}/{coll}/_streams/{n}")).collect();
-    state.blocking(move |s| s.put_streams(&db, &coll, &streams)).await?;
+    let names: Vec<String> = streams
+        .iter()
+        .map(|(n, _)| format!("/{db}/{coll}/_streams/{n}"))
+        .collect();
+    state
+        .blocking(move |s| s.put_streams(&db, &coll, &streams))
+        .await?;
     Ok((StatusCode::CREATED, Json(json!({ "streams": names }))).into_response())
 }

@@ -18,7 +18,10 @@ pub enum AppError {
     NotFound(String),
     Conflict(String),
     /// The server is shutting down; clients should come back after `retry_after_secs`.
-    Unavailable { message: String, retry_after_secs: u64 },
+    Unavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A bug or an I/O failure; details go to the log, not to the client.
     Internal(String),
 }
@@ -93,10 +96,15 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        let mut response = (status, Json(json!({ "error": self.kind(), "message": message })))
+        let mut response = (
+            status,
+            Json(json!({ "error": self.kind(), "message": message })),
+        )
             .into_response();
         match &self {
-            Self::Unavailable { retry_after_secs, .. } => {
+            Self::Unavailable {
+                retry_after_secs, ..
+            } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));

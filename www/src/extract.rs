@@ -56,8 +56,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 /// that is not visible ASCII still counts as present, and is reported as malformed. Empty
 /// means "no id", as browsers never send one.
 pub fn resume_id(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    let header = headers
-        .get("last-event-id")
-        .map(|v| v.to_str().map(str::to_owned).unwrap_or_else(|_| "\u{fffd}".into()));
-    header.or_else(|| query.map(str::to_owned)).filter(|id| !id.is_empty())
+    let header = headers.get("last-event-id").map(|v| {
+        v.to_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|_| "\u{fffd}".into())
+    });
+    header
+        .or_else(|| query.map(str::to_owned))
+        .filter(|id| !id.is_empty())
 }

@@ -22,9 +22,17 @@ pub struct FeedQuery {
     last_event_id: Option<String>,
 }
 
-pub async fn events(State(state): State<AppState>, Query(q): Query<FeedQuery>, headers: HeaderMap) -> AppResult<Response> {
+pub async fn events(
+    State(state): State<AppState>,
+    Query(q): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     let live = state.store.subscribe();
-    let feed = Feed { coll: None, filter: |_: &Change| true, render: feed_frames };
+    let feed = Feed {
+        coll: None,
+        filter: |_: &Change| true,
+        render: feed_frames,
+    };
     let resume = resume_id(&headers, q.last_event_id.as_deref());
     let replayed = replay_then_live(state.clone(), feed, live, resume);
     // The first frame tells a (re)connecting client the server's mode.
@@ -32,10 +40,18 @@ pub async fn events(State(state): State<AppState>, Query(q): Query<FeedQuery>, h
     let frames = futures_util::StreamExt::chain(hello, replayed);
     let options = SseOptions {
         retry_ms: RETRY_MS,
-        keepalive: Some((state.config.heartbeat, trusted_frame("heartbeat", None, "{}"))),
+        keepalive: Some((
+            state.config.heartbeat,
+            trusted_frame("heartbeat", None, "{}"),
+        )),
         farewell: Some(server_state("draining")),
     };
-    Ok(sse::response(frames, options, &state.clients, state.shutdown.clone()))
+    Ok(sse::response(
+        frames,
+        options,
+        &state.clients,
+        state.shutdown.clone(),
+    ))
 }
 
 pub fn server_state(mode: &str) -> Bytes {
@@ -55,11 +71,23 @@ pub fn feed_frames(c: &Change) -> Vec<Bytes> {
     match c.op {
         Operation::Insert => {
             let doc = c.event.get("fullDocument").cloned().unwrap_or_default();
-            vec![trusted_frame("item.created", Some(c.seq), &item(json!({ "revision": c.revision, "document": doc })))]
+            vec![trusted_frame(
+                "item.created",
+                Some(c.seq),
+                &item(json!({ "revision": c.revision, "document": doc })),
+            )]
         }
         Operation::Update | Operation::Replace => vec![
-            trusted_frame("item.updated", None, &item(json!({ "revision": c.revision, "operationType": c.op.as_str() }))),
-            trusted_frame("revision.created", Some(c.seq), &item(json!({ "revision_number": c.revision }))),
+            trusted_frame(
+                "item.updated",
+                None,
+                &item(json!({ "revision": c.revision, "operationType": c.op.as_str() })),
+            ),
+            trusted_frame(
+                "revision.created",
+                Some(c.seq),
+                &item(json!({ "revision_number": c.revision })),
+            ),
         ],
         Operation::Delete => vec![trusted_frame("item.deleted", Some(c.seq), &item(json!({})))],
     }

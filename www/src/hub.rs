@@ -34,7 +34,11 @@ pub struct StreamHub {
 
 impl StreamHub {
     pub fn new(store: Arc<Store>, shutdown: CancellationToken) -> Self {
-        Self { store, streams: Mutex::new(HashMap::new()), shutdown }
+        Self {
+            store,
+            streams: Mutex::new(HashMap::new()),
+            shutdown,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
@@ -44,7 +48,11 @@ impl StreamHub {
     /// Subscribes to the stream's matching changes from now on, starting its forwarder if it
     /// is the first client. The returned receiver closes if the forwarder itself falls behind
     /// (its clients then resume from the log).
-    pub fn subscribe(self: &Arc<Self>, key: StreamKey, pipeline: Pipeline) -> broadcast::Receiver<Arc<Change>> {
+    pub fn subscribe(
+        self: &Arc<Self>,
+        key: StreamKey,
+        pipeline: Pipeline,
+    ) -> broadcast::Receiver<Arc<Change>> {
         let mut streams = self.lock();
         if let Some(tx) = streams.get(&key) {
             return tx.subscribe();

@@ -21,7 +21,12 @@ pub fn new_object_id() -> String {
         .unwrap_or(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
     let mut out = String::with_capacity(24);
-    for b in secs.to_be_bytes().iter().chain(random).chain(&count.to_be_bytes()[1..]) {
+    for b in secs
+        .to_be_bytes()
+        .iter()
+        .chain(random)
+        .chain(&count.to_be_bytes()[1..])
+    {
         out.push_str(&format!("{b:02x}"));
     }
     out
@@ -104,7 +109,17 @@ mod tests {
     fn event_ids_are_canonical_decimal() {
         assert_eq!(parse_event_id("0"), Ok(0));
         assert_eq!(parse_event_id("42"), Ok(42));
-        for bad in ["", "042", "+1", "-1", " 1", "1 ", "0x10", "1e3", "99999999999999999999999"] {
+        for bad in [
+            "",
+            "042",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "0x10",
+            "1e3",
+            "99999999999999999999999",
+        ] {
             assert_eq!(parse_event_id(bad), Err(ResumeError::Malformed), "{bad:?}");
         }
     }

@@ -4,6 +4,7 @@
 //! Documents live in SQLite with an append-only events log written in the same transaction;
 //! change streams replay that log on resume and then go live without gap or duplicate.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod change;
@@ -26,6 +27,7 @@ pub mod streams;
 #[cfg(feature = "test-routes")]
 pub mod test_routes;
 pub mod topics;
+pub mod write_deadline;
 
 pub use app::app;
 pub use config::Config;

@@ -7,10 +7,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use livesource_dev::auth::{load_secret, Keys, Role};
-use livesource_dev::config::{default_pkg_dir, default_static_dir, parse_duration, Config, Storage};
+use livesource_dev::config::{
+    default_pkg_dir, default_static_dir, parse_duration, Config, Storage,
+};
 
 #[derive(Parser)]
-#[command(version, about = "Development server for livesource: RESTHeart-style change streams over SSE")]
+#[command(
+    version,
+    about = "Development server for livesource: RESTHeart-style change streams over SSE"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,6 +51,13 @@ struct Serve {
     /// Origin allowed to call the server cross-origin (repeatable); none by default.
     #[arg(long = "cors-origin")]
     cors_origins: Vec<String>,
+    /// JSON access rules checked before the defaults:
+    /// `[{"prefix": "/reports", "methods": ["GET"], "role": "$unauthenticated"}]`.
+    #[arg(long)]
+    access: Option<PathBuf>,
+    /// Close a connection whose writes stall this long (a client that stopped reading).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    write_timeout: Duration,
     /// Directory served at /pkg (the wasm-pack output).
     #[arg(long, default_value_os_t = default_pkg_dir())]
     pkg_dir: PathBuf,
@@ -89,24 +101,39 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: Serve) -> Result<(), String> {
+    let access_rules = args
+        .access
+        .map(|path| std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display())))
+        .transpose()?;
     let config = Config {
         addr: args.addr,
-        storage: if args.memory { Storage::Memory } else { Storage::Dir(args.data) },
+        storage: if args.memory {
+            Storage::Memory
+        } else {
+            Storage::Dir(args.data)
+        },
         heartbeat: args.heartbeat,
         replay: args.replay,
         topic_prefix: args.topic_prefix,
         cors_origins: args.cors_origins,
+        access_rules,
+        write_timeout: args.write_timeout,
         pkg_dir: args.pkg_dir,
         static_dir: args.static_dir,
     };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    runtime.block_on(livesource_dev::server::serve(config))
+    let result = runtime.block_on(livesource_dev::server::serve(config));
+    // Do not wait for tasks still running (streams past the drain deadline): exit now.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
 }
 
 fn token(args: Token) -> Result<(), String> {
     let secret = load_secret(Some(&args.data)).map_err(|e| format!("signing secret: {e}"))?;
     let ttl = i64::try_from(args.ttl.as_secs()).map_err(|_| "ttl too large".to_owned())?;
-    let token = Keys::new(&secret).mint(&args.sub, args.role, ttl).map_err(|e| e.to_string())?;
+    let token = Keys::new(&secret)
+        .mint(&args.sub, args.role, ttl)
+        .map_err(|e| e.to_string())?;
     println!("{token}");
     Ok(())
 }

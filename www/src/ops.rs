@@ -45,7 +45,9 @@ impl Kind {
 /// ever `~0` or `~1`.
 pub fn check_pointer(p: &str) -> Result<(), String> {
     if !p.is_empty() && !p.starts_with('/') {
-        return Err(format!("JSON pointer {p:?} must be empty or start with '/'"));
+        return Err(format!(
+            "JSON pointer {p:?} must be empty or start with '/'"
+        ));
     }
     let mut chars = p.chars();
     while let Some(c) = chars.next() {
@@ -77,43 +79,68 @@ fn normalize_op(op: &Value) -> Result<Value, String> {
     // (kind, path, from, value) from either spelling.
     let (kind, path, from, value) = match op {
         Value::Array(t) => {
-            let kind_name = t.first().and_then(Value::as_str).ok_or("a compact op starts with its name")?;
+            let kind_name = t
+                .first()
+                .and_then(Value::as_str)
+                .ok_or("a compact op starts with its name")?;
             let kind = Kind::parse(kind_name).ok_or_else(|| format!("unknown op {kind_name:?}"))?;
             let text = |i: usize, what: &str| {
-                t.get(i).and_then(Value::as_str).ok_or_else(|| format!("{} needs {what} as a string", kind.name()))
+                t.get(i)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("{} needs {what} as a string", kind.name()))
             };
             let arity = match kind {
                 Kind::Remove => 2,
                 _ => 3,
             };
             if t.len() != arity {
-                return Err(format!("{} takes {} elements, got {}", kind.name(), arity, t.len()));
+                return Err(format!(
+                    "{} takes {} elements, got {}",
+                    kind.name(),
+                    arity,
+                    t.len()
+                ));
             }
             match kind {
-                Kind::Move | Kind::Copy => (kind, text(2, "a path")?, Some(text(1, "a from")?), None),
+                Kind::Move | Kind::Copy => {
+                    (kind, text(2, "a path")?, Some(text(1, "a from")?), None)
+                }
                 Kind::Remove => (kind, text(1, "a path")?, None, None),
                 _ => (kind, text(1, "a path")?, None, t.get(2)),
             }
         }
         Value::Object(o) => {
-            let kind_name = o.get("op").and_then(Value::as_str).ok_or("an op object needs \"op\"")?;
+            let kind_name = o
+                .get("op")
+                .and_then(Value::as_str)
+                .ok_or("an op object needs \"op\"")?;
             let kind = Kind::parse(kind_name).ok_or_else(|| format!("unknown op {kind_name:?}"))?;
-            let path = o.get("path").and_then(Value::as_str).ok_or("an op object needs \"path\" as a string")?;
+            let path = o
+                .get("path")
+                .and_then(Value::as_str)
+                .ok_or("an op object needs \"path\" as a string")?;
             let from = match kind {
-                Kind::Move | Kind::Copy => {
-                    Some(o.get("from").and_then(Value::as_str).ok_or_else(|| format!("{} needs \"from\"", kind.name()))?)
-                }
+                Kind::Move | Kind::Copy => Some(
+                    o.get("from")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| format!("{} needs \"from\"", kind.name()))?,
+                ),
                 _ => None,
             };
             let value = match kind {
-                Kind::Add | Kind::Replace | Kind::Test => {
-                    Some(o.get("value").ok_or_else(|| format!("{} needs \"value\"", kind.name()))?)
-                }
+                Kind::Add | Kind::Replace | Kind::Test => Some(
+                    o.get("value")
+                        .ok_or_else(|| format!("{} needs \"value\"", kind.name()))?,
+                ),
                 _ => None,
             };
             (kind, path, from, value)
         }
-        _ => return Err("an op is an array like [\"replace\", \"/x\", 1] or an RFC 6902 object".into()),
+        _ => {
+            return Err(
+                "an op is an array like [\"replace\", \"/x\", 1] or an RFC 6902 object".into(),
+            )
+        }
     };
     check_pointer(path)?;
     if let Some(from) = from {
@@ -180,20 +207,50 @@ mod tests {
     }
 
     fn arb_op() -> impl Strategy<Value = Value> {
-        let name = prop::sample::select(vec!["add", "remove", "replace", "move", "copy", "test", "x", ""]);
-        let ptr = prop_oneof![Just(String::new()), "(/[a-z~0-9-]{0,3}){1,3}", "[a-z/~]{0,5}"];
-        let val = prop_oneof![Just(Value::Null), any::<i64>().prop_map(|n| json!(n)), "[a-z]{0,4}".prop_map(Value::String)];
+        let name = prop::sample::select(vec![
+            "add", "remove", "replace", "move", "copy", "test", "x", "",
+        ]);
+        let ptr = prop_oneof![
+            Just(String::new()),
+            "(/[a-z~0-9-]{0,3}){1,3}",
+            "[a-z/~]{0,5}"
+        ];
+        let val = prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z]{0,4}".prop_map(Value::String)
+        ];
         prop_oneof![
-            (name.clone(), prop::collection::vec(prop_oneof![ptr.clone().prop_map(Value::String), val.clone()], 0..4))
-                .prop_map(|(n, rest)| { let mut v = vec![json!(n)]; v.extend(rest); Value::Array(v) }),
-            (name, ptr.clone(), prop::option::of(ptr), prop::option::of(val)).prop_map(|(n, p, f, v)| {
-                let mut o = serde_json::Map::new();
-                o.insert("op".into(), json!(n));
-                o.insert("path".into(), json!(p));
-                if let Some(f) = f { o.insert("from".into(), json!(f)); }
-                if let Some(v) = v { o.insert("value".into(), v); }
-                Value::Object(o)
-            }),
+            (
+                name.clone(),
+                prop::collection::vec(
+                    prop_oneof![ptr.clone().prop_map(Value::String), val.clone()],
+                    0..4
+                )
+            )
+                .prop_map(|(n, rest)| {
+                    let mut v = vec![json!(n)];
+                    v.extend(rest);
+                    Value::Array(v)
+                }),
+            (
+                name,
+                ptr.clone(),
+                prop::option::of(ptr),
+                prop::option::of(val)
+            )
+                .prop_map(|(n, p, f, v)| {
+                    let mut o = serde_json::Map::new();
+                    o.insert("op".into(), json!(n));
+                    o.insert("path".into(), json!(p));
+                    if let Some(f) = f {
+                        o.insert("from".into(), json!(f));
+                    }
+                    if let Some(v) = v {
+                        o.insert("value".into(), v);
+                    }
+                    Value::Object(o)
+                }),
             any::<i32>().prop_map(|n| json!(n)),
         ]
     }

@@ -109,7 +109,11 @@ where
     S: Stream<Item = Bytes> + Send + 'static,
 {
     let guard = clients.enter();
-    let SseOptions { retry_ms, keepalive, farewell } = options;
+    let SseOptions {
+        retry_ms,
+        keepalive,
+        farewell,
+    } = options;
     let body = async_stream::stream! {
         let _guard = guard;
         yield retry_frame(retry_ms);
@@ -143,7 +147,10 @@ where
     let mut response = Body::from_stream(body.map(Ok::<_, Infallible>)).into_response();
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // nginx: pass each frame through at once instead of buffering the response.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -176,7 +183,10 @@ mod tests {
     #[test]
     fn multi_line_data() {
         let f = frame(Some("change"), Some("7"), "a\nb\r\nc\rd").unwrap();
-        assert_eq!(&f[..], b"event: change\nid: 7\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
+        assert_eq!(
+            &f[..],
+            b"event: change\nid: 7\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{load_secret, AccessRules, Keys};
+use crate::access::AccessRules;
+use crate::auth::{load_secret, Keys};
 use crate::config::{Config, Storage};
 use crate::error::{AppError, AppResult};
 use crate::hub::StreamHub;
@@ -45,20 +46,25 @@ impl AppState {
     pub fn new(config: Config) -> AppResult<Self> {
         let dir = match &config.storage {
             Storage::Dir(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| AppError::internal(format!("cannot create data dir {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    AppError::internal(format!("cannot create data dir {}: {e}", dir.display()))
+                })?;
                 Some(dir.as_path())
             }
             Storage::Memory => None,
         };
-        let secret = load_secret(dir).map_err(|e| AppError::internal(format!("signing secret: {e}")))?;
+        let secret =
+            load_secret(dir).map_err(|e| AppError::internal(format!("signing secret: {e}")))?;
         let store = Arc::new(Store::open(dir)?);
         let shutdown = CancellationToken::new();
         Ok(Self(Arc::new(Shared {
             hub: Arc::new(StreamHub::new(store.clone(), shutdown.clone())),
             topics: Topics::default(),
             keys: Keys::new(&secret),
-            rules: AccessRules::default(),
+            rules: match &config.access_rules {
+                Some(json) => AccessRules::with_file_rules(json).map_err(AppError::BadRequest)?,
+                None => AccessRules::default(),
+            },
             clients: SseClients::default(),
             pages: Pages::new().map_err(AppError::internal)?,
             store,

@@ -66,7 +66,10 @@ impl Store {
         };
         conn.execute_batch(SCHEMA)?;
         let (changes, _) = broadcast::channel(CHANGE_CHANNEL_CAPACITY);
-        Ok(Self { conn: Mutex::new(conn), changes })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            changes,
+        })
     }
 
     /// Live changes from now on, in log order. Subscribe *before* reading the log to resume
@@ -84,7 +87,8 @@ impl Store {
     /// Newest sequence number in the log, 0 when empty.
     pub fn head(&self) -> AppResult<u64> {
         let conn = self.lock();
-        let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+        let seq: i64 =
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
         Ok(seq as u64)
     }
 
@@ -103,14 +107,29 @@ impl Store {
         let Some(p) = pending else {
             return Ok(out);
         };
-        let event = change_event(db, coll, &p.doc_id, p.op, p.before.as_ref(), p.after.as_ref());
+        let event = change_event(
+            db,
+            coll,
+            &p.doc_id,
+            p.op,
+            p.before.as_ref(),
+            p.after.as_ref(),
+        );
         tx.execute(
             "INSERT INTO events (db, coll, doc_id, op, revision, event) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![db, coll, p.doc_id, p.op.as_str(), p.revision, event.to_string()],
         )?;
         let seq = tx.last_insert_rowid() as u64;
         tx.commit()?;
-        let change = Change::new(seq, db.into(), coll.into(), p.doc_id, p.op, p.revision, event);
+        let change = Change::new(
+            seq,
+            db.into(),
+            coll.into(),
+            p.doc_id,
+            p.op,
+            p.revision,
+            event,
+        );
         // No receivers is fine: nobody is listening right now.
         let _ = self.changes.send(Arc::new(change));
         Ok(out)
@@ -151,17 +170,29 @@ impl Store {
         let mut stmt = conn.prepare_cached(
             "SELECT body FROM documents WHERE db = ?1 AND coll = ?2 ORDER BY rowid LIMIT ?3 OFFSET ?4",
         )?;
-        let rows = stmt.query_map(params![db, coll, limit as i64, offset as i64], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params![db, coll, limit as i64, offset as i64], |r| {
+            r.get::<_, String>(0)
+        })?;
         rows.map(|body| parse_body(&body?)).collect()
     }
 
     /// Replaces (or creates) the document; returns it and whether it was created.
-    pub fn replace(&self, db: &str, coll: &str, id: &str, mut doc: Map<String, Value>) -> AppResult<(Value, bool)> {
+    pub fn replace(
+        &self,
+        db: &str,
+        coll: &str,
+        id: &str,
+        mut doc: Map<String, Value>,
+    ) -> AppResult<(Value, bool)> {
         validate_doc_id(id).map_err(AppError::BadRequest)?;
         match doc.get("_id") {
             None => {}
             Some(Value::String(body_id)) if body_id == id => {}
-            Some(_) => return Err(AppError::bad_request("_id in the body must match the id in the path")),
+            Some(_) => {
+                return Err(AppError::bad_request(
+                    "_id in the body must match the id in the path",
+                ))
+            }
         }
         doc.insert("_id".into(), Value::String(id.into()));
         let doc = Value::Object(doc);
@@ -183,7 +214,13 @@ impl Store {
     }
 
     /// Applies a JSON merge patch (RFC 7396) to an existing document.
-    pub fn patch(&self, db: &str, coll: &str, id: &str, patch: &Map<String, Value>) -> AppResult<Value> {
+    pub fn patch(
+        &self,
+        db: &str,
+        coll: &str,
+        id: &str,
+        patch: &Map<String, Value>,
+    ) -> AppResult<Value> {
         match patch.get("_id") {
             None => {}
             Some(Value::String(body_id)) if body_id == id => {}
@@ -213,15 +250,29 @@ impl Store {
             let Some((before, rev)) = load(tx, db, coll, id)? else {
                 return Ok((false, None));
             };
-            tx.execute("DELETE FROM documents WHERE db = ?1 AND coll = ?2 AND id = ?3", params![db, coll, id])?;
-            let pending = Pending { doc_id: id.into(), op: Operation::Delete, revision: rev, before: Some(before), after: None };
+            tx.execute(
+                "DELETE FROM documents WHERE db = ?1 AND coll = ?2 AND id = ?3",
+                params![db, coll, id],
+            )?;
+            let pending = Pending {
+                doc_id: id.into(),
+                op: Operation::Delete,
+                revision: rev,
+                before: Some(before),
+                after: None,
+            };
             Ok((true, Some(pending)))
         })
     }
 
     /// Logged changes with `seq > after`, oldest first, at most `limit`; only those of one
     /// collection when `coll` is given.
-    pub fn events_after(&self, after: u64, coll: Option<(&str, &str)>, limit: u64) -> AppResult<Vec<Arc<Change>>> {
+    pub fn events_after(
+        &self,
+        after: u64,
+        coll: Option<(&str, &str)>,
+        limit: u64,
+    ) -> AppResult<Vec<Arc<Change>>> {
         let conn = self.lock();
         let (db, name) = coll.unwrap_or(("", ""));
         let mut stmt = conn.prepare_cached(
@@ -242,9 +293,12 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (seq, db, coll, doc_id, op, revision, event) = row?;
-            let op = Operation::parse(&op).ok_or_else(|| AppError::internal(format!("bad op {op:?} in log")))?;
+            let op = Operation::parse(&op)
+                .ok_or_else(|| AppError::internal(format!("bad op {op:?} in log")))?;
             let event: Value = serde_json::from_str(&event).map_err(AppError::internal)?;
-            out.push(Arc::new(Change::new(seq as u64, db, coll, doc_id, op, revision, event)));
+            out.push(Arc::new(Change::new(
+                seq as u64, db, coll, doc_id, op, revision, event,
+            )));
         }
         Ok(out)
     }
@@ -280,12 +334,16 @@ impl Store {
 
 fn load(conn: &Connection, db: &str, coll: &str, id: &str) -> AppResult<Option<(Value, i64)>> {
     let row: Option<(String, i64)> = conn
-        .prepare_cached("SELECT body, revision FROM documents WHERE db = ?1 AND coll = ?2 AND id = ?3")?
+        .prepare_cached(
+            "SELECT body, revision FROM documents WHERE db = ?1 AND coll = ?2 AND id = ?3",
+        )?
         .query_row(params![db, coll, id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    row.map(|(body, rev)| Ok((parse_body(&body)?, rev))).transpose()
+    row.map(|(body, rev)| Ok((parse_body(&body)?, rev)))
+        .transpose()
 }
 
 fn parse_body(body: &str) -> AppResult<Value> {
-    serde_json::from_str(body).map_err(|e| AppError::internal(format!("stored JSON is corrupt: {e}")))
+    serde_json::from_str(body)
+        .map_err(|e| AppError::internal(format!("stored JSON is corrupt: {e}")))
 }

@@ -49,7 +49,10 @@ impl Topics {
     fn with_topic<T>(&self, name: &str, f: impl FnOnce(&mut Topic) -> T) -> AppResult<T> {
         let mut topics = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if !topics.contains_key(name) && topics.len() >= MAX_TOPICS {
-            return Err(AppError::Unavailable { message: "too many topics".into(), retry_after_secs: 60 });
+            return Err(AppError::Unavailable {
+                message: "too many topics".into(),
+                retry_after_secs: 60,
+            });
         }
         let topic = topics.entry(name.to_owned()).or_insert_with(|| Topic {
             tx: broadcast::channel(CHANNEL_CAPACITY).0,
@@ -64,7 +67,10 @@ impl Topics {
         self.with_topic(name, |t| {
             t.last_seq += 1;
             let data = Value::Array(ops.to_vec()).to_string();
-            let patch = Arc::new(Patch { seq: t.last_seq, frame: trusted_frame("patch", Some(t.last_seq), &data) });
+            let patch = Arc::new(Patch {
+                seq: t.last_seq,
+                frame: trusted_frame("patch", Some(t.last_seq), &data),
+            });
             if t.history.len() == HISTORY {
                 t.history.pop_front();
             }
@@ -76,10 +82,15 @@ impl Topics {
 
 fn check_topic(state: &AppState, topic: &str) -> AppResult<()> {
     if topic.is_empty() || topic.len() > 256 || topic.chars().any(char::is_control) {
-        return Err(AppError::bad_request("topic must be 1-256 characters without control characters"));
+        return Err(AppError::bad_request(
+            "topic must be 1-256 characters without control characters",
+        ));
     }
     if !topic.starts_with(&state.config.topic_prefix) {
-        return Err(AppError::Forbidden(format!("topics must start with {:?}", state.config.topic_prefix)));
+        return Err(AppError::Forbidden(format!(
+            "topics must start with {:?}",
+            state.config.topic_prefix
+        )));
     }
     Ok(())
 }
@@ -97,12 +108,18 @@ pub async fn subscribe(
     Query(q): Query<TopicQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let topic = q.topic.ok_or_else(|| AppError::bad_request("missing ?topic="))?;
+    let topic = q
+        .topic
+        .ok_or_else(|| AppError::bad_request("missing ?topic="))?;
     check_topic(&state, &topic)?;
     let resume = resume_id(&headers, q.last_event_id.as_deref());
     // Subscribe and copy the history under one lock: nothing published in between is missed.
     let (mut live, history, head) = state.topics.with_topic(&topic, |t| {
-        (t.tx.subscribe(), t.history.iter().cloned().collect::<Vec<_>>(), t.last_seq)
+        (
+            t.tx.subscribe(),
+            t.history.iter().cloned().collect::<Vec<_>>(),
+            t.last_seq,
+        )
     })?;
     let frames = async_stream::stream! {
         let mut covered = 0;
@@ -130,8 +147,17 @@ pub async fn subscribe(
             }
         }
     };
-    let options = SseOptions { retry_ms: RETRY_MS, keepalive: Some((HEARTBEAT, sse::comment("heartbeat"))), farewell: None };
-    Ok(sse::response(frames, options, &state.clients, state.shutdown.clone()))
+    let options = SseOptions {
+        retry_ms: RETRY_MS,
+        keepalive: Some((HEARTBEAT, sse::comment("heartbeat"))),
+        farewell: None,
+    };
+    Ok(sse::response(
+        frames,
+        options,
+        &state.clients,
+        state.shutdown.clone(),
+    ))
 }
 
 pub async fn publish(
@@ -142,5 +168,9 @@ pub async fn publish(
     check_topic(&state, &topic)?;
     let ops = normalize(&body).map_err(AppError::BadRequest)?;
     let (id, receivers) = state.topics.publish(&topic, &ops)?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "topic": topic, "id": id.to_string(), "receivers": receivers }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "topic": topic, "id": id.to_string(), "receivers": receivers })),
+    )
+        .into_response())
 }

@@ -1,0 +1,137 @@
+//! The router: routes, the access-rule middleware, CORS, and request tracing that never
+//! records query strings (they carry tokens).
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::{auth, change_streams, documents, feed, topics};
+
+pub fn app(state: AppState) -> Router {
+    // Everything here passes the access rules (`auth::AccessRules`).
+    let guarded = Router::new()
+        .route("/api/events", get(feed::events))
+        .route("/_publish/{topic}", post(topics::publish))
+        .route("/{db}/__events", get(topics::subscribe))
+        .route(
+            "/{db}/{coll}",
+            get(documents::list)
+                .post(documents::create)
+                .put(documents::define_streams),
+        )
+        .route(
+            "/{db}/{coll}/{id}",
+            get(documents::get)
+                .put(documents::replace)
+                .patch(documents::patch)
+                .delete(documents::delete),
+        )
+        .route("/{db}/{coll}/_streams/{name}", get(change_streams::stream))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ));
+
+    let router = Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .nest_service("/pkg", ServeDir::new(&state.config.pkg_dir))
+        .nest_service("/static", ServeDir::new(&state.config.static_dir))
+        .merge(guarded)
+        .merge(test_routes())
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The path only: query strings carry `access_token`, so they never reach a log.
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }));
+    // CORS outermost, so error responses (401/403/503) carry the headers too: the browser
+    // library reads a failed stream's status with `fetch`, which needs them.
+    let router = match cors(&state.config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+#[cfg(feature = "test-routes")]
+fn test_routes() -> Router<AppState> {
+    crate::test_routes::routes()
+}
+
+#[cfg(not(feature = "test-routes"))]
+fn test_routes() -> Router<AppState> {
+    Router::new()
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("last-event-id"),
+                HeaderName::from_static("hx-request"),
+            ])
+            .expose_headers([header::RETRY_AFTER])
+            .allow_credentials(true),
+    )
+}
+
+async fn index(State(state): State<AppState>) -> AppResult<Response> {
+    state.pages.index()
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness, with the number of open SSE responses. 503 while draining, so a load balancer
+/// stops sending new clients.
+async fn ready(State(state): State<AppState>) -> AppResult<Response> {
+    let head = state.blocking(|s| s.head()).await?;
+    let draining = state.shutdown.is_cancelled();
+    let body = json!({
+        "status": if draining { "draining" } else { "ready" },
+        "sseClients": state.clients.count(),
+        "streams": state.hub.len(),
+        "lastEventId": head.to_string(),
+    });
+    let status = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+async fn not_found(req: Request) -> AppError {
+    AppError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}

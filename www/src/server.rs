@@ -1,0 +1,103 @@
+//! Running the server: bind, announce the address, serve, and drain on SIGTERM/Ctrl-C.
+//!
+//! The accept loop is our own rather than `axum::serve`: HTTP/1.1 only (what `EventSource`
+//! speaks) keeps each idle SSE connection small, every connection gets a write deadline, and
+//! shutdown waits for connections only as long as `DRAIN_DEADLINE`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use crate::app::app;
+use crate::config::Config;
+use crate::state::AppState;
+use crate::write_deadline::DeadlineIo;
+
+/// After a shutdown signal the process exits within this, even if a connection will not close.
+pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
+/// A client has this long to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn serve(config: Config) -> Result<(), String> {
+    let (addr, write_timeout) = (config.addr, config.write_timeout);
+    let state = AppState::new(config).map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot bind {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    // The one line on stdout: scripts wait for it and read the port from it.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "livesource-dev listening on http://{bound}").map_err(|e| e.to_string())?;
+    stdout.flush().map_err(|e| e.to_string())?;
+    drop(stdout);
+    tracing::info!(%bound, "serving");
+
+    let service = TowerToHyperService::new(app(state.clone()));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let stop = signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Typically out of file descriptors: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let io = TokioIo::new(DeadlineIo::new(stream, write_timeout));
+                let conn = graceful.watch(http.serve_connection(io, service.clone()));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: draining SSE streams");
+    // Streams see this, send their farewell (`server.state: draining`) and end; idle
+    // keep-alive connections are closed by the graceful watcher.
+    state.shutdown.cancel();
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("stopped"),
+        () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("drain deadline passed; exiting"),
+    }
+    Ok(())
+}
+
+async fn signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,155 @@
+//! Unit and property tests for the `$match` subset.
+
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+fn insert(doc: Value) -> Value {
+    json!({"operationType": "insert", "fullDocument": doc, "documentKey": {"_id": "1"}})
+}
+
+fn pipeline(stages: Value) -> Pipeline {
+    Pipeline::parse(&stages).expect("valid stages")
+}
+
+#[test]
+fn empty_pipeline_matches_everything() {
+    assert!(pipeline(json!([])).matches(&insert(json!({}))));
+}
+
+#[test]
+fn or_of_operation_types_as_in_the_tutorial() {
+    let p = pipeline(
+        json!([{"_$match": {"_$or": [{"operationType": "insert"}, {"operationType": "update"}]}}]),
+    );
+    assert!(p.matches(&insert(json!({}))));
+    assert!(!p.matches(&json!({"operationType": "delete"})));
+}
+
+#[test]
+fn var_from_avars_with_double_colon_path() {
+    let p = pipeline(json!([{"_$match": {"fullDocument::name": {"_$var": "n"}}}]));
+    let avars = parse_avars(Some(r#"{"n":"uji"}"#)).unwrap();
+    let bound = p.bind(&avars).unwrap();
+    assert!(bound.matches(&insert(json!({"name": "uji"}))));
+    assert!(!bound.matches(&insert(json!({"name": "other"}))));
+    let err = p.bind(&Map::new()).unwrap_err();
+    assert!(err.contains("\"n\""), "{err}");
+}
+
+#[test]
+fn in_and_dotted_paths_and_and() {
+    let p = pipeline(json!([{"$match": {"$and": [
+        {"fullDocument.dims.w": {"$in": [1, 2]}},
+        {"fullDocument::tags": "red"}
+    ]}}]));
+    assert!(p.matches(&insert(json!({"dims": {"w": 2}, "tags": ["red", "big"]}))));
+    assert!(!p.matches(&insert(json!({"dims": {"w": 3}, "tags": ["red"]}))));
+}
+
+#[test]
+fn bad_definitions_are_explained() {
+    for (stages, needle) in [
+        (json!({}), "array"),
+        (json!([{"$group": {}}]), "unsupported stage"),
+        (
+            json!([{"$match": {"a": {"$regex": "x"}}}]),
+            "unsupported operator",
+        ),
+        (json!([{"$match": {"$or": []}}]), "at least one"),
+        (json!([{"$match": {"a..b": 1}}]), "invalid field path"),
+        (json!([{"$match": {"a": {"$var": 3}}}]), "$var"),
+    ] {
+        let err = Pipeline::parse(&stages).unwrap_err();
+        assert!(err.contains(needle), "{err} should mention {needle}");
+    }
+}
+
+#[test]
+fn avars_must_be_an_object() {
+    assert!(parse_avars(Some("[1]")).is_err());
+    assert!(parse_avars(Some("{")).is_err());
+    assert!(parse_avars(None).unwrap().is_empty());
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i32>().prop_map(|n| json!(n)),
+        prop::sample::select(vec![
+            "$match",
+            "_$match",
+            "$or",
+            "_$or",
+            "$and",
+            "$in",
+            "$var",
+            "_$var",
+            "$ne",
+            "$exists",
+            "a",
+            "fullDocument::name",
+            "x.y",
+            ""
+        ])
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(6, 64, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "$match",
+                    "_$match",
+                    "$or",
+                    "_$or",
+                    "$and",
+                    "$in",
+                    "$var",
+                    "_$var",
+                    "$ne",
+                    "$exists",
+                    "a",
+                    "fullDocument::name",
+                    "operationType",
+                    "x.y"
+                ])
+                .prop_map(str::to_owned),
+                inner,
+                0..3
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn untrusted_stages_never_panic(stages in arb_json(), event in arb_json(), avars in arb_json()) {
+        if let Ok(p) = Pipeline::parse(&stages) {
+            let _ = p.matches(&event);
+            if let Value::Object(avars) = avars {
+                if let Ok(bound) = p.bind(&avars) {
+                    let _ = bound.matches(&event);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn avars_parser_never_panics(s in "\\PC{0,40}") {
+        let _ = parse_avars(Some(&s));
+    }
+
+    #[test]
+    fn equality_on_generated_names(name in "[a-z]{1,8}", other in "[a-z]{1,8}") {
+        let p = pipeline(json!([{"_$match": {"fullDocument::name": {"_$var": "n"}}}]));
+        let mut avars = Map::new();
+        avars.insert("n".into(), json!(name.clone()));
+        let bound = p.bind(&avars).unwrap();
+        let same = insert(json!({"name": name.clone()}));
+        prop_assert!(bound.matches(&same));
+        prop_assert_eq!(bound.matches(&insert(json!({"name": other.clone()}))), name == other);
+    }
+}

@@ -1,0 +1,602 @@
+//! The router in-process (`tower::ServiceExt::oneshot`): documents, auth, streams definitions,
+//! avars, patch topics, pages and CORS.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use livesource_dev::auth::Role;
+use livesource_dev::{app, AppState, Config};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Api {
+    state: AppState,
+    router: Router,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Every error has the same shape.
+    fn error_kind(&self) -> String {
+        let v = self.json();
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        v["error"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Api {
+    fn new() -> Self {
+        Self::with(Config::for_tests())
+    }
+
+    fn with(config: Config) -> Self {
+        let state = AppState::new(config).unwrap();
+        Self {
+            router: app(state.clone()),
+            state,
+        }
+    }
+
+    fn token(&self, role: Role) -> String {
+        self.state.keys.mint("tester", role, 60).unwrap()
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    /// Status and headers only, for responses that never end (SSE).
+    async fn open(&self, uri: &str) -> (StatusCode, HeaderMap) {
+        let req = Request::builder()
+            .uri(uri)
+            .header("accept", "text/event-stream")
+            .body(Body::empty())
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        (res.status(), res.headers().clone())
+    }
+
+    async fn as_role(&self, role: Role, method: &str, uri: &str, body: Option<Value>) -> Reply {
+        let auth = format!("Bearer {}", self.token(role));
+        self.call(method, uri, &[("authorization", &auth)], body)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn crud_round_trip() {
+    let api = Api::new();
+    let r = api
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/shop/products",
+            Some(json!({"name": "lamp", "dims": {"w": 1}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.json()["_id"].as_str().unwrap().to_owned();
+    assert_eq!(r.headers[header::LOCATION], format!("/shop/products/{id}"));
+
+    let r = api
+        .call("GET", &format!("/shop/products/{id}"), &[], None)
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"_id": id, "name": "lamp", "dims": {"w": 1}})
+    );
+
+    let r = api
+        .as_role(
+            Role::Editor,
+            "PATCH",
+            &format!("/shop/products/{id}"),
+            Some(json!({"dims": {"h": 2}, "name": null})),
+        )
+        .await;
+    assert_eq!(r.json(), json!({"_id": id, "dims": {"w": 1, "h": 2}}));
+
+    let r = api
+        .as_role(
+            Role::Editor,
+            "PUT",
+            &format!("/shop/products/{id}"),
+            Some(json!({"name": "desk"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = api
+        .as_role(
+            Role::Editor,
+            "PUT",
+            "/shop/products/given-id",
+            Some(json!({"name": "chair"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    let r = api.call("GET", "/shop/products", &[], None).await;
+    let names: Vec<Value> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("desk"), json!("chair")]);
+
+    let r = api
+        .as_role(
+            Role::Editor,
+            "DELETE",
+            &format!("/shop/products/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = api
+        .call("GET", &format!("/shop/products/{id}"), &[], None)
+        .await;
+    assert_eq!(
+        (r.status, r.error_kind().as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_typed_400s() {
+    let api = Api::new();
+    let auth = format!("Bearer {}", api.token(Role::Editor));
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    for (method, uri, body) in [
+        ("POST", "/shop/products", "not json"),
+        ("POST", "/shop/products", "[1,2]"),
+        ("POST", "/shop/products", r#"{"_id": 5}"#),
+        ("POST", "/shop/products", r#"{"_id": ""}"#),
+        ("PUT", "/shop/products/a", r#"{"_id": "b"}"#),
+        ("POST", "/_bad/products", "{}"),
+        ("GET", "/shop/products?pagesize=0", ""),
+        (
+            "PUT",
+            "/shop/products",
+            r#"{"streams": [{"uri": "x", "stages": [{"$group": {}}]}]}"#,
+        ),
+        ("PUT", "/shop/products", r#"{"streams": [{"stages": []}]}"#),
+        ("PUT", "/shop/products", r#"{"nope": 1}"#),
+    ] {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in h {
+            req = req.header(k, v);
+        }
+        let res = api
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{method} {uri} {body}: {v}"
+        );
+        assert_eq!(v["error"], "bad_request");
+    }
+    let r = api
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/shop/products",
+            Some(json!({"_id": "dup"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = api
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/shop/products",
+            Some(json!({"_id": "dup"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_kind().as_str()),
+        (StatusCode::CONFLICT, "conflict")
+    );
+}
+
+#[tokio::test]
+async fn unauthenticated_expired_forged_and_wrong_role() {
+    let api = Api::new();
+    let doc = Some(json!({"name": "x"}));
+    // No token on a write.
+    let r = api.call("POST", "/shop/products", &[], doc.clone()).await;
+    assert_eq!(
+        (r.status, r.error_kind().as_str()),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    // Expired.
+    let expired = api.state.keys.mint("t", Role::Admin, -10).unwrap();
+    let r = api
+        .call(
+            "POST",
+            "/shop/products",
+            &[("authorization", &format!("Bearer {expired}"))],
+            doc.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.json()["message"].as_str().unwrap().contains("expired"));
+    // Signed with another key.
+    let other = livesource_dev::auth::Keys::new(b"a-completely-different-secret!!")
+        .mint("t", Role::Admin, 60)
+        .unwrap();
+    let r = api
+        .call(
+            "POST",
+            "/shop/products",
+            &[("authorization", &format!("Bearer {other}"))],
+            doc.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // alg: none, claiming admin.
+    let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIiwiaWF0IjowLCJleHAiOjk5OTk5OTk5OTl9.";
+    let r = api
+        .call(
+            "POST",
+            "/shop/products",
+            &[("authorization", &format!("Bearer {none}"))],
+            doc.clone(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // A bad token is refused even on a public stream, in the query or a cookie.
+    let r = api
+        .call(
+            "GET",
+            &format!("/shop/products/_streams/changes?access_token={expired}"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = api
+        .call(
+            "GET",
+            "/shop/products",
+            &[("cookie", &format!("theme=dark; access_token={other}"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Viewer may read but not write.
+    let r = api
+        .as_role(Role::Viewer, "POST", "/shop/products", doc.clone())
+        .await;
+    assert_eq!(
+        (r.status, r.error_kind().as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    // The typed feed needs viewer; other collections need viewer to read.
+    let r = api.call("GET", "/api/events", &[], None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = api.call("GET", "/private/things", &[], None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let viewer = api.token(Role::Viewer);
+    let r = api
+        .call(
+            "GET",
+            &format!("/private/things?access_token={viewer}"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Publishing needs editor.
+    let r = api
+        .as_role(
+            Role::Viewer,
+            "POST",
+            "/_publish/dashboard:x",
+            Some(json!([["replace", "/a", 1]])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn stream_definitions_and_avars_errors() {
+    let api = Api::new();
+    let def = json!({"streams": [{"uri": "mine", "stages": [{"_$match": {"fullDocument::name": {"_$var": "n"}}}]}]});
+    let r = api
+        .as_role(Role::Editor, "PUT", "/shop/products", Some(def))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.json()["streams"][0], "/shop/products/_streams/mine");
+
+    let r = api
+        .call("GET", "/shop/products/_streams/mine", &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing variable \"n\""),
+        "{}",
+        r.body
+    );
+    let r = api
+        .call(
+            "GET",
+            "/shop/products/_streams/mine?avars=%7Bnope",
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("avars"),
+        "{}",
+        r.body
+    );
+    let r = api
+        .call(
+            "GET",
+            "/shop/products/_streams/mine?avars=%5B1%5D",
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = api
+        .call("GET", "/shop/products/_streams/nosuch", &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let (status, headers) = api
+        .open("/shop/products/_streams/mine?avars=%7B%22n%22%3A%22uji%22%7D")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/event-stream");
+}
+
+#[tokio::test]
+async fn patch_topics_guard_prefix_and_validate_ops() {
+    let api = Api::new();
+    let r = api
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/_publish/other:x",
+            Some(json!([["replace", "/a", 1]])),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_kind().as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let r = api
+        .call("GET", "/dash/__events?topic=other:x", &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = api.call("GET", "/dash/__events", &[], None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    for bad in [
+        json!({}),
+        json!([]),
+        json!([["jump", "/a"]]),
+        json!([["replace", "a", 1]]),
+        json!([{"op": "add", "path": "/a"}]),
+    ] {
+        let r = api
+            .as_role(
+                Role::Editor,
+                "POST",
+                "/_publish/dashboard:x",
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.error_kind().as_str()),
+            (StatusCode::BAD_REQUEST, "bad_request"),
+            "{bad}"
+        );
+    }
+    let ok = json!([["replace", "/counter", 7], {"op": "move", "from": "/a", "path": "/b"}]);
+    let r = api
+        .as_role(Role::Editor, "POST", "/_publish/dashboard:x", Some(ok))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.json()["id"], "1");
+}
+
+#[tokio::test]
+async fn catalog_page_fragment_and_json() {
+    let api = Api::new();
+    api.as_role(
+        Role::Editor,
+        "POST",
+        "/shop/products",
+        Some(json!({"name": "<lamp>", "price": 9})),
+    )
+    .await;
+    let page = api
+        .call("GET", "/shop/products", &[("accept", "text/html")], None)
+        .await;
+    assert!(page.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.body.contains("<!doctype html>"));
+    assert!(page.body.contains("<tbody id=\"product-list\""));
+    assert!(page.body.contains("&lt;lamp&gt;"));
+    let fragment = api
+        .call(
+            "GET",
+            "/shop/products",
+            &[("accept", "text/html"), ("hx-request", "true")],
+            None,
+        )
+        .await;
+    assert!(
+        fragment
+            .body
+            .trim_start()
+            .starts_with("<tbody id=\"product-list\""),
+        "{}",
+        fragment.body
+    );
+    assert!(fragment.body.trim_end().ends_with("</tbody>"));
+    assert!(!fragment.body.contains("<html"));
+    let json = api.call("GET", "/shop/products", &[], None).await;
+    assert_eq!(json.json()[0]["price"], 9);
+    let index = api.call("GET", "/", &[], None).await;
+    assert!(index.body.contains("/static/demo.js"));
+}
+
+#[tokio::test]
+async fn cors_only_for_configured_origins_and_on_errors() {
+    let mut config = Config::for_tests();
+    config.cors_origins = vec!["http://localhost:5173".into()];
+    let api = Api::with(config);
+    let origin = [("origin", "http://localhost:5173")];
+    let r = api
+        .call("POST", "/shop/products", &origin, Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert_eq!(r.headers["access-control-allow-credentials"], "true");
+    assert!(r.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("retry-after"));
+    let preflight = api
+        .call(
+            "OPTIONS",
+            "/shop/products/_streams/changes",
+            &[
+                ("origin", "http://localhost:5173"),
+                ("access-control-request-method", "GET"),
+                (
+                    "access-control-request-headers",
+                    "last-event-id,authorization",
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(preflight.status, StatusCode::OK);
+    let allowed = preflight.headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("last-event-id") && allowed.contains("authorization"),
+        "{allowed}"
+    );
+    let r = api
+        .call("GET", "/health", &[("origin", "http://evil.example")], None)
+        .await;
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+
+    let plain = Api::new();
+    let r = plain.call("GET", "/health", &origin, None).await;
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn health_ready_and_unknown_routes() {
+    let api = Api::new();
+    assert_eq!(
+        api.call("GET", "/health", &[], None).await.status,
+        StatusCode::OK
+    );
+    let ready = api.call("GET", "/ready", &[], None).await.json();
+    assert_eq!(ready["sseClients"], 0);
+    assert_eq!(ready["status"], "ready");
+    let r = api.call("GET", "/a/b/c/d/e", &[], None).await;
+    assert_eq!(
+        (r.status, r.error_kind().as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    let r = api.call("GET", "/static/../Cargo.toml", &[], None).await;
+    assert_ne!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn access_rules_file_overrides_defaults() {
+    let mut config = Config::for_tests();
+    config.access_rules = Some(
+        r#"[{"prefix": "/shop/products", "role": "admin"},
+            {"prefix": "/reports", "methods": ["GET"], "role": "$unauthenticated"}]"#
+            .into(),
+    );
+    let api = Api::with(config);
+    let r = api
+        .call("GET", "/shop/products/_streams/changes", &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = api
+        .as_role(Role::Editor, "GET", "/shop/products", None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = api
+        .as_role(Role::Admin, "GET", "/shop/products", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = api.call("GET", "/reports/q1", &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let mut bad = Config::for_tests();
+    bad.access_rules = Some(r#"[{"prefix": "/x", "role": "root"}]"#.into());
+    assert!(AppState::new(bad).is_err());
+}

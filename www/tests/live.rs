@@ -1,0 +1,249 @@
+//! Live delivery against the real binary: `$match`/avars filtering, the typed feed, topics.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Item, Server};
+
+const T: Duration = Duration::from_secs(10);
+const SHORT: Duration = Duration::from_millis(300);
+
+#[test]
+fn match_and_avars_filter_live_and_replayed_events() {
+    let server = Server::start(&[]);
+    let editor = server.token("editor");
+    let auth = format!("Bearer {editor}");
+    let def = r#"{"streams":[
+        {"uri":"mine","stages":[{"_$match":{"fullDocument::name":{"_$var":"n"}}}]},
+        {"uri":"cheap","stages":[{"_$match":{"_$and":[{"operationType":{"_$in":["insert","replace"]}},{"fullDocument.price":{"_$in":[1,2]}}]}}]}
+    ]}"#;
+    let r = server.request(
+        "PUT",
+        "/shop/products",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(def),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let avars = "%7B%22n%22%3A%22uji%22%7D";
+    let mut uji = server.sse(&format!("/shop/products/_streams/mine?avars={avars}"), &[]);
+    let mut uji2 = server.sse(&format!("/shop/products/_streams/mine?avars={avars}"), &[]);
+    let mut cheap = server.sse("/shop/products/_streams/cheap", &[]);
+    for s in [&mut uji, &mut uji2, &mut cheap] {
+        assert_eq!(s.next_item(T), Item::Retry(1000));
+    }
+    // Two clients with equal avars share one upstream subscription.
+    assert_eq!(
+        server.request("GET", "/ready", &[], None).json()["streams"],
+        2
+    );
+
+    server.insert(&editor, "/shop/products", r#"{"name":"other","price":1}"#);
+    server.insert(&editor, "/shop/products", r#"{"name":"uji","price":5}"#);
+    server.insert(&editor, "/shop/products", r#"{"name":"uji","price":2}"#);
+
+    for s in [&mut uji, &mut uji2] {
+        let prices: Vec<_> = s
+            .events(2, T)
+            .iter()
+            .map(|e| e.json()["fullDocument"]["price"].clone())
+            .collect();
+        assert_eq!(prices, [5, 2]);
+        assert_eq!(s.next_event(SHORT), None);
+    }
+    let prices: Vec<_> = cheap
+        .events(2, T)
+        .iter()
+        .map(|e| e.json()["fullDocument"]["price"].clone())
+        .collect();
+    assert_eq!(prices, [1, 2]);
+
+    // Replay applies the same filter.
+    let mut replay = server.sse(
+        &format!("/shop/products/_streams/mine?avars={avars}&lastEventId=0"),
+        &[],
+    );
+    let ids: Vec<_> = replay
+        .events(2, T)
+        .iter()
+        .map(|e| e.id.clone().unwrap())
+        .collect();
+    assert_eq!(ids, ["2", "3"]);
+}
+
+#[test]
+fn typed_feed_carries_item_and_revision_events() {
+    let server = Server::start(&[]);
+    let editor = server.token("editor");
+    let viewer = server.token("viewer");
+    let mut feed = server.sse(
+        "/api/events",
+        &[("authorization", &format!("Bearer {viewer}"))],
+    );
+    assert_eq!(feed.status, 200);
+    assert_eq!(feed.next_event(T).unwrap().event, "server.state");
+    let doc = server.insert(&editor, "/inventory/items", r#"{"part_number":"A01-0002"}"#);
+    let id = doc["_id"].as_str().unwrap();
+    let auth = format!("Bearer {editor}");
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    server.request(
+        "PATCH",
+        &format!("/inventory/items/{id}"),
+        &h,
+        Some(r#"{"weight":3}"#),
+    );
+    server.request("DELETE", &format!("/inventory/items/{id}"), &h, None);
+    let events = feed.events(4, T);
+    let names: Vec<_> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "item.created",
+            "item.updated",
+            "revision.created",
+            "item.deleted"
+        ]
+    );
+    assert_eq!(events[0].json()["document"]["part_number"], "A01-0002");
+    assert_eq!(events[2].json()["revision_number"], 2);
+    assert_eq!(
+        events[1].id, None,
+        "only the last frame of a change carries the id"
+    );
+    assert_eq!(events[2].id.as_deref(), Some("2"));
+    let forbidden = server.sse("/api/events", &[]);
+    assert_eq!(forbidden.status, 401);
+}
+
+#[test]
+fn feed_heartbeats_every_interval() {
+    let server = Server::start(&["--heartbeat", "200ms"]);
+    let viewer = server.token("viewer");
+    let mut feed = server.sse(&format!("/api/events?access_token={viewer}"), &[]);
+    feed.next_event(T).unwrap();
+    let beat = feed.next_event(Duration::from_secs(2)).unwrap();
+    assert_eq!(
+        (beat.event.as_str(), beat.data.as_str()),
+        ("heartbeat", "{}")
+    );
+}
+
+#[test]
+fn patch_topics_stream_published_ops_and_resume() {
+    let server = Server::start(&["--topic-prefix", "dashboard:"]);
+    let editor = server.token("editor");
+    let mut sub = server.sse("/dashboard/__events?topic=dashboard:user:42", &[]);
+    assert_eq!(sub.status, 200);
+    assert_eq!(sub.next_item(T), Item::Retry(3000));
+    let auth = format!("Bearer {editor}");
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    for body in [
+        r#"[["replace","/counter",7]]"#,
+        r#"[{"op":"add","path":"/rows/-","value":1}]"#,
+    ] {
+        let r = server.request("POST", "/_publish/dashboard:user:42", &h, Some(body));
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    let patches = sub.events(2, T);
+    assert_eq!(patches[0].event, "patch");
+    assert_eq!(patches[0].data, r#"[["replace","/counter",7]]"#);
+    assert_eq!(patches[1].data, r#"[["add","/rows/-",1]]"#);
+    let mut resumed = server.sse(
+        "/dashboard/__events?topic=dashboard:user:42",
+        &[("last-event-id", "1")],
+    );
+    assert_eq!(resumed.next_event(T).unwrap().data, patches[1].data);
+    let mut reset = server.sse(
+        "/dashboard/__events?topic=dashboard:user:42&lastEventId=77",
+        &[],
+    );
+    assert_eq!(reset.next_event(T).unwrap().event, "reset");
+    assert_eq!(
+        server.sse("/dashboard/__events?topic=admin:x", &[]).status,
+        403
+    );
+}
+
+#[cfg(feature = "test-routes")]
+mod test_routes {
+    use super::*;
+
+    #[test]
+    fn one_event_then_silence() {
+        let server = Server::start(&["--heartbeat", "100ms"]);
+        let mut sse = server.sse("/_test/sse?event=weird&data=not%20json%0Asecond&id=5", &[]);
+        assert_eq!(sse.next_item(T), Item::Retry(1000));
+        let e = sse.next_event(T).unwrap();
+        assert_eq!(
+            (e.event.as_str(), e.id.as_deref(), e.data.as_str()),
+            ("weird", Some("5"), "not json\nsecond")
+        );
+        assert_eq!(
+            sse.next_item(Duration::from_millis(500)),
+            Item::TimedOut,
+            "no keep-alives"
+        );
+        let r = server.request("GET", "/_test/sse?event=a%0Adata:x&data=1", &[], None);
+        assert_eq!(r.status, 400);
+        assert_eq!(r.json()["error"], "bad_request");
+    }
+
+    #[test]
+    fn flaky_fails_then_streams_and_records_hits() {
+        let server = Server::start(&[]);
+        for _ in 0..2 {
+            let r = server.request(
+                "GET",
+                "/_test/flaky/k1?fail=2&status=503&retryAfter=3",
+                &[],
+                None,
+            );
+            assert_eq!(r.status, 503);
+            assert_eq!(r.header("retry-after"), Some("3"));
+        }
+        let mut sse = server.sse("/_test/flaky/k1?fail=2&status=503", &[]);
+        assert_eq!(sse.status, 200);
+        let hello = sse.next_event(T).unwrap();
+        assert_eq!(
+            (hello.event.as_str(), hello.id.as_deref()),
+            ("hello", Some("3"))
+        );
+        assert_eq!(hello.json()["attempt"], 3);
+        let hits = server.request("GET", "/_test/hits/k1", &[], None).json();
+        let hits = hits["hits"].as_array().unwrap();
+        assert_eq!(hits.len(), 3);
+        assert!(hits.windows(2).all(|w| w[0].as_u64() <= w[1].as_u64()));
+    }
+
+    #[test]
+    fn token_route_and_exit() {
+        let mut server = Server::start(&[]);
+        let token = server
+            .request("GET", "/_test/token?role=editor&ttl_secs=60", &[], None)
+            .body;
+        server.insert(token.trim(), "/shop/products", "{}");
+        let expired = server
+            .request("GET", "/_test/token?role=editor&ttl_secs=-5", &[], None)
+            .body;
+        let r = server.request(
+            "POST",
+            "/shop/products",
+            &[("authorization", &format!("Bearer {}", expired.trim()))],
+            Some("{}"),
+        );
+        assert_eq!(r.status, 401);
+        let r = server.request("POST", "/_test/exit", &[], None);
+        assert_eq!(r.status, 202);
+        assert!(server.wait_exit(Duration::from_secs(2)).is_some());
+    }
+}
