@@ -15,10 +15,11 @@ export function launch(extraArgs = []) {
 }
 
 // The token CLI a README reader would use, signing with the test server's secret.
-export function editorToken() {
-  return execFileSync('target/debug/livesource-dev', ['token', '--sub', 'e2e', '--role', 'editor'],
+export function mintToken(role = 'editor') {
+  return execFileSync('target/debug/livesource-dev', ['token', '--sub', 'e2e', '--role', role],
     { encoding: 'utf8' }).trim();
 }
+export const editorToken = () => mintToken('editor');
 
 export async function insertProduct(fields) {
   const res = await fetch(`${server}/shop/products`, {

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{AppError, AppResult};
@@ -42,6 +42,15 @@ pub fn app(state: AppState) -> Router {
 
     let router = Router::new()
         .route("/", get(index))
+        // The JSON-Patch and typed-feed demos are static pages driven by the library.
+        .route_service(
+            "/dashboard",
+            ServeFile::new(state.config.static_dir.join("dashboard.html")),
+        )
+        .route_service(
+            "/feed",
+            ServeFile::new(state.config.static_dir.join("feed.html")),
+        )
         .route("/health", get(health))
         .route("/ready", get(ready))
         .nest_service("/pkg", ServeDir::new(&state.config.pkg_dir))

@@ -45,6 +45,21 @@ where
         let Feed { coll, filter, render } = feed;
         // Highest sequence number already covered (sent, skipped by the filter, or reset past).
         let mut covered: u64 = 0;
+        if resume.is_none() {
+            // A fresh client has no resume point until its first event; if the connection
+            // drops before one arrives, it would reconnect "from now" and miss what was written
+            // meanwhile. So it is told where "now" is: a heartbeat carrying the log head.
+            match state.blocking(|s| s.head()).await {
+                Ok(head) => {
+                    covered = head;
+                    yield position_frame(head);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the event log head");
+                    return;
+                }
+            }
+        }
         if let Some(raw) = resume {
             let head = match state.blocking(|s| s.head()).await {
                 Ok(head) => head,
@@ -108,6 +123,11 @@ where
             }
         }
     }
+}
+
+/// `event: heartbeat` with `id:` set to the log head: where a fresh client's stream starts.
+pub fn position_frame(head: u64) -> Bytes {
+    trusted_frame("heartbeat", Some(head), "{}")
 }
 
 /// `event: reset`, carrying the head as its id so the client's next resume starts from here.

@@ -164,11 +164,12 @@ impl Store {
         Ok(load(&conn, db, coll, id)?.map(|(doc, _)| doc))
     }
 
-    /// Documents in insertion order, `limit` at most, after skipping `offset`.
+    /// Documents newest first (RESTHeart's default sort, descending `_id`), `limit` at most,
+    /// after skipping `offset`: the first page of a growing collection shows what just changed.
     pub fn list(&self, db: &str, coll: &str, offset: u64, limit: u64) -> AppResult<Vec<Value>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT body FROM documents WHERE db = ?1 AND coll = ?2 ORDER BY rowid LIMIT ?3 OFFSET ?4",
+            "SELECT body FROM documents WHERE db = ?1 AND coll = ?2 ORDER BY rowid DESC LIMIT ?3 OFFSET ?4",
         )?;
         let rows = stmt.query_map(params![db, coll, limit as i64, offset as i64], |r| {
             r.get::<_, String>(0)

@@ -42,6 +42,18 @@ pub fn routes() -> Router<AppState> {
         .route("/_test/hits/{key}", get(hits))
         .route("/_test/token", get(token))
         .route("/_test/exit", post(exit))
+        .route("/_test/fragment", get(fragment))
+}
+
+#[derive(Deserialize)]
+struct Fragment {
+    html: String,
+}
+
+/// Echoes `html` as an HTML fragment: a fragment URL whose content a test chooses (for
+/// `hx-*` attributes inside swapped content).
+async fn fragment(Query(q): Query<Fragment>) -> axum::response::Html<String> {
+    axum::response::Html(q.html)
 }
 
 #[derive(Deserialize)]

@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::extract::{resume_id, JsonValue, Query};
 use crate::ids::resume_point;
 use crate::ops::normalize;
-use crate::replay::reset_frame;
+use crate::replay::{position_frame, reset_frame};
 use crate::sse::{self, trusted_frame, SseOptions};
 use crate::state::AppState;
 
@@ -122,7 +122,7 @@ pub async fn subscribe(
         )
     })?;
     let frames = async_stream::stream! {
-        let mut covered = 0;
+        let covered;
         if let Some(raw) = resume {
             let oldest = history.first().map_or(head, |p| p.seq - 1);
             match resume_point(&raw, head, head - oldest) {
@@ -137,6 +137,10 @@ pub async fn subscribe(
                     covered = head;
                 }
             }
+        } else {
+            // Where a fresh client starts, so a drop before its first patch loses nothing.
+            yield position_frame(head);
+            covered = head;
         }
         loop {
             match live.recv().await {
@@ -149,7 +153,9 @@ pub async fn subscribe(
     };
     let options = SseOptions {
         retry_ms: RETRY_MS,
-        keepalive: Some((HEARTBEAT, sse::comment("heartbeat"))),
+        // A heartbeat *event* rather than the seed's comment: scripts never see comments, and
+        // the client's stall watchdog needs something it can see.
+        keepalive: Some((HEARTBEAT, trusted_frame("heartbeat", None, "{}"))),
         farewell: None,
     };
     Ok(sse::response(

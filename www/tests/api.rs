@@ -162,7 +162,11 @@ async fn crud_round_trip() {
         .iter()
         .map(|d| d["name"].clone())
         .collect();
-    assert_eq!(names, [json!("desk"), json!("chair")]);
+    assert_eq!(
+        names,
+        [json!("chair"), json!("desk")],
+        "newest first, as RESTHeart lists"
+    );
 
     let r = api
         .as_role(

@@ -127,11 +127,20 @@ fn feed_heartbeats_every_interval() {
     let server = Server::start(&["--heartbeat", "200ms"]);
     let viewer = server.token("viewer");
     let mut feed = server.sse(&format!("/api/events?access_token={viewer}"), &[]);
-    feed.next_event(T).unwrap();
-    let beat = feed.next_event(Duration::from_secs(2)).unwrap();
+    let hello = feed.next_event(T).unwrap();
+    assert_eq!(hello.event, "server.state");
+    // The first heartbeat gives a fresh client its resume point; later ones have no id.
+    let position = feed.next_event_or_heartbeat(T, true).unwrap();
     assert_eq!(
-        (beat.event.as_str(), beat.data.as_str()),
-        ("heartbeat", "{}")
+        (position.event.as_str(), position.id.as_deref()),
+        ("heartbeat", Some("0"))
+    );
+    let beat = feed
+        .next_event_or_heartbeat(Duration::from_secs(2), true)
+        .unwrap();
+    assert_eq!(
+        (beat.event.as_str(), beat.data.as_str(), beat.id.as_deref()),
+        ("heartbeat", "{}", None)
     );
 }
 

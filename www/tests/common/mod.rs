@@ -368,8 +368,18 @@ impl SseClient {
         }
     }
 
-    /// The next event, skipping retry hints and comments.
+    /// The next event, skipping retry hints, comments and heartbeats (keep-alives, and the
+    /// position a fresh stream starts with).
     pub fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        self.next_event_or_heartbeat(timeout, false)
+    }
+
+    /// The next event, heartbeats included.
+    pub fn next_event_or_heartbeat(
+        &mut self,
+        timeout: Duration,
+        heartbeats: bool,
+    ) -> Option<Event> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -377,6 +387,7 @@ impl SseClient {
                 return None;
             }
             match self.next_item(left) {
+                Item::Event(e) if e.event == "heartbeat" && !heartbeats => {}
                 Item::Event(e) => return Some(e),
                 Item::Retry(_) | Item::Comment(_) => {}
                 Item::Closed | Item::TimedOut => return None,

@@ -1,0 +1,77 @@
+// The JSON-Patch dashboard, the typed feed, and htmx inside swapped fragments, driven in Chromium.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { server, launch, insertProduct, mintToken, watchProblems } from './support.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+async function publish(topic, patch) {
+  const res = await fetch(`${server}/_publish/${encodeURIComponent(topic)}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${mintToken('editor')}` },
+    body: JSON.stringify(patch),
+  });
+  assert.ok(res.ok, `publish answered ${res.status}: ${await res.text()}`);
+}
+
+test('the dashboard applies published patches and refuses a failing one whole', async () => {
+  const page = await browser.newPage();
+  const problems = watchProblems(page);
+  const topic = `dashboard:e2e-${Date.now()}`;
+  await page.goto(`${server}/dashboard?topic=${encodeURIComponent(topic)}`);
+  await page.waitForSelector('#state[data-state="open"]', { timeout: 10_000 });
+
+  await publish(topic, [['replace', '/counter', 7], ['add', '/rows/-', { id: 1, name: 'first' }]]);
+  await page.waitForFunction(() => document.getElementById('counter').textContent === '7');
+  assert.equal(await page.locator('#rows tr').count(), 1);
+
+  await publish(topic, [['replace', '/counter', 999], ['test', '/counter', -1]]);
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error'), /patch: op 1/);
+  assert.equal(await page.textContent('#counter'), '7', 'nothing of the failed patch shows');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('the feed connects with a viewer token and lists typed events', async () => {
+  const page = await browser.newPage();
+  const problems = watchProblems(page);
+  await page.goto(`${server}/feed`);
+  await page.fill('input[name=token]', mintToken('viewer'));
+  await page.click('#connect button');
+  await page.waitForSelector('#state[data-state="open"]', { timeout: 10_000 });
+  await page.waitForFunction(() => document.getElementById('mode').textContent === 'normal');
+  await insertProduct({ name: `feed-${Date.now()}` });
+  await page.locator('#events li[data-event="item.created"]').first().waitFor({ timeout: 10_000 });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('with htmx on the page, hx-* attributes inside a swapped fragment work', async () => {
+  const page = await browser.newPage();
+  const problems = watchProblems(page);
+  await page.goto(`${server}/health`);
+  await page.addScriptTag({ content: readFileSync('node_modules/htmx.org/dist/htmx.min.js', 'utf8') });
+  const inner = encodeURIComponent('<p id="loaded">loaded by htmx</p>');
+  const fragment = encodeURIComponent(
+    `<div><button id="more" hx-get="/_test/fragment?html=${inner}" hx-target="#out">more</button><div id="out"></div></div>`);
+  await page.evaluate(async (url) => {
+    const slot = document.createElement('div');
+    slot.id = 'slot';
+    document.body.append(slot);
+    const m = await import('/pkg/livesource.js');
+    await m.default();
+    const src = new m.LiveSource('/shop/products/_streams/changes');
+    src.refresh('change', { url, target: '#slot', swap: 'innerHTML' });
+  }, `/_test/fragment?html=${fragment}`);
+  await page.waitForTimeout(300); // the source is open before the write that triggers a refresh
+  await insertProduct({ name: `htmx-${Date.now()}` });
+  await page.waitForSelector('#more', { timeout: 10_000 });
+  await page.click('#more');
+  await page.waitForSelector('#loaded', { timeout: 10_000 });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
