@@ -39,7 +39,7 @@ struct Serve {
     /// Keep everything in memory (for tests); tokens then come from LIVESOURCE_JWT_SECRET.
     #[arg(long)]
     memory: bool,
-    /// Keep-alive interval on streams; `heartbeat` events on /api/events.
+    /// Interval of `heartbeat` events on change streams and /api/events (patch topics: 15 s).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     heartbeat: Duration,
     /// How many events back a Last-Event-ID may be before the client gets `event: reset`.
