@@ -26,6 +26,8 @@ test('an inserted product appears in the catalog without a reload', async () => 
   assert.deepEqual(loads, [], 'the page was not reloaded');
   assert.equal(await page.getAttribute('#product-list', 'data-live-state'), 'open',
     'the swapped-in list is still wired and marked');
+  const shown = await page.evaluate(() => getComputedStyle(document.querySelector('.live-state'), '::after').content);
+  assert.equal(shown, '"open"', 'the page shows its connection state');
 
   const shot = join(shots, 'catalog.png');
   await page.screenshot({ path: shot, fullPage: true });
