@@ -13,7 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::extract::{resume_id, Query};
 use crate::hub::StreamKey;
 use crate::replay::{replay_then_live, Feed};
-use crate::sse::{self, trusted_frame, SseOptions};
+use crate::sse::{self, SseOptions};
 use crate::state::AppState;
 use crate::streams::{parse_avars, Pipeline};
 
@@ -69,20 +69,10 @@ pub async fn stream(
     let frames = replay_then_live(state.clone(), feed, live, resume);
     let options = SseOptions {
         retry_ms: RETRY_MS,
-        // An event, not a comment: scripts never see comments, so only a heartbeat event lets
-        // a client tell a quiet stream from a stalled one.
-        keepalive: Some((
-            state.config.heartbeat,
-            trusted_frame("heartbeat", None, "{}"),
-        )),
+        keepalive: Some((state.config.heartbeat, sse::heartbeat())),
         farewell: None,
     };
-    Ok(sse::response(
-        frames,
-        options,
-        &state.clients,
-        state.shutdown.clone(),
-    ))
+    Ok(state.sse(frames, options))
 }
 
 pub fn change_frame(change: &Change) -> Bytes {

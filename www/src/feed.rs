@@ -40,18 +40,10 @@ pub async fn events(
     let frames = futures_util::StreamExt::chain(hello, replayed);
     let options = SseOptions {
         retry_ms: RETRY_MS,
-        keepalive: Some((
-            state.config.heartbeat,
-            trusted_frame("heartbeat", None, "{}"),
-        )),
+        keepalive: Some((state.config.heartbeat, sse::heartbeat())),
         farewell: Some(server_state("draining")),
     };
-    Ok(sse::response(
-        frames,
-        options,
-        &state.clients,
-        state.shutdown.clone(),
-    ))
+    Ok(state.sse(frames, options))
 }
 
 pub fn server_state(mode: &str) -> Bytes {

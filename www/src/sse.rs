@@ -86,6 +86,12 @@ impl Drop for ClientGuard {
     }
 }
 
+/// `event: heartbeat` with no id. An event, not a comment: scripts never see comments, so only
+/// an event lets a client tell a quiet stream from a dead one.
+pub fn heartbeat() -> Bytes {
+    trusted_frame("heartbeat", None, "{}")
+}
+
 /// What wraps an endpoint's own frames.
 pub struct SseOptions {
     /// Sent once, first.

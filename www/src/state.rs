@@ -43,6 +43,14 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// An SSE response of `frames`, counted in `/ready` and ended by the shutdown drain.
+    pub fn sse<S>(&self, frames: S, options: crate::sse::SseOptions) -> axum::response::Response
+    where
+        S: futures_util::Stream<Item = bytes::Bytes> + Send + 'static,
+    {
+        crate::sse::response(frames, options, &self.clients, self.shutdown.clone())
+    }
+
     pub fn new(config: Config) -> AppResult<Self> {
         let dir = match &config.storage {
             Storage::Dir(dir) => {

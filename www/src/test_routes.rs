@@ -82,12 +82,7 @@ async fn one_event(
         keepalive: None,
         farewell: None,
     };
-    Ok(sse::response(
-        frames,
-        options,
-        &state.clients,
-        state.shutdown.clone(),
-    ))
+    Ok(state.sse(frames, options))
 }
 
 #[derive(Deserialize)]
@@ -146,12 +141,7 @@ async fn flaky(
         keepalive: Some((state.config.heartbeat, sse::comment("keep-alive"))),
         farewell: None,
     };
-    Ok(sse::response(
-        frames,
-        options,
-        &state.clients,
-        state.shutdown.clone(),
-    ))
+    Ok(state.sse(frames, options))
 }
 
 fn now_ms() -> u64 {

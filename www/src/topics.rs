@@ -153,17 +153,11 @@ pub async fn subscribe(
     };
     let options = SseOptions {
         retry_ms: RETRY_MS,
-        // A heartbeat *event* rather than the seed's comment: scripts never see comments, and
-        // the client's stall watchdog needs something it can see.
-        keepalive: Some((HEARTBEAT, trusted_frame("heartbeat", None, "{}"))),
+        // A heartbeat event rather than the seed's comment (see `sse::heartbeat`).
+        keepalive: Some((HEARTBEAT, sse::heartbeat())),
         farewell: None,
     };
-    Ok(sse::response(
-        frames,
-        options,
-        &state.clients,
-        state.shutdown.clone(),
-    ))
+    Ok(state.sse(frames, options))
 }
 
 pub async fn publish(

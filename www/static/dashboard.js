@@ -1,22 +1,14 @@
 // The JSON-Patch demo: a counter and a table driven by POST /_publish/<topic>.
 import init, { LiveSource } from '/pkg/livesource.js';
+import { showState } from '/static/show-state.js';
 
 const topic = new URLSearchParams(location.search).get('topic') ?? 'dashboard:demo';
 for (const el of document.querySelectorAll('.host')) el.textContent = location.host;
 for (const el of document.querySelectorAll('.topic, #topic')) el.textContent = topic;
-const stateEl = document.getElementById('state');
-const errorEl = document.getElementById('error');
 
 await init();
 const src = new LiveSource(`/dashboard/__events?topic=${encodeURIComponent(topic)}`);
-src.onState((state) => {
-  stateEl.textContent = state;
-  stateEl.dataset.state = state;
-});
-src.onError((err) => {
-  errorEl.hidden = false;
-  errorEl.textContent = `${err.kind}: ${err.message}`;
-});
+showState(src);
 
 const store = src.patches('patch', { initial: { counter: 0, rows: [] } });
 let current = store.get();

@@ -1,9 +1,9 @@
 // The demo page: lists every change of /shop/products as it arrives, with connection state.
 import init, { LiveSource } from '/pkg/livesource.js';
+import { showState } from '/static/show-state.js';
 
 for (const el of document.querySelectorAll('.host')) el.textContent = location.host;
 
-const stateEl = document.getElementById('state');
 const errorEl = document.getElementById('error');
 const list = document.getElementById('changes');
 
@@ -20,16 +20,9 @@ function describe(data) {
 
 await init();
 const src = new LiveSource('/shop/products/_streams/changes', {});
-src.onState(state => {
-  stateEl.textContent = state;
-  stateEl.dataset.state = state;
-});
-src.onError(err => {
-  errorEl.hidden = false;
-  errorEl.textContent = `${err.kind}: ${err.message}${err.status ? ` (HTTP ${err.status})` : ''}`;
-});
+showState(src);
 src.on('change', (data, meta) => {
-  errorEl.hidden = true;
+  document.getElementById('error').hidden = true;
   const item = document.createElement('li');
   item.dataset.id = meta.id;
   item.dataset.op = data.operationType;

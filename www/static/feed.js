@@ -1,7 +1,7 @@
 // The typed feed demo: item.* and revision.created events from /api/events, with a token.
 import init, { LiveSource } from '/pkg/livesource.js';
+import { showState } from '/static/show-state.js';
 
-const stateEl = document.getElementById('state');
 const errorEl = document.getElementById('error');
 const list = document.getElementById('events');
 let src;
@@ -16,14 +16,7 @@ document.getElementById('connect').addEventListener('submit', (event) => {
   heartbeats = 0;
   // A function, not a string: it runs before every connect, so a refreshed token is picked up.
   src = new LiveSource('/api/events', { token: () => input.value.trim(), heartbeatTimeoutMs: 75000 });
-  src.onState((state) => {
-    stateEl.textContent = state;
-    stateEl.dataset.state = state;
-  });
-  src.onError((err) => {
-    errorEl.hidden = false;
-    errorEl.textContent = `${err.kind}: ${err.message}`;
-  });
+  showState(src);
   src.on('server.state', (data) => {
     document.getElementById('mode').textContent = data.mode;
   });
@@ -32,7 +25,7 @@ document.getElementById('connect').addEventListener('submit', (event) => {
   });
   for (const name of ['item.created', 'item.updated', 'item.deleted', 'revision.created']) {
     src.on(name, (data, meta) => {
-      errorEl.hidden = true;
+      document.getElementById('error').hidden = true;
       const li = document.createElement('li');
       li.dataset.event = name;
       li.textContent = `#${meta.id ?? '-'} ${name} ${data.db}/${data.coll}/${data.id}` +
