@@ -129,17 +129,7 @@ fn slow_client_is_cut_off_and_resumes_without_loss() {
             let auth = format!("Bearer {token}");
             for n in 0..TOTAL {
                 let body = format!(r#"{{"n":{n},"pad":"{payload}"}}"#);
-                let r = common::request(
-                    addr,
-                    "POST",
-                    "/shop/products",
-                    &[
-                        ("authorization", &auth),
-                        ("content-type", "application/json"),
-                    ],
-                    Some(&body),
-                );
-                assert_eq!(r.status, 201);
+                common::insert_product(addr, &auth, &body);
             }
         })
     };

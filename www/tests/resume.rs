@@ -84,17 +84,7 @@ fn replay_after_disconnect_while_writing_is_contiguous_without_duplicates() {
             let auth = format!("Bearer {token}");
             for i in 0..TOTAL {
                 let body = format!(r#"{{"n":{i}}}"#);
-                let r = common::request(
-                    addr,
-                    "POST",
-                    "/shop/products",
-                    &[
-                        ("authorization", &auth),
-                        ("content-type", "application/json"),
-                    ],
-                    Some(&body),
-                );
-                assert_eq!(r.status, 201);
+                common::insert_product(addr, &auth, &body);
             }
         })
     };

@@ -420,3 +420,18 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Inserts a product over a raw connection (from writer threads), asserting 201.
+pub fn insert_product(addr: std::net::SocketAddr, auth: &str, body: &str) {
+    let r = request(
+        addr,
+        "POST",
+        "/shop/products",
+        &[
+            ("authorization", auth),
+            ("content-type", "application/json"),
+        ],
+        Some(body),
+    );
+    assert_eq!(r.status, 201);
+}
