@@ -36,20 +36,68 @@ fn check_coll(db: &str, coll: &str) -> AppResult<()> {
     check_name("collection", coll)
 }
 
+/// Most documents one array `POST` may insert: a batch never outruns a stream's ring of
+/// 1024 changes by itself, so live subscribers keep up with any single request.
+pub const MAX_BULK: usize = 1000;
+
+/// `POST /<db>/<coll>`: a JSON object inserts one document (201, `Location`, the stored
+/// document); a JSON array inserts them all in one transaction, RESTHeart's bulk POST (201,
+/// `{"inserted": n, "ids": [...], "links": [...]}`), or none of them if any is invalid.
 pub async fn create(
     State(state): State<AppState>,
     Path((db, coll)): Path<(String, String)>,
-    JsonObject(doc): JsonObject,
+    JsonValue(body): JsonValue,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
     let location_base = format!("/{db}/{coll}/");
-    let stored = state.blocking(move |s| s.insert(&db, &coll, doc)).await?;
-    let id = stored["_id"].as_str().unwrap_or_default();
-    let location = format!("{location_base}{id}");
+    let docs = match body {
+        Value::Object(doc) => {
+            let stored = state.blocking(move |s| s.insert(&db, &coll, doc)).await?;
+            let id = stored["_id"].as_str().unwrap_or_default();
+            let location = format!("{location_base}{id}");
+            return Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                Json(stored),
+            )
+                .into_response());
+        }
+        Value::Array(docs) => docs,
+        _ => {
+            return Err(AppError::bad_request(
+                "the body must be a JSON object, or an array of objects to insert them all",
+            ))
+        }
+    };
+    if docs.is_empty() {
+        return Err(AppError::bad_request("the array holds no documents"));
+    }
+    if docs.len() > MAX_BULK {
+        return Err(AppError::BadRequest(format!(
+            "an array may hold at most {MAX_BULK} documents, got {}; send several requests",
+            docs.len()
+        )));
+    }
+    let docs = docs
+        .into_iter()
+        .enumerate()
+        .map(|(i, doc)| match doc {
+            Value::Object(doc) => Ok(doc),
+            _ => Err(AppError::BadRequest(format!(
+                "document {i}: every element of the array must be a JSON object"
+            ))),
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    let ids = state
+        .blocking(move |s| s.insert_many(&db, &coll, docs))
+        .await?;
+    let links: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{location_base}{id}"))
+        .collect();
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(stored),
+        Json(json!({ "inserted": ids.len(), "ids": ids, "links": links })),
     )
         .into_response())
 }

@@ -101,61 +101,112 @@ impl Store {
         coll: &str,
         f: impl FnOnce(&Transaction) -> AppResult<(T, Option<Pending>)>,
     ) -> AppResult<T> {
+        self.write_all(db, coll, |tx| {
+            f(tx).map(|(out, pending)| (out, pending.into_iter().collect()))
+        })
+    }
+
+    /// `write` for any number of changes: all of them are logged and committed in one
+    /// transaction (all or nothing), then broadcast in log order.
+    fn write_all<T>(
+        &self,
+        db: &str,
+        coll: &str,
+        f: impl FnOnce(&Transaction) -> AppResult<(T, Vec<Pending>)>,
+    ) -> AppResult<T> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let (out, pending) = f(&tx)?;
-        let Some(p) = pending else {
+        if pending.is_empty() {
             return Ok(out);
-        };
-        let event = change_event(
-            db,
-            coll,
-            &p.doc_id,
-            p.op,
-            p.before.as_ref(),
-            p.after.as_ref(),
-        );
-        tx.execute(
-            "INSERT INTO events (db, coll, doc_id, op, revision, event) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![db, coll, p.doc_id, p.op.as_str(), p.revision, event.to_string()],
-        )?;
-        let seq = tx.last_insert_rowid() as u64;
+        }
+        let mut changes = Vec::with_capacity(pending.len());
+        {
+            let mut log = tx.prepare_cached(
+                "INSERT INTO events (db, coll, doc_id, op, revision, event) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for p in pending {
+                let event = change_event(
+                    db,
+                    coll,
+                    &p.doc_id,
+                    p.op,
+                    p.before.as_ref(),
+                    p.after.as_ref(),
+                );
+                let change =
+                    Change::new(0, db.into(), coll.into(), p.doc_id, p.op, p.revision, event);
+                log.execute(params![
+                    db,
+                    coll,
+                    change.doc_id,
+                    p.op.as_str(),
+                    p.revision,
+                    change.data
+                ])?;
+                changes.push(Change {
+                    seq: tx.last_insert_rowid() as u64,
+                    ..change
+                });
+            }
+        }
         tx.commit()?;
-        let change = Change::new(
-            seq,
-            db.into(),
-            coll.into(),
-            p.doc_id,
-            p.op,
-            p.revision,
-            event,
-        );
-        // No receivers is fine: nobody is listening right now.
-        let _ = self.changes.send(Arc::new(change));
+        for change in changes {
+            // No receivers is fine: nobody is listening right now.
+            let _ = self.changes.send(Arc::new(change));
+        }
         Ok(out)
     }
 
-    pub fn insert(&self, db: &str, coll: &str, mut doc: Map<String, Value>) -> AppResult<Value> {
-        let id = match doc.get("_id") {
-            None => new_object_id(),
-            Some(Value::String(id)) => {
-                validate_doc_id(id).map_err(AppError::BadRequest)?;
-                id.clone()
-            }
-            Some(_) => return Err(AppError::bad_request("_id must be a string")),
-        };
-        doc.insert("_id".into(), Value::String(id.clone()));
-        let doc = Value::Object(doc);
+    pub fn insert(&self, db: &str, coll: &str, doc: Map<String, Value>) -> AppResult<Value> {
+        let (id, doc) = with_id(doc)?;
         self.write(db, coll, |tx| {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO documents (db, coll, id, body, revision) VALUES (?1, ?2, ?3, ?4, 1)",
-                params![db, coll, id, doc.to_string()],
-            )?;
-            if inserted == 0 {
-                return Err(AppError::Conflict(format!("a document with _id {id:?} already exists")));
-            }
-            let pending = Pending { doc_id: id.clone(), op: Operation::Insert, revision: 1, before: None, after: Some(doc.clone()) };
+            insert_row(tx, db, coll, &id, &doc)?;
+            let pending = Pending {
+                doc_id: id.clone(),
+                op: Operation::Insert,
+                revision: 1,
+                before: None,
+                after: Some(doc.clone()),
+            };
             Ok((doc.clone(), Some(pending)))
+        })
+    }
+
+    /// Inserts every document in one transaction, each logged as its own `insert` event in
+    /// array order: either all are stored or none (an invalid `_id`, a duplicate inside the
+    /// batch or an existing `_id` fails the whole batch). Returns the ids, in order.
+    pub fn insert_many(
+        &self,
+        db: &str,
+        coll: &str,
+        docs: Vec<Map<String, Value>>,
+    ) -> AppResult<Vec<String>> {
+        let docs = docs
+            .into_iter()
+            .enumerate()
+            .map(|(i, doc)| {
+                with_id(doc).map_err(|e| AppError::BadRequest(format!("document {i}: {e}")))
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        self.write_all(db, coll, |tx| {
+            let mut ids = Vec::with_capacity(docs.len());
+            let mut pending = Vec::with_capacity(docs.len());
+            for (i, (id, doc)) in docs.into_iter().enumerate() {
+                insert_row(tx, db, coll, &id, &doc).map_err(|e| match e {
+                    AppError::Conflict(m) => AppError::Conflict(format!("document {i}: {m}")),
+                    other => other,
+                })?;
+                ids.push(id.clone());
+                pending.push(Pending {
+                    doc_id: id,
+                    op: Operation::Insert,
+                    revision: 1,
+                    before: None,
+                    after: Some(doc),
+                });
+            }
+            Ok((ids, pending))
         })
     }
 
@@ -331,6 +382,35 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// The document with its `_id`: the given one (validated) or a new ObjectId.
+fn with_id(mut doc: Map<String, Value>) -> AppResult<(String, Value)> {
+    let id = match doc.get("_id") {
+        None => new_object_id(),
+        Some(Value::String(id)) => {
+            validate_doc_id(id).map_err(AppError::BadRequest)?;
+            id.clone()
+        }
+        Some(_) => return Err(AppError::bad_request("_id must be a string")),
+    };
+    doc.insert("_id".into(), Value::String(id.clone()));
+    Ok((id, Value::Object(doc)))
+}
+
+/// Stores a new document (revision 1); 409 if the `_id` is taken.
+fn insert_row(tx: &Transaction, db: &str, coll: &str, id: &str, doc: &Value) -> AppResult<()> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO documents (db, coll, id, body, revision) VALUES (?1, ?2, ?3, ?4, 1)",
+        )?
+        .execute(params![db, coll, id, doc.to_string()])?;
+    if inserted == 0 {
+        return Err(AppError::Conflict(format!(
+            "a document with _id {id:?} already exists"
+        )));
+    }
+    Ok(())
 }
 
 fn load(conn: &Connection, db: &str, coll: &str, id: &str) -> AppResult<Option<(Value, i64)>> {
