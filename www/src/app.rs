@@ -1,7 +1,7 @@
 //! The router: routes, the access-rule middleware, CORS, and request tracing that never
 //! records query strings (they carry tokens).
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,6 +14,9 @@ use tower_http::trace::TraceLayer;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::{auth, change_streams, documents, feed, topics};
+
+/// Largest request body accepted, in bytes; larger ones get 413 `payload_too_large`.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 pub fn app(state: AppState) -> Router {
     // Everything here passes the access rules (`auth::AccessRules`).
@@ -58,6 +61,7 @@ pub fn app(state: AppState) -> Router {
         .merge(guarded)
         .merge(test_routes())
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The path only: query strings carry `access_token`, so they never reach a log.
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
@@ -118,8 +122,9 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness, with the number of open SSE responses. 503 while draining, so a load balancer
-/// stops sending new clients.
+/// Readiness, with the number of open SSE responses and of live runtime tasks (each
+/// connection is one, so a leak shows here). 503 while draining, so a load balancer stops
+/// sending new clients.
 async fn ready(State(state): State<AppState>) -> AppResult<Response> {
     let head = state.blocking(|s| s.head()).await?;
     let draining = state.shutdown.is_cancelled();
@@ -127,6 +132,7 @@ async fn ready(State(state): State<AppState>) -> AppResult<Response> {
         "status": if draining { "draining" } else { "ready" },
         "sseClients": state.clients.count(),
         "streams": state.hub.len(),
+        "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
         "lastEventId": head.to_string(),
     });
     let status = if draining {

@@ -17,6 +17,8 @@ pub enum AppError {
     Forbidden(String),
     NotFound(String),
     Conflict(String),
+    /// A request body over the server's limit.
+    PayloadTooLarge(String),
     /// The server is shutting down; clients should come back after `retry_after_secs`.
     Unavailable {
         message: String,
@@ -46,6 +48,7 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,6 +61,7 @@ impl AppError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge(_) => "payload_too_large",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -72,6 +76,7 @@ impl std::fmt::Display for AppError {
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::Conflict(m)
+            | Self::PayloadTooLarge(m)
             | Self::Internal(m) => f.write_str(m),
             Self::Unavailable { message, .. } => f.write_str(message),
         }

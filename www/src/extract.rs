@@ -3,7 +3,7 @@
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -33,7 +33,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonValue {
         axum::Json::<Value>::from_request(req, state)
             .await
             .map(|j| Self(j.0))
-            .map_err(|e: JsonRejection| AppError::BadRequest(e.body_text()))
+            .map_err(|e: JsonRejection| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
+                    "the body is over the {} byte limit",
+                    crate::app::BODY_LIMIT
+                )),
+                _ => AppError::BadRequest(e.body_text()),
+            })
     }
 }
 

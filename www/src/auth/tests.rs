@@ -1,0 +1,179 @@
+//! Token verification under attack: forged algorithms, time claims, and arbitrary input.
+
+use super::*;
+use proptest::prelude::*;
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+/// A token with any header and claims, its signature an HMAC of `mac` over the secret: what
+/// an attacker who knows (or guesses) the key material can produce for any `alg`.
+fn forge(header: &str, claims: &str, mac: Algorithm) -> String {
+    let message = format!(
+        "{}.{}",
+        base64_url(header.as_bytes()),
+        base64_url(claims.as_bytes())
+    );
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &EncodingKey::from_secret(SECRET), mac)
+            .unwrap();
+    format!("{message}.{signature}")
+}
+
+fn admin_claims(extra: &str) -> String {
+    let now = unix_now();
+    format!(
+        r#"{{"sub":"x","role":"admin","iat":{now},"exp":{}{extra}}}"#,
+        now + 3600
+    )
+}
+
+fn refusal(keys: &Keys, token: &str) -> String {
+    match keys.verify(token) {
+        Err(AppError::Unauthorized(why)) => why,
+        other => panic!("{token} was not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn tokens_round_trip_and_expire() {
+    let keys = Keys::new(SECRET);
+    let t = keys.mint("ann", Role::Editor, 60).unwrap();
+    assert_eq!(keys.verify(&t).unwrap().role, Role::Editor);
+    let expired = keys.mint("ann", Role::Editor, -5).unwrap();
+    assert_eq!(refusal(&keys, &expired), "token expired");
+    let other = Keys::new(b"another-secret-another-secret!!!");
+    assert_eq!(refusal(&other, &t), "token signature does not verify");
+}
+
+#[test]
+fn the_forging_helper_makes_tokens_the_server_accepts() {
+    // Guards the tests below: their tokens fail for the algorithm, not for a broken forge.
+    let keys = Keys::new(SECRET);
+    let token = forge(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &admin_claims(""),
+        Algorithm::HS256,
+    );
+    assert_eq!(keys.verify(&token).unwrap().role, Role::Admin);
+}
+
+#[test]
+fn alg_none_is_rejected() {
+    let keys = Keys::new(SECRET);
+    let header = base64_url(br#"{"alg":"none","typ":"JWT"}"#);
+    let body = base64_url(admin_claims("").as_bytes());
+    assert!(keys.verify(&format!("{header}.{body}.")).is_err());
+    assert!(keys.verify(&format!("{header}.{body}")).is_err());
+}
+
+#[test]
+fn hs_rs_confusion_and_other_algorithms_are_rejected() {
+    // The classic confusion: an RS/ES/PS header whose "signature" is an HMAC with key material
+    // the attacker holds. Only HS256 is accepted, so each is refused for its algorithm.
+    let keys = Keys::new(SECRET);
+    for alg in ["RS256", "RS512", "PS256", "ES256", "EdDSA"] {
+        let token = forge(
+            &format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#),
+            &admin_claims(""),
+            Algorithm::HS256,
+        );
+        assert_eq!(
+            refusal(&keys, &token),
+            "token algorithm not accepted (HS256 only)",
+            "{alg}"
+        );
+    }
+    for (alg, mac) in [("HS384", Algorithm::HS384), ("HS512", Algorithm::HS512)] {
+        let token = forge(
+            &format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#),
+            &admin_claims(""),
+            mac,
+        );
+        assert_eq!(
+            refusal(&keys, &token),
+            "token algorithm not accepted (HS256 only)",
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn not_yet_valid_tokens_are_refused_until_their_nbf() {
+    let keys = Keys::new(SECRET);
+    let later = unix_now() + 600;
+    let early = forge(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &admin_claims(&format!(r#","nbf":{later}"#)),
+        Algorithm::HS256,
+    );
+    assert_eq!(refusal(&keys, &early), "token not valid yet (nbf)");
+    let now = forge(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &admin_claims(&format!(r#","nbf":{}"#, unix_now() - 1)),
+        Algorithm::HS256,
+    );
+    assert!(keys.verify(&now).is_ok());
+}
+
+#[test]
+fn missing_claims_and_unknown_roles_are_refused() {
+    let keys = Keys::new(SECRET);
+    let now = unix_now();
+    for claims in [
+        format!(r#"{{"role":"admin","iat":{now},"exp":{}}}"#, now + 60),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now}}}"#),
+        format!(
+            r#"{{"sub":"x","role":"root","iat":{now},"exp":{}}}"#,
+            now + 60
+        ),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":"later"}}"#),
+    ] {
+        let token = forge(r#"{"alg":"HS256","typ":"JWT"}"#, &claims, Algorithm::HS256);
+        assert!(keys.verify(&token).is_err(), "{claims}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_strings_are_typed_refusals(s in "\\PC{0,200}") {
+        prop_assert!(matches!(Keys::new(SECRET).verify(&s), Err(AppError::Unauthorized(_))));
+    }
+
+    #[test]
+    fn arbitrary_three_part_tokens_are_typed_refusals(
+        a in "[A-Za-z0-9_=-]{0,60}", b in "[A-Za-z0-9_=-]{0,80}", c in "[A-Za-z0-9_=-]{0,50}"
+    ) {
+        let token = format!("{a}.{b}.{c}");
+        prop_assert!(matches!(Keys::new(SECRET).verify(&token), Err(AppError::Unauthorized(_))));
+    }
+
+    #[test]
+    fn any_single_character_change_breaks_a_valid_token(at in any::<prop::sample::Index>(), with in "[A-Za-z0-9_-]") {
+        let keys = Keys::new(SECRET);
+        let token = keys.mint("ann", Role::Viewer, 60).unwrap();
+        let i = at.index(token.len());
+        let mut bytes = token.clone().into_bytes();
+        bytes[i] = with.as_bytes()[0];
+        let tampered = String::from_utf8(bytes).unwrap();
+        // A change in the last character's unused low bits can decode to the same signature.
+        prop_assume!(tampered != token && i != token.len() - 1);
+        prop_assert!(keys.verify(&tampered).is_err(), "{} accepted", tampered);
+    }
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
