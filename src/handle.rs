@@ -109,10 +109,22 @@ impl LiveSource {
         event: &str,
         options: crate::patch::PatchOptions,
     ) -> Result<crate::patch::PatchStore> {
+        let initial = crate::patch::store::initial_from_value(&options.initial);
+        self.patch_store(event, initial, options.resync)
+    }
+
+    /// `patches` with the initial state as a JS value (already a private copy).
+    #[cfg(feature = "patch")]
+    pub(crate) fn patch_store(
+        &self,
+        event: &str,
+        initial: JsValue,
+        resync: Option<js_sys::Function>,
+    ) -> Result<crate::patch::PatchStore> {
         if self.inner.is_closed() {
             return Err(Error::Closed("this LiveSource is closed".into()));
         }
-        let store = crate::patch::store::StoreInner::new(&self.inner, options);
+        let store = crate::patch::store::StoreInner::new(&self.inner, initial, resync);
         let on_data = Rc::clone(&store);
         let id = self.inner.add_event(
             event,

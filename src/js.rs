@@ -180,7 +180,8 @@ impl JsLiveSource {
     #[cfg(feature = "patch")]
     pub fn patches(&self, event: &str, options: JsValue) -> Result<JsPatchStore, JsError> {
         self.open()?;
-        let store = self.source.patches(event, patch_options(&options)?)?;
+        let (initial, resync) = patch_options(&options)?;
+        let store = self.source.patch_store(event, initial, resync)?;
         Ok(JsPatchStore { store })
     }
 
@@ -280,11 +281,7 @@ impl JsPatchStore {
 
     /// Applies a local patch (JSON text or an ops array), atomically; throws a 'patch' error.
     pub fn apply(&self, patch: JsValue) -> Result<(), JsError> {
-        let text = crate::patch::store::to_json(&patch).map_err(|e| Error::Patch {
-            index: None,
-            message: crate::platform::describe(&e),
-        })?;
-        Ok(self.store.inner.apply(&text)?)
+        Ok(self.store.inner.apply_js(&patch)?)
     }
 }
 
@@ -310,23 +307,27 @@ impl Drop for StoreSubscription {
     }
 }
 
+/// The `patches` options: the initial state (a private copy) and the resync function.
 #[cfg(feature = "patch")]
-fn patch_options(value: &JsValue) -> Result<crate::patch::PatchOptions, Error> {
+fn patch_options(value: &JsValue) -> Result<(JsValue, Option<js_sys::Function>), Error> {
     if value.is_undefined() || value.is_null() {
-        return Ok(crate::patch::PatchOptions::default());
+        return Ok((
+            crate::patch::store::initial_from_js(&JsValue::UNDEFINED)?,
+            None,
+        ));
     }
     let object = options_object(value, "patches options", &["initial", "resync"], "")?;
     let field =
         |name: &str| js_sys::Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED);
     let resync = field("resync");
-    Ok(crate::patch::PatchOptions {
-        initial: crate::patch::store::value_from_js(&field("initial"))?,
-        resync: if resync.is_undefined() || resync.is_null() {
+    Ok((
+        crate::patch::store::initial_from_js(&field("initial"))?,
+        if resync.is_undefined() || resync.is_null() {
             None
         } else {
             Some(function("resync", resync)?)
         },
-    })
+    ))
 }
 
 /// What a JS unsubscribe function releases: a listener registration, a fragment refresh or a

@@ -1,12 +1,15 @@
 //! JSON-Patch mode: RFC 6902 operation objects and the compact tuples
 //! (`[["replace", "/counter", 7]]`) applied atomically to client state.
 //!
-//! The canonical state is a `serde_json::Value` in wasm, patched by the `json-patch` crate, which
-//! reverts every op of a patch when one fails. JS gets a structurally shared copy: after a patch
-//! succeeds, only the applied ops are replayed onto it, copying the containers on each changed
-//! path (so unchanged subtrees keep their identity, as React and Svelte expect), and values cross
-//! as JSON text parsed by `JSON.parse`, which never writes a prototype.
+//! The state lives in JS, where subscribers read it: `engine.js` parses each patch with
+//! `JSON.parse` (which never writes a prototype), checks every op, then applies them copying only
+//! the containers on each changed path, so unchanged subtrees keep their identity (as React and
+//! Svelte expect) and a failing op leaves the published state untouched: atomic at no extra cost,
+//! and no value crosses into wasm. `ops` holds the same rules over `serde_json::Value` for Rust
+//! callers (on the `json-patch` crate); the browser tests check that both engines agree.
 
+#[cfg(all(test, target_arch = "wasm32"))]
+mod agree;
 pub mod ops;
 pub(crate) mod store;
 

@@ -1,6 +1,7 @@
-//! The patch store: canonical state in wasm, a structurally shared JS copy for subscribers, the
-//! Svelte store contract (`subscribe` calls at once and returns an unsubscribe function), and
-//! resync on a failed patch or a server `reset`.
+//! The patch store: the state is a JS value patched by `engine.js` with structural sharing
+//! (atomic because nothing published is ever changed in place), the Svelte store contract
+//! (`subscribe` calls at once and returns an unsubscribe function), and resync on a failed patch
+//! or a server `reset`. Values never cross into wasm on the hot path.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -9,77 +10,23 @@ use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::ops;
 use crate::dispatch::{call_js, Id, Slots};
 use crate::error::Error;
 use crate::platform;
 use crate::source::Inner;
 
-#[wasm_bindgen(inline_js = r#"
-const own = (o, k) => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
-// Own data properties only: a key named __proto__ or constructor is data, never a prototype.
-const set = (o, k, v) => Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
-const ptr = p => (p === '' ? [] : p.slice(1).split('/').map(t => t.replace(/~1/g, '/').replace(/~0/g, '~')));
-const at = (node, path) => { for (const k of path) node = Array.isArray(node) ? node[+k] : own(node, k); return node; };
-// `fresh` holds the containers this patch already copied: nobody has seen them yet, so later
-// ops of the same patch may change them in place. Everything else is copied on write.
-const writable = (node, fresh) => {
-  if (fresh.has(node)) return node;
-  const copy = Array.isArray(node) ? node.slice() : { ...node };
-  fresh.add(copy);
-  return copy;
-};
-function put(node, path, i, value, insert, fresh) {
-  if (i === path.length) return value;
-  const k = path[i], last = i === path.length - 1;
-  const copy = writable(node, fresh);
-  if (Array.isArray(copy)) {
-    if (!last) copy[+k] = put(copy[+k], path, i + 1, value, insert, fresh);
-    else if (k === '-') copy.push(value);
-    else if (insert) copy.splice(+k, 0, value);
-    else copy[+k] = value;
-  } else {
-    set(copy, k, last ? value : put(own(copy, k), path, i + 1, value, insert, fresh));
-  }
-  return copy;
-}
-function del(node, path, i, fresh) {
-  const k = path[i], last = i === path.length - 1;
-  const copy = writable(node, fresh);
-  if (Array.isArray(copy)) {
-    if (last) copy.splice(+k, 1); else copy[+k] = del(copy[+k], path, i + 1, fresh);
-  } else if (last) {
-    delete copy[k];
-  } else {
-    set(copy, k, del(own(copy, k), path, i + 1, fresh));
-  }
-  return copy;
-}
-// Replays ops that already succeeded on the canonical state, copying only the changed paths.
-export function mirror(root, opsJson) {
-  const fresh = new Set();
-  for (const o of JSON.parse(opsJson)) {
-    const path = ptr(o.path);
-    switch (o.op) {
-      case 'add': root = put(root, path, 0, o.value, true, fresh); break;
-      case 'replace': root = put(root, path, 0, o.value, false, fresh); break;
-      case 'remove': root = del(root, path, 0, fresh); break;
-      case 'copy': root = put(root, path, 0, structuredClone(at(root, ptr(o.from))), true, fresh); break;
-      case 'move': { const from = ptr(o.from); const v = at(root, from); root = put(del(root, from, 0, fresh), path, 0, v, true, fresh); break; }
-    }
-  }
-  return root;
-}
-export function toJson(value) { return typeof value === 'string' ? value : JSON.stringify(value); }
-export function fromJson(text) { return JSON.parse(text); }
-"#)]
+#[wasm_bindgen(module = "/src/patch/engine.js")]
 extern "C" {
-    fn mirror(root: &JsValue, ops_json: &str) -> JsValue;
+    /// The new root after `patch` (JSON text, or an ops array if `local`); throws
+    /// `{ index, message }`.
+    #[wasm_bindgen(js_name = applyPatch, catch)]
+    fn apply_patch(root: &JsValue, patch: &JsValue, local: bool) -> Result<JsValue, JsValue>;
     /// JSON text of a value; a string is taken to be JSON text already.
     #[wasm_bindgen(js_name = toJson, catch)]
-    pub(crate) fn to_json(value: &JsValue) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = fromJson)]
-    fn from_json(text: &str) -> JsValue;
+    fn to_json(value: &JsValue) -> Result<JsValue, JsValue>;
+    /// A deep copy through JSON text (`undefined` for a value JSON cannot hold).
+    #[wasm_bindgen(js_name = copyJson, catch)]
+    fn copy_json(value: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// How a patch store starts and recovers.
@@ -93,7 +40,7 @@ pub struct PatchOptions {
 pub(crate) struct StoreInner {
     me: Weak<StoreInner>,
     source: Weak<Inner>,
-    state: RefCell<Value>,
+    /// The one state: a JS value whose containers are never changed once published.
     js: RefCell<JsValue>,
     subscribers: RefCell<Slots<js_sys::Function>>,
     next_id: Cell<Id>,
@@ -111,7 +58,11 @@ pub struct PatchStore {
 impl PatchStore {
     /// The current state.
     pub fn get(&self) -> Value {
-        self.inner.state.borrow().clone()
+        let text = to_json(&self.inner.js.borrow())
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
     /// The current state as the JS object handed to subscribers.
@@ -126,17 +77,21 @@ impl PatchStore {
     }
 }
 
+/// The initial state for the JS engine from the Rust API's `serde_json::Value`.
+pub(crate) fn initial_from_value(value: &Value) -> JsValue {
+    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)
+}
+
 impl StoreInner {
-    pub fn new(source: &Rc<Inner>, options: PatchOptions) -> Rc<Self> {
-        let js = from_json(&options.initial.to_string());
+    /// `initial` is already a private copy.
+    pub fn new(source: &Rc<Inner>, initial: JsValue, resync: Option<js_sys::Function>) -> Rc<Self> {
         Rc::new_cyclic(|me| StoreInner {
             me: me.clone(),
             source: Rc::downgrade(source),
-            state: RefCell::new(options.initial),
-            js: RefCell::new(js),
+            js: RefCell::new(initial),
             subscribers: RefCell::new(Slots::default()),
             next_id: Cell::new(0),
-            resync: options.resync,
+            resync,
             resyncing: Cell::new(false),
         })
     }
@@ -150,14 +105,17 @@ impl StoreInner {
 
     /// Applies a patch given as JSON text, atomically, and publishes the new state.
     pub fn apply(&self, text: &JsValue) -> Result<(), Error> {
-        let text = text.as_string().ok_or_else(|| Error::Patch {
-            index: None,
-            message: "a patch must be JSON text".into(),
-        })?;
-        let ops = ops::parse(&text)?;
-        ops::apply(&mut self.state.borrow_mut(), &ops)?;
-        let applied = serde_json::to_string(&ops).unwrap_or_else(|_| "[]".into());
-        let next = mirror(&self.js.borrow(), &applied);
+        self.apply_with(text, false)
+    }
+
+    /// Applies a patch given as JSON text or as an ops array (copied first, so the caller's
+    /// values never become part of the state).
+    pub fn apply_js(&self, patch: &JsValue) -> Result<(), Error> {
+        self.apply_with(patch, true)
+    }
+
+    fn apply_with(&self, patch: &JsValue, local: bool) -> Result<(), Error> {
+        let next = apply_patch(&self.js.borrow(), patch, local).map_err(patch_error)?;
         self.publish(next);
         Ok(())
     }
@@ -191,10 +149,7 @@ impl StoreInner {
             let Some(this) = me.upgrade() else { return };
             this.resyncing.set(false);
             match result {
-                Ok((state, js)) => {
-                    *this.state.borrow_mut() = state;
-                    this.publish(js);
-                }
+                Ok(js) => this.publish(js),
                 Err(e) => {
                     if let Some(source) = this.source.upgrade() {
                         source.emit_error(&e);
@@ -208,7 +163,8 @@ impl StoreInner {
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
         self.subscribers.borrow_mut().add(id, f.clone());
-        call_js(&f, &[&self.js.borrow()]);
+        let current = self.js.borrow().clone();
+        call_js(&f, &[&current]);
         id
     }
 
@@ -217,9 +173,25 @@ impl StoreInner {
     }
 }
 
-/// Calls the resync function and reads its result as JSON, both for wasm and as a fresh JS copy
-/// (never the caller's own object, which it may go on mutating).
-async fn fetch_state(resync: &js_sys::Function) -> Result<(Value, JsValue), Error> {
+/// What the engine threw, as a typed error.
+fn patch_error(thrown: JsValue) -> Error {
+    let field = |name: &str| js_sys::Reflect::get(&thrown, &name.into()).ok();
+    match field("message").and_then(|m| m.as_string()) {
+        Some(message) => Error::Patch {
+            index: field("index").and_then(|i| i.as_f64()).map(|i| i as usize),
+            message,
+        },
+        // Not the engine's own error (out of memory, say).
+        None => Error::Patch {
+            index: None,
+            message: platform::describe(&thrown),
+        },
+    }
+}
+
+/// Calls the resync function and copies its result (never the caller's own object, which it may
+/// go on mutating).
+async fn fetch_state(resync: &js_sys::Function) -> Result<JsValue, Error> {
     let failed = |e: &JsValue| Error::Patch {
         index: None,
         message: format!("resync failed: {}", platform::describe(e)),
@@ -229,22 +201,22 @@ async fn fetch_state(resync: &js_sys::Function) -> Result<(Value, JsValue), Erro
         Ok(p) => JsFuture::from(p).await.map_err(|e| failed(&e))?,
         Err(v) => v,
     };
-    let text = to_json(&value)
-        .map_err(|e| failed(&e))?
-        .as_string()
-        .ok_or_else(|| failed(&"resync returned no JSON value".into()))?;
-    let state = serde_json::from_str(&text).map_err(|e| failed(&e.to_string().into()))?;
-    Ok((state, from_json(&text)))
+    let copy = copy_json(&value).map_err(|e| failed(&e))?;
+    if copy.is_undefined() {
+        return Err(failed(&"resync returned no JSON value".into()));
+    }
+    Ok(copy)
 }
 
-/// Initial state given as a JS value.
-pub(crate) fn value_from_js(value: &JsValue) -> Result<Value, Error> {
+/// Initial state given as a JS value: a private copy (`{}` when not given).
+pub(crate) fn initial_from_js(value: &JsValue) -> Result<JsValue, Error> {
     if value.is_undefined() {
-        return Ok(Value::Object(Default::default()));
+        return Ok(js_sys::Object::new().into());
     }
-    let text = to_json(value)
-        .map_err(|e| Error::Config(format!("initial state: {}", platform::describe(&e))))?
-        .as_string()
-        .ok_or_else(|| Error::Config("initial state is not JSON".into()))?;
-    serde_json::from_str(&text).map_err(|e| Error::Config(format!("initial state: {e}")))
+    let copy = copy_json(value)
+        .map_err(|e| Error::Config(format!("initial state: {}", platform::describe(&e))))?;
+    if copy.is_undefined() {
+        return Err(Error::Config("initial state is not JSON".into()));
+    }
+    Ok(copy)
 }

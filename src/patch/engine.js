@@ -1,0 +1,288 @@
+// JSON-Patch (RFC 6902 objects and compact tuples) applied to the JS state with structural
+// sharing. Atomic by construction: containers are copied on write, so a failing op simply
+// discards the new root and the state every subscriber holds was never touched.
+//
+// The rules are those of `livesource::patch::ops` (the `json-patch` crate): a patch is first
+// checked whole (shape of every op), then applied op by op. Failures throw `{ index, message }`.
+
+const has = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+// Own data properties only: a key named __proto__ is data, never the prototype. (Assignment is
+// safe for every other key: JSON objects inherit only writable data properties.)
+const define = (o, k, v) => {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+  else o[k] = v;
+};
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const INDEX = /^(0|[1-9][0-9]*)$/;
+const ESCAPE = /~(?![01])/;
+
+const fail = (index, message) => {
+  throw { index, message };
+};
+const PATH = 'path is invalid';
+const FROM = '"from" path is invalid';
+
+const tokens = (p) => {
+  if (p === '') return [];
+  const parts = p.slice(1).split('/');
+  for (let i = 0; i < parts.length; i++) {
+    const t = parts[i];
+    if (t.indexOf('~') >= 0) parts[i] = t.replace(/~1/g, '/').replace(/~0/g, '~');
+  }
+  return parts;
+};
+
+// ---- checking ---------------------------------------------------------------------------------
+
+const ARITY = { add: 2, replace: 2, test: 2, remove: 1, move: 2, copy: 2 };
+const SHAPE = { add: '[op, path, value]', replace: '[op, path, value]', test: '[op, path, value]', remove: '[op, path]', move: '[op, from, path]', copy: '[op, from, path]' };
+const OPS = '`add`, `remove`, `replace`, `move`, `copy`, `test`';
+
+function pointer(i, value, field) {
+  if (typeof value !== 'string') fail(i, `invalid type for \`${field}\`: expected a JSON pointer string`);
+  if (value !== '' && value[0] !== '/') fail(i, `invalid JSON pointer '${value}' in \`${field}\`: it must be empty or start with '/'`);
+  if (ESCAPE.test(value)) fail(i, `invalid JSON pointer '${value}' in \`${field}\`: '~' must be followed by 0 or 1`);
+  return value;
+}
+
+// Checks one op's shape (tuples and objects alike); applying reads the op again in place.
+function check(i, item) {
+  if (Array.isArray(item)) {
+    const op = item[0];
+    if (typeof op !== 'string') fail(i, 'a tuple starts with the op name');
+    if (!has(ARITY, op)) fail(i, `unknown op '${op}'`);
+    if (item.length - 1 !== ARITY[op]) fail(i, `'${op}' takes ${SHAPE[op]}, got ${item.length - 1} values`);
+    if (op === 'move' || op === 'copy') {
+      pointer(i, item[1], 'from');
+      pointer(i, item[2], 'path');
+    } else {
+      pointer(i, item[1], 'path');
+    }
+    return;
+  }
+  if (!isObject(item)) fail(i, `an operation must be an object or a tuple, got ${JSON.stringify(item)}`);
+  if (!has(item, 'op')) fail(i, 'missing field `op`');
+  const op = item.op;
+  if (typeof op !== 'string' || !has(ARITY, op)) fail(i, `unknown variant \`${op}\`, expected one of ${OPS}`);
+  if (!has(item, 'path')) fail(i, 'missing field `path`');
+  pointer(i, item.path, 'path');
+  if (op === 'move' || op === 'copy') {
+    if (!has(item, 'from')) fail(i, 'missing field `from`');
+    pointer(i, item.from, 'from');
+  } else if (op !== 'remove' && !has(item, 'value')) {
+    fail(i, 'missing field `value`');
+  }
+}
+
+// ---- applying ---------------------------------------------------------------------------------
+
+// The value at `path`, or `undefined` if there is none (JSON has no undefined).
+function at(node, path) {
+  for (let i = 0; i < path.length; i++) {
+    const k = path[i];
+    if (Array.isArray(node)) {
+      if (!INDEX.test(k) || +k >= node.length) return undefined;
+      node = node[+k];
+    } else if (isObject(node)) {
+      if (!has(node, k)) return undefined;
+      node = node[k];
+    } else {
+      return undefined;
+    }
+  }
+  return node;
+}
+
+function equal(a, b) {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!equal(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) if (!has(b, k) || !equal(a[k], b[k])) return false;
+  return true;
+}
+
+class Patcher {
+  constructor(root) {
+    this.root = root;
+    // Containers this patch already copied: nobody has seen them yet, so later ops of the same
+    // patch may change them in place. Everything else is copied on write. (A failing op throws
+    // the whole patch away, copies and all.)
+    this.fresh = [];
+  }
+
+  writable(node) {
+    if (this.fresh.indexOf(node) >= 0) return node;
+    const copy = Array.isArray(node) ? node.slice() : { ...node };
+    this.fresh.push(copy);
+    return copy;
+  }
+
+  // A writable copy of the parent of `path` (not empty), copying every container on the way,
+  // or null if one is missing.
+  parent(path) {
+    let node = this.root;
+    if (node === null || typeof node !== 'object') return null;
+    node = this.root = this.writable(node);
+    for (let i = 0; i < path.length - 1; i++) {
+      const k = path[i];
+      let child;
+      if (Array.isArray(node)) {
+        if (!INDEX.test(k) || +k >= node.length) return null;
+        child = node[+k];
+      } else {
+        if (!has(node, k)) return null;
+        child = node[k];
+      }
+      if (child === null || typeof child !== 'object') return null;
+      const copy = this.writable(child);
+      if (copy !== child) {
+        if (Array.isArray(node)) node[+k] = copy;
+        else define(node, k, copy);
+      }
+      node = copy;
+    }
+    return node;
+  }
+
+  add(path, value) {
+    if (path.length === 0) {
+      this.root = value;
+      return true;
+    }
+    const parent = this.parent(path);
+    if (parent === null) return false;
+    const k = path[path.length - 1];
+    if (!Array.isArray(parent)) define(parent, k, value);
+    else if (k === '-') parent.push(value);
+    else if (!INDEX.test(k) || +k > parent.length) return false;
+    else if (+k === parent.length) parent.push(value);
+    else parent.splice(+k, 0, value);
+    return true;
+  }
+
+  // The removed value, or undefined.
+  remove(path) {
+    if (path.length === 0) return undefined;
+    const parent = this.parent(path);
+    if (parent === null) return undefined;
+    const k = path[path.length - 1];
+    if (Array.isArray(parent)) {
+      if (!INDEX.test(k) || +k >= parent.length) return undefined;
+      return +k === parent.length - 1 ? parent.pop() : parent.splice(+k, 1)[0];
+    }
+    if (!has(parent, k)) return undefined;
+    const removed = parent[k];
+    delete parent[k];
+    return removed;
+  }
+
+  replace(path, value) {
+    if (path.length === 0) {
+      this.root = value;
+      return true;
+    }
+    const parent = this.parent(path);
+    if (parent === null) return false;
+    const k = path[path.length - 1];
+    if (Array.isArray(parent)) {
+      if (!INDEX.test(k) || +k >= parent.length) return false;
+      parent[+k] = value;
+    } else {
+      if (!has(parent, k)) return false;
+      define(parent, k, value);
+    }
+    return true;
+  }
+}
+
+const startsWith = (path, from) => {
+  if (path.length < from.length) return false;
+  for (let i = 0; i < from.length; i++) if (path[i] !== from[i]) return false;
+  return true;
+};
+
+/**
+ * Applies `patch` to `root` and returns the new root. `patch` is JSON text or, when `local`, an
+ * ops array too (copied first: the caller's values never become part of the state).
+ * Throws `{ index, message }`; `root` is never modified.
+ */
+export function applyPatch(root, patch, local) {
+  let ops;
+  if (typeof patch === 'string') {
+    try {
+      ops = JSON.parse(patch);
+    } catch (e) {
+      fail(undefined, `not JSON: ${e && e.message}`);
+    }
+  } else if (local) {
+    ops = copyJson(patch);
+  } else {
+    fail(undefined, 'a patch must be JSON text');
+  }
+  if (!Array.isArray(ops)) fail(undefined, 'a patch must be an array of operations');
+  for (let i = 0; i < ops.length; i++) check(i, ops[i]);
+  const p = new Patcher(root);
+  for (let i = 0; i < ops.length; i++) {
+    const item = ops[i];
+    const tuple = Array.isArray(item);
+    const op = tuple ? item[0] : item.op;
+    const two = op === 'move' || op === 'copy';
+    const rawPath = tuple ? item[two ? 2 : 1] : item.path;
+    const path = tokens(rawPath);
+    let kind;
+    switch (op) {
+      case 'add':
+        if (!p.add(path, tuple ? item[2] : item.value)) kind = PATH;
+        break;
+      case 'remove':
+        if (p.remove(path) === undefined) kind = PATH;
+        break;
+      case 'replace':
+        if (!p.replace(path, tuple ? item[2] : item.value)) kind = PATH;
+        break;
+      case 'test': {
+        const v = at(p.root, path);
+        if (v === undefined) kind = PATH;
+        else if (!equal(v, tuple ? item[2] : item.value)) kind = 'value did not match';
+        break;
+      }
+      case 'move': {
+        const from = tokens(tuple ? item[1] : item.from);
+        if (startsWith(path, from) && path.length !== from.length) kind = 'cannot move the value inside itself';
+        else {
+          const v = p.remove(from);
+          if (v === undefined) kind = FROM;
+          else if (!p.add(path, v)) kind = PATH;
+        }
+        break;
+      }
+      case 'copy': {
+        const v = at(p.root, tokens(tuple ? item[1] : item.from));
+        // A copy is a new value: later ops of this patch may change one side in place.
+        if (v === undefined) kind = FROM;
+        else if (!p.add(path, v !== null && typeof v === 'object' ? structuredClone(v) : v)) kind = PATH;
+        break;
+      }
+    }
+    if (kind !== undefined) fail(i, `${kind} at '${rawPath}'`);
+  }
+  return p.root;
+}
+
+/** JSON text of a value; a string is taken to be JSON text already. */
+export function toJson(value) {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** A deep copy of a JSON value, so later changes by the caller are not seen. */
+export function copyJson(value) {
+  const text = JSON.stringify(value);
+  return text === undefined ? undefined : JSON.parse(text);
+}
