@@ -8,7 +8,7 @@ DATA ?= data
 LIB_SOURCES := $(shell find src -name '*.rs') $(wildcard js/*) scripts/package.mjs README.md Cargo.toml Cargo.lock
 WASM := pkg/livesource_wasm_bg.wasm
 
-.PHONY: run test bench pkg setup setup-test lint fmt clean
+.PHONY: run test soak bench pkg setup setup-test lint fmt clean
 
 ## make run: install what is missing, build pkg/, serve the demo on http://$(ADDR)
 run: setup pkg
@@ -19,6 +19,11 @@ run: setup pkg
 ## make test: install what is missing, then every test: native, headless browser, end-to-end
 test: setup-test pkg
 	scripts/test.sh
+
+## make soak: the slow reliability runs kept out of make test (a few minutes): a stuck client
+## among 100 readers, 10,000 dropped connections, 10,000 writes through the fault proxy, fuzzing at 10,000 cases
+soak: setup-test pkg
+	scripts/soak.sh
 
 ## make bench: performance against same-run baselines, written to BENCHMARKS.md
 ## (make bench ARGS=--quick for a short run that writes nothing)

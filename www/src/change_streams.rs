@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
@@ -11,6 +12,7 @@ use crate::change::Change;
 use crate::documents::check_name;
 use crate::error::{AppError, AppResult};
 use crate::extract::{resume_id, Query};
+use crate::fanout::ConnCut;
 use crate::hub::StreamKey;
 use crate::replay::{replay_then_live, Feed};
 use crate::sse::{self, SseOptions};
@@ -32,6 +34,7 @@ pub async fn stream(
     Path((db, coll, name)): Path<(String, String, String)>,
     Query(q): Query<StreamQuery>,
     headers: HeaderMap,
+    cut: Option<Extension<ConnCut>>,
 ) -> AppResult<Response> {
     check_name("database", &db)?;
     check_name("collection", &coll)?;
@@ -59,7 +62,7 @@ pub async fn stream(
     };
     // Subscribe before the replay reads the log (see `replay`). The hub filters live changes
     // once for all clients of the stream; replayed ones are filtered here.
-    let live = state.hub.subscribe(key, pipeline.clone());
+    let live = state.hub.subscribe(key, pipeline.clone(), cut.map(|c| c.0));
     let feed = Feed {
         coll: Some((db, coll)),
         filter: move |c: &Change| pipeline.matches(&c.event),

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
@@ -10,6 +11,7 @@ use serde_json::json;
 use crate::change::{Change, Operation};
 use crate::error::AppResult;
 use crate::extract::{resume_id, Query};
+use crate::fanout::ConnCut;
 use crate::replay::{replay_then_live, Feed};
 use crate::sse::{self, trusted_frame, SseOptions};
 use crate::state::AppState;
@@ -26,8 +28,9 @@ pub async fn events(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
+    cut: Option<Extension<ConnCut>>,
 ) -> AppResult<Response> {
-    let live = state.store.subscribe();
+    let live = state.store.subscribe(cut.map(|c| c.0));
     let feed = Feed {
         coll: None,
         filter: |_: &Change| true,

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::change::Change;
+use crate::fanout::{ConnCut, Fanout, Subscription};
 use crate::store::Store;
 use crate::streams::Pipeline;
 
@@ -24,7 +25,7 @@ pub struct StreamKey {
     pub avars: String,
 }
 
-type Streams = HashMap<StreamKey, broadcast::Sender<Arc<Change>>>;
+type Streams = HashMap<StreamKey, Arc<Fanout<Arc<Change>>>>;
 
 pub struct StreamHub {
     store: Arc<Store>,
@@ -47,20 +48,23 @@ impl StreamHub {
 
     /// Subscribes to the stream's matching changes from now on, starting its forwarder if it
     /// is the first client. The returned receiver closes if the forwarder itself falls behind
-    /// (its clients then resume from the log).
+    /// (its clients then resume from the log); `cut` closes the client's connection once it
+    /// is more than the ring behind.
     pub fn subscribe(
         self: &Arc<Self>,
         key: StreamKey,
         pipeline: Pipeline,
-    ) -> broadcast::Receiver<Arc<Change>> {
+        cut: Option<ConnCut>,
+    ) -> Subscription<Arc<Change>> {
         let mut streams = self.lock();
         if let Some(tx) = streams.get(&key) {
-            return tx.subscribe();
+            return tx.subscribe(cut);
         }
-        let (tx, rx) = broadcast::channel(STREAM_CHANNEL_CAPACITY);
+        let tx = Arc::new(Fanout::new(STREAM_CHANNEL_CAPACITY));
+        let rx = tx.subscribe(cut);
         // Subscribing upstream here, under the lock and before returning, is what makes
         // "subscribe, then read the log" gap-free for the caller.
-        let upstream = self.store.subscribe();
+        let upstream = self.store.subscribe(None);
         streams.insert(key.clone(), tx.clone());
         tokio::spawn(self.clone().forward(key, pipeline, upstream, tx));
         rx
@@ -79,8 +83,8 @@ impl StreamHub {
         self: Arc<Self>,
         key: StreamKey,
         pipeline: Pipeline,
-        mut upstream: broadcast::Receiver<Arc<Change>>,
-        tx: broadcast::Sender<Arc<Change>>,
+        mut upstream: Subscription<Arc<Change>>,
+        tx: Arc<Fanout<Arc<Change>>>,
     ) {
         loop {
             let change = tokio::select! {
@@ -95,7 +99,7 @@ impl StreamHub {
                 },
             };
             if change.db == key.db && change.coll == key.coll && pipeline.matches(&change.event) {
-                let _ = tx.send(change);
+                tx.send(change);
             }
             if tx.receiver_count() == 0 && self.remove_if_idle(&key, &tx) {
                 return;
@@ -106,10 +110,10 @@ impl StreamHub {
 
     /// Removes the stream if nobody listens; checked under the lock that `subscribe` takes,
     /// so no client can subscribe to a channel that is about to be dropped.
-    fn remove_if_idle(&self, key: &StreamKey, tx: &broadcast::Sender<Arc<Change>>) -> bool {
+    fn remove_if_idle(&self, key: &StreamKey, tx: &Arc<Fanout<Arc<Change>>>) -> bool {
         let mut streams = self.lock();
         if tx.receiver_count() == 0 {
-            if streams.get(key).is_some_and(|t| t.same_channel(tx)) {
+            if streams.get(key).is_some_and(|t| Arc::ptr_eq(t, tx)) {
                 streams.remove(key);
             }
             true
@@ -118,9 +122,9 @@ impl StreamHub {
         }
     }
 
-    fn remove(&self, key: &StreamKey, tx: &broadcast::Sender<Arc<Change>>) {
+    fn remove(&self, key: &StreamKey, tx: &Arc<Fanout<Arc<Change>>>) {
         let mut streams = self.lock();
-        if streams.get(key).is_some_and(|t| t.same_channel(tx)) {
+        if streams.get(key).is_some_and(|t| Arc::ptr_eq(t, tx)) {
             streams.remove(key);
         }
     }

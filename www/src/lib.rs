@@ -13,6 +13,7 @@ pub mod config;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod fanout;
 pub mod feed;
 pub mod hub;
 pub mod ids;

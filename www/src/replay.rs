@@ -9,9 +9,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::json;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::change::Change;
+use crate::fanout::Subscription;
 use crate::ids::{resume_point, ResumeError};
 use crate::sse::trusted_frame;
 use crate::state::AppState;
@@ -34,7 +35,7 @@ pub struct Feed<F, R> {
 pub fn replay_then_live<F, R>(
     state: AppState,
     feed: Feed<F, R>,
-    mut live: broadcast::Receiver<Arc<Change>>,
+    mut live: Subscription<Arc<Change>>,
     resume: Option<String>,
 ) -> impl Stream<Item = Bytes> + Send + 'static
 where

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::app::app;
 use crate::config::Config;
+use crate::fanout::ConnCut;
 use crate::state::AppState;
 use crate::write_deadline::DeadlineIo;
 
@@ -36,7 +36,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     drop(stdout);
     tracing::info!(%bound, "serving");
 
-    let service = TowerToHyperService::new(app(state.clone()));
+    let router = app(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
@@ -57,8 +57,16 @@ pub async fn serve(config: Config) -> Result<(), String> {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let io = TokioIo::new(DeadlineIo::new(stream, write_timeout));
-                let conn = graceful.watch(http.serve_connection(io, service.clone()));
+                // Streams on this connection may cut it (a client past its buffer bound).
+                let cut = ConnCut::default();
+                let io = TokioIo::new(DeadlineIo::new(stream, write_timeout, cut.clone()));
+                let router = router.clone();
+                let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(cut.clone());
+                    // `Router` is always ready, so `call` needs no `poll_ready` first.
+                    tower::Service::call(&mut router.clone(), req)
+                });
+                let conn = graceful.watch(http.serve_connection(io, service));
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
-use tokio::sync::broadcast;
 
 use crate::change::{change_event, merge_patch, Change, Operation};
 use crate::error::{AppError, AppResult};
+use crate::fanout::{ConnCut, Fanout, Subscription};
 use crate::ids::{new_object_id, validate_doc_id};
 
 /// How many changes a subscriber may fall behind the newest before it is cut off (and has to
@@ -48,7 +48,7 @@ struct Pending {
 
 pub struct Store {
     conn: Mutex<Connection>,
-    changes: broadcast::Sender<Arc<Change>>,
+    changes: Fanout<Arc<Change>>,
 }
 
 impl Store {
@@ -65,7 +65,7 @@ impl Store {
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch(SCHEMA)?;
-        let (changes, _) = broadcast::channel(CHANGE_CHANNEL_CAPACITY);
+        let changes = Fanout::new(CHANGE_CHANNEL_CAPACITY);
         Ok(Self {
             conn: Mutex::new(conn),
             changes,
@@ -74,8 +74,9 @@ impl Store {
 
     /// Live changes from now on, in log order. Subscribe *before* reading the log to resume
     /// without a gap; drop live changes whose `seq` the replay already covered.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
-        self.changes.subscribe()
+    /// `cut` closes the subscriber's connection if it falls too far behind (see `fanout`).
+    pub fn subscribe(&self, cut: Option<ConnCut>) -> Subscription<Arc<Change>> {
+        self.changes.subscribe(cut)
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {

@@ -8,14 +8,15 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{AppError, AppResult};
 use crate::extract::{resume_id, JsonValue, Query};
+use crate::fanout::{ConnCut, Fanout};
 use crate::ids::resume_point;
 use crate::ops::normalize;
 use crate::replay::{position_frame, reset_frame};
@@ -37,7 +38,7 @@ struct Patch {
 }
 
 struct Topic {
-    tx: broadcast::Sender<Arc<Patch>>,
+    tx: Fanout<Arc<Patch>>,
     last_seq: u64,
     history: VecDeque<Arc<Patch>>,
 }
@@ -55,7 +56,7 @@ impl Topics {
             });
         }
         let topic = topics.entry(name.to_owned()).or_insert_with(|| Topic {
-            tx: broadcast::channel(CHANNEL_CAPACITY).0,
+            tx: Fanout::new(CHANNEL_CAPACITY),
             last_seq: 0,
             history: VecDeque::new(),
         });
@@ -75,7 +76,7 @@ impl Topics {
                 t.history.pop_front();
             }
             t.history.push_back(patch.clone());
-            (t.last_seq, t.tx.send(patch).unwrap_or(0))
+            (t.last_seq, t.tx.send(patch))
         })
     }
 }
@@ -107,6 +108,7 @@ pub async fn subscribe(
     Path(_page): Path<String>,
     Query(q): Query<TopicQuery>,
     headers: HeaderMap,
+    cut: Option<Extension<ConnCut>>,
 ) -> AppResult<Response> {
     let topic = q
         .topic
@@ -116,7 +118,7 @@ pub async fn subscribe(
     // Subscribe and copy the history under one lock: nothing published in between is missed.
     let (mut live, history, head) = state.topics.with_topic(&topic, |t| {
         (
-            t.tx.subscribe(),
+            t.tx.subscribe(cut.map(|c| c.0)),
             t.history.iter().cloned().collect::<Vec<_>>(),
             t.last_seq,
         )

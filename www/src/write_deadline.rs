@@ -1,9 +1,11 @@
-//! A connection that fails a write which makes no progress for too long.
+//! A connection that fails a write which makes no progress for too long, or at once when its
+//! `ConnCut` is cancelled.
 //!
 //! hyper stops polling a response body while the socket is full, so a client that stops
 //! reading but keeps its TCP connection open would otherwise hold its connection (and its
 //! place in `/ready`) forever. With a write deadline the connection errors out, hyper drops
-//! it, and the client — if it ever comes back — resumes from the log.
+//! it, and the client — if it ever comes back — resumes from the log. The cut is quicker: a
+//! stream cancels it the moment the client falls past its buffer bound (`fanout`).
 
 use std::future::Future;
 use std::io;
@@ -13,42 +15,65 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
+
+use crate::fanout::ConnCut;
 
 pub struct DeadlineIo {
     inner: TcpStream,
     timeout: Duration,
-    /// Running only while a write is pending: idle connections carry no timer.
-    stalled: Option<Pin<Box<Sleep>>>,
+    cut: ConnCut,
+    /// Exists only while a write is pending: idle connections carry no timer.
+    stalled: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl DeadlineIo {
-    pub fn new(inner: TcpStream, timeout: Duration) -> Self {
+    pub fn new(inner: TcpStream, timeout: Duration, cut: ConnCut) -> Self {
         Self {
             inner,
             timeout,
+            cut,
             stalled: None,
         }
     }
 
-    /// Passes `poll` through; while it stays pending, arms (once) and polls the deadline so
-    /// its expiry wakes the writer, which then gets `TimedOut`.
+    fn check_cut(&self) -> io::Result<()> {
+        if self.cut.0.is_cancelled() {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "client fell behind its buffer",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Passes `poll` through; while it stays pending, arms (once) and polls a future that
+    /// ends at the deadline or at the cut, whichever comes first, so either wakes the writer,
+    /// which then gets an error.
     fn guard<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        self.check_cut()?;
         match poll {
             Poll::Ready(result) => {
                 self.stalled = None;
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                let timeout = self.timeout;
-                let sleep = self
-                    .stalled
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "client stopped reading",
-                    ))),
+                let (timeout, cut) = (self.timeout, self.cut.0.clone());
+                let stalled = self.stalled.get_or_insert_with(|| {
+                    Box::pin(async move {
+                        tokio::select! {
+                            () = tokio::time::sleep(timeout) => {}
+                            () = cut.cancelled_owned() => {}
+                        }
+                    })
+                });
+                match stalled.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        self.check_cut()?;
+                        Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "client stopped reading",
+                        )))
+                    }
                     Poll::Pending => Poll::Pending,
                 }
             }
@@ -62,6 +87,7 @@ impl AsyncRead for DeadlineIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        self.check_cut()?;
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }

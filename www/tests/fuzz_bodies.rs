@@ -118,7 +118,8 @@ fn wrong_shapes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(500))]
+    // `make soak` raises the count through PROPTEST_CASES.
+    #![proptest_config(ProptestConfig::with_cases(500.max(ProptestConfig::default().cases)))]
 
     #[test]
     fn bytes_that_are_not_json_are_typed_400s(route in 0usize..ROUTES.len(), body in prop::collection::vec(any::<u8>(), 0..200)) {

@@ -134,7 +134,8 @@ fn missing_claims_and_unknown_roles_are_refused() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    // `make soak` raises the count through PROPTEST_CASES.
+    #![proptest_config(ProptestConfig::with_cases(2000.max(ProptestConfig::default().cases)))]
 
     #[test]
     fn arbitrary_strings_are_typed_refusals(s in "\\PC{0,200}") {
