@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make soak`: the slow reliability runs that stay out of `make test` (several minutes): a
-# client that never reads among a hundred that do, 10,000 dropped connections, 10,000 writes
-# through the fault proxy, and every fuzz property at 10,000 cases.
+# client that never reads among a hundred that do, 10,000 dropped connections, ten SIGKILLs
+# mid-burst, 10,000 writes through the fault proxy, and every fuzz property at 10,000 cases.
 # Ends with every `reliability:`/`faults:` figure line, the source of RELIABILITY.md's table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,11 @@ trap 'rm -rf "$logs"' EXIT
 echo "==> soak: server under hostile clients (release build)"
 cargo test --release -p livesource-dev --all-features --test soak -- --ignored --nocapture \
   2>&1 | tee "$logs/server.log"
+
+echo "==> soak: SIGKILL mid-burst and restart, 10 times"
+for _ in $(seq 10); do
+  cargo test --release -p livesource-dev --all-features --test crash -- --nocapture 2>&1 | tee -a "$logs/crash.log"
+done
 
 echo "==> soak: fuzz properties, 10,000 cases each"
 PROPTEST_CASES=10000 cargo test --release --workspace --all-features \

@@ -589,6 +589,11 @@ async fn access_rules_file_overrides_defaults() {
         .call("GET", "/shop/products/_streams/changes", &[], None)
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // The wrong role on a stream: refused before it opens.
+    let r = api
+        .as_role(Role::Editor, "GET", "/shop/products/_streams/changes", None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = api
         .as_role(Role::Editor, "GET", "/shop/products", None)
         .await;
