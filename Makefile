@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 ADDR ?= 127.0.0.1:8080
 DATA ?= data
-LIB_SOURCES := $(shell find src -name '*.rs') $(wildcard js/*) scripts/package.mjs README.md Cargo.toml Cargo.lock
+LIB_SOURCES := $(shell find src -type f) $(wildcard js/*) scripts/package.mjs README.md Cargo.toml Cargo.lock LICENSE-MIT LICENSE-APACHE
 WASM := pkg/livesource_wasm_bg.wasm
 
 .PHONY: run test soak bench pkg setup setup-test lint fmt clean

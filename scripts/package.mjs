@@ -13,6 +13,7 @@ if (!version) throw new Error('no [package] version in Cargo.toml');
 for (const f of ['livesource.js', 'livesource.d.ts', 'livesource-auto.js', 'livesource-auto.d.ts']) {
   copyFileSync(`js/${f}`, `pkg/${f}`);
 }
+for (const f of ['LICENSE-MIT', 'LICENSE-APACHE']) copyFileSync(f, `pkg/${f}`);
 
 // wasm-pack writes its own package.json and a .gitignore that hides everything from npm pack.
 rmSync('pkg/.gitignore', { force: true });
@@ -38,7 +39,7 @@ const manifest = {
     'livesource_wasm.js', 'livesource_wasm.d.ts',
     'livesource_wasm_bg.wasm', 'livesource_wasm_bg.wasm.d.ts',
     ...snippets,
-    'README.md',
+    'README.md', 'LICENSE-MIT', 'LICENSE-APACHE',
   ],
   // Importing ./auto wires the page; the rest has no side effects until called.
   sideEffects: ['./livesource-auto.js', './snippets/*'],

@@ -27,7 +27,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 test('the tarball holds the package and nothing else', () => {
   const files = packed.files.map((f) => f.path);
   for (const f of ['package.json', 'README.md', 'livesource.js', 'livesource.d.ts', 'livesource-auto.js',
-    'livesource_wasm.js', 'livesource_wasm_bg.wasm']) {
+    'livesource_wasm.js', 'livesource_wasm_bg.wasm', 'LICENSE-MIT', 'LICENSE-APACHE']) {
     assert.ok(files.includes(f), `${f} is packed`);
   }
   const stray = files.filter((f) => /\.(map|rs|toml)$|(^|\/)tests?\/|\.env|secret/i.test(f));
