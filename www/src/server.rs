@@ -21,13 +21,27 @@ use crate::write_deadline::DeadlineIo;
 pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
 /// A client has this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections the kernel may queue before we accept them (it caps this at
+/// `net.core.somaxconn`). The default of 128 overflows when many clients connect at once, as
+/// they all do after a restart, and every dropped SYN costs its client a 1 s retransmit.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server can take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
 
 pub async fn serve(config: Config) -> Result<(), String> {
     let (addr, write_timeout) = (config.addr, config.write_timeout);
     let state = AppState::new(config).map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot bind {addr}: {e}"))?;
+    let listener = bind(addr).map_err(|e| format!("cannot bind {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     // The one line on stdout: scripts wait for it and read the port from it.
     let mut stdout = std::io::stdout().lock();
