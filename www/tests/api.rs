@@ -1,106 +1,15 @@
-//! The router in-process (`tower::ServiceExt::oneshot`): documents, auth, streams definitions,
-//! avars, patch topics, pages and CORS.
+//! The router in-process: documents, stream definitions and avars, patch topics, pages,
+//! health and readiness.
+
+mod oneshot;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, Request, StatusCode};
-use axum::Router;
+use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
 use livesource_dev::auth::Role;
-use livesource_dev::{app, AppState, Config};
+use oneshot::Api;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct Api {
-    state: AppState,
-    router: Router,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    /// Every error has the same shape.
-    fn error_kind(&self) -> String {
-        let v = self.json();
-        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-        v["error"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Api {
-    fn new() -> Self {
-        Self::with(Config::for_tests())
-    }
-
-    fn with(config: Config) -> Self {
-        let state = AppState::new(config).unwrap();
-        Self {
-            router: app(state.clone()),
-            state,
-        }
-    }
-
-    fn token(&self, role: Role) -> String {
-        self.state.keys.mint("tester", role, 60).unwrap()
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        headers: &[(&str, &str)],
-        body: Option<Value>,
-    ) -> Reply {
-        let mut req = Request::builder().method(method).uri(uri);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let body = match body {
-            Some(v) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
-        let res = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = res.into_parts();
-        let bytes = body.collect().await.unwrap().to_bytes();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body: String::from_utf8(bytes.to_vec()).unwrap(),
-        }
-    }
-
-    /// Status and headers only, for responses that never end (SSE).
-    async fn open(&self, uri: &str) -> (StatusCode, HeaderMap) {
-        let req = Request::builder()
-            .uri(uri)
-            .header("accept", "text/event-stream")
-            .body(Body::empty())
-            .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        (res.status(), res.headers().clone())
-    }
-
-    async fn as_role(&self, role: Role, method: &str, uri: &str, body: Option<Value>) -> Reply {
-        let auth = format!("Bearer {}", self.token(role));
-        self.call(method, uri, &[("authorization", &auth)], body)
-            .await
-    }
-}
 
 #[tokio::test]
 async fn crud_round_trip() {
@@ -254,106 +163,6 @@ async fn bad_input_gets_typed_400s() {
 }
 
 #[tokio::test]
-async fn unauthenticated_expired_forged_and_wrong_role() {
-    let api = Api::new();
-    let doc = Some(json!({"name": "x"}));
-    // No token on a write.
-    let r = api.call("POST", "/shop/products", &[], doc.clone()).await;
-    assert_eq!(
-        (r.status, r.error_kind().as_str()),
-        (StatusCode::UNAUTHORIZED, "unauthorized")
-    );
-    // Expired.
-    let expired = api.state.keys.mint("t", Role::Admin, -10).unwrap();
-    let r = api
-        .call(
-            "POST",
-            "/shop/products",
-            &[("authorization", &format!("Bearer {expired}"))],
-            doc.clone(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(r.json()["message"].as_str().unwrap().contains("expired"));
-    // Signed with another key.
-    let other = livesource_dev::auth::Keys::new(b"a-completely-different-secret!!")
-        .mint("t", Role::Admin, 60)
-        .unwrap();
-    let r = api
-        .call(
-            "POST",
-            "/shop/products",
-            &[("authorization", &format!("Bearer {other}"))],
-            doc.clone(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    // alg: none, claiming admin.
-    let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIiwiaWF0IjowLCJleHAiOjk5OTk5OTk5OTl9.";
-    let r = api
-        .call(
-            "POST",
-            "/shop/products",
-            &[("authorization", &format!("Bearer {none}"))],
-            doc.clone(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    // A bad token is refused even on a public stream, in the query or a cookie.
-    let r = api
-        .call(
-            "GET",
-            &format!("/shop/products/_streams/changes?access_token={expired}"),
-            &[],
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = api
-        .call(
-            "GET",
-            "/shop/products",
-            &[("cookie", &format!("theme=dark; access_token={other}"))],
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    // Viewer may read but not write.
-    let r = api
-        .as_role(Role::Viewer, "POST", "/shop/products", doc.clone())
-        .await;
-    assert_eq!(
-        (r.status, r.error_kind().as_str()),
-        (StatusCode::FORBIDDEN, "forbidden")
-    );
-    // The typed feed needs viewer; other collections need viewer to read.
-    let r = api.call("GET", "/api/events", &[], None).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = api.call("GET", "/private/things", &[], None).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let viewer = api.token(Role::Viewer);
-    let r = api
-        .call(
-            "GET",
-            &format!("/private/things?access_token={viewer}"),
-            &[],
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    // Publishing needs editor.
-    let r = api
-        .as_role(
-            Role::Viewer,
-            "POST",
-            "/_publish/dashboard:x",
-            Some(json!([["replace", "/a", 1]])),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-}
-
-#[tokio::test]
 async fn stream_definitions_and_avars_errors() {
     let api = Api::new();
     let def = json!({"streams": [{"uri": "mine", "stages": [{"_$match": {"fullDocument::name": {"_$var": "n"}}}]}]});
@@ -504,60 +313,6 @@ async fn catalog_page_fragment_and_json() {
 }
 
 #[tokio::test]
-async fn cors_only_for_configured_origins_and_on_errors() {
-    let mut config = Config::for_tests();
-    config.cors_origins = vec!["http://localhost:5173".into()];
-    let api = Api::with(config);
-    let origin = [("origin", "http://localhost:5173")];
-    let r = api
-        .call("POST", "/shop/products", &origin, Some(json!({})))
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        r.headers["access-control-allow-origin"],
-        "http://localhost:5173"
-    );
-    assert_eq!(r.headers["access-control-allow-credentials"], "true");
-    assert!(r.headers["access-control-expose-headers"]
-        .to_str()
-        .unwrap()
-        .to_ascii_lowercase()
-        .contains("retry-after"));
-    let preflight = api
-        .call(
-            "OPTIONS",
-            "/shop/products/_streams/changes",
-            &[
-                ("origin", "http://localhost:5173"),
-                ("access-control-request-method", "GET"),
-                (
-                    "access-control-request-headers",
-                    "last-event-id,authorization",
-                ),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(preflight.status, StatusCode::OK);
-    let allowed = preflight.headers["access-control-allow-headers"]
-        .to_str()
-        .unwrap()
-        .to_ascii_lowercase();
-    assert!(
-        allowed.contains("last-event-id") && allowed.contains("authorization"),
-        "{allowed}"
-    );
-    let r = api
-        .call("GET", "/health", &[("origin", "http://evil.example")], None)
-        .await;
-    assert!(r.headers.get("access-control-allow-origin").is_none());
-
-    let plain = Api::new();
-    let r = plain.call("GET", "/health", &origin, None).await;
-    assert!(r.headers.get("access-control-allow-origin").is_none());
-}
-
-#[tokio::test]
 async fn health_ready_and_unknown_routes() {
     let api = Api::new();
     assert_eq!(
@@ -574,38 +329,4 @@ async fn health_ready_and_unknown_routes() {
     );
     let r = api.call("GET", "/static/../Cargo.toml", &[], None).await;
     assert_ne!(r.status, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn access_rules_file_overrides_defaults() {
-    let mut config = Config::for_tests();
-    config.access_rules = Some(
-        r#"[{"prefix": "/shop/products", "role": "admin"},
-            {"prefix": "/reports", "methods": ["GET"], "role": "$unauthenticated"}]"#
-            .into(),
-    );
-    let api = Api::with(config);
-    let r = api
-        .call("GET", "/shop/products/_streams/changes", &[], None)
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    // The wrong role on a stream: refused before it opens.
-    let r = api
-        .as_role(Role::Editor, "GET", "/shop/products/_streams/changes", None)
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = api
-        .as_role(Role::Editor, "GET", "/shop/products", None)
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = api
-        .as_role(Role::Admin, "GET", "/shop/products", None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    let r = api.call("GET", "/reports/q1", &[], None).await;
-    assert_eq!(r.status, StatusCode::OK);
-
-    let mut bad = Config::for_tests();
-    bad.access_rules = Some(r#"[{"prefix": "/x", "role": "root"}]"#.into());
-    assert!(AppState::new(bad).is_err());
 }

@@ -1,0 +1,103 @@
+//! The router in-process through `tower::ServiceExt::oneshot`: requests with typed replies.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use livesource_dev::auth::Role;
+use livesource_dev::{app, AppState, Config};
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct Api {
+    pub state: AppState,
+    pub router: Router,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Every error has the same shape.
+    pub fn error_kind(&self) -> String {
+        let v = self.json();
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        v["error"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Api {
+    pub fn new() -> Self {
+        Self::with(Config::for_tests())
+    }
+
+    pub fn with(config: Config) -> Self {
+        let state = AppState::new(config).unwrap();
+        Self {
+            router: app(state.clone()),
+            state,
+        }
+    }
+
+    pub fn token(&self, role: Role) -> String {
+        self.state.keys.mint("tester", role, 60).unwrap()
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    /// Status and headers only, for responses that never end (SSE).
+    pub async fn open(&self, uri: &str) -> (StatusCode, HeaderMap) {
+        let req = Request::builder()
+            .uri(uri)
+            .header("accept", "text/event-stream")
+            .body(Body::empty())
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        (res.status(), res.headers().clone())
+    }
+
+    pub async fn as_role(&self, role: Role, method: &str, uri: &str, body: Option<Value>) -> Reply {
+        let auth = format!("Bearer {}", self.token(role));
+        self.call(method, uri, &[("authorization", &auth)], body)
+            .await
+    }
+}
