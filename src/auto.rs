@@ -14,7 +14,6 @@
 //! Each wired element also gets `data-live-state` (`connecting`, `open`, ...) for styling.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
@@ -23,6 +22,7 @@ use web_sys::{Element, MutationObserver, MutationObserverInit};
 use crate::error::{Error, Result};
 use crate::fragment::{RefreshOptions, Swap, Target};
 use crate::handle::{LiveSource, Refresh, Registration};
+use crate::hash::HashMap;
 use crate::options::Options;
 use crate::platform;
 

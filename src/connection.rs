@@ -1,18 +1,76 @@
 //! One native `EventSource` and the listeners on it, released together on drop. No policy lives
 //! here: the source decides when to open, close and reconnect.
+//!
+//! Named events take one boundary crossing each: a small JS listener reads the event's id once
+//! and hands it to Rust with the event; Rust answers whether to deliver, and when every listener
+//! of that name is a JS function, the listener (which holds those functions) parses the data and
+//! calls them without coming back into wasm.
 
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::rc::Rc;
 
 use gloo_events::EventListener;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 use web_sys::{EventSource, EventSourceInit, MessageEvent};
 
 use crate::error::{Error, Result};
 
-/// Called with the event name (as Rust and as a JS string made once per listener) and the native
-/// event, for every named event listened to.
-pub(crate) type OnEvent = Rc<dyn Fn(&str, &JsValue, &MessageEvent)>;
+#[wasm_bindgen(inline_js = "
+export function listen(es, name, received, decodeFailed) {
+  const listener = (e) => {
+    const id = e.lastEventId;
+    if (!received(e, id)) return;
+    const fns = listener.fns;
+    let value;
+    try { value = JSON.parse(e.data); } catch (err) { decodeFailed(id, String((err && err.message) || err)); return; }
+    const meta = { id: id || undefined, event: name };
+    for (let i = 0; i < fns.length; i++) {
+      try { fns[i](value, meta); } catch (x) { report(x); }
+    }
+  };
+  listener.fns = null;
+  es.addEventListener(name, listener);
+  return listener;
+}
+export function setFns(listener, fns) { listener.fns = fns === undefined ? null : fns; }
+export function unlisten(es, name, listener) { es.removeEventListener(name, listener); }
+// Reports an exception thrown by a user callback like a native event listener does, without
+// interrupting delivery to the other listeners.
+export function report(e) {
+  if (typeof globalThis.reportError === 'function') globalThis.reportError(e);
+  else setTimeout(() => { throw e; });
+}
+")]
+extern "C" {
+    fn listen(
+        es: &EventSource,
+        name: &str,
+        received: &Closure<dyn FnMut(MessageEvent, String) -> bool>,
+        decode_failed: &Closure<dyn FnMut(String, String)>,
+    ) -> JsValue;
+    #[wasm_bindgen(js_name = setFns)]
+    fn set_fns(listener: &JsValue, fns: Option<&js_sys::Array>);
+    fn unlisten(es: &EventSource, name: &str, listener: &JsValue);
+    /// Reports an exception thrown by a user callback without interrupting the others.
+    pub(crate) fn report(e: &JsValue);
+}
+
+/// Called for every named event listened to, with the event's name, the event, its
+/// `lastEventId` (read once, in JS) and whether the JS listener holds the functions to deliver
+/// to (every listener of that name is a JS function). Returns whether the JS listener should
+/// parse the data and call them; otherwise Rust has delivered (or dropped) the event.
+pub(crate) type OnEvent = Rc<dyn Fn(&str, &MessageEvent, String, bool) -> bool>;
+/// Called when the JS listener could not parse an event's data: name, id, message.
+pub(crate) type OnDecodeError = Rc<dyn Fn(&str, String, String)>;
+
+/// One named listener: the JS function on the `EventSource` and the closures it calls.
+struct Named {
+    name: String,
+    listener: JsValue,
+    js_only: Rc<Cell<bool>>,
+    _received: Closure<dyn FnMut(MessageEvent, String) -> bool>,
+    _decode_failed: Closure<dyn FnMut(String, String)>,
+}
 
 /// Owns an open (or opening) `EventSource`. Dropping it closes the stream and removes every
 /// listener, so an old connection can never deliver into a newer one's state.
@@ -20,7 +78,8 @@ pub(crate) type OnEvent = Rc<dyn Fn(&str, &JsValue, &MessageEvent)>;
 pub(crate) struct Connection {
     es: EventSource,
     on_event: OnEvent,
-    named: HashMap<String, EventListener>,
+    on_decode_error: OnDecodeError,
+    named: Vec<Named>,
     _open: EventListener,
     _error: EventListener,
 }
@@ -32,6 +91,7 @@ impl Connection {
         on_open: impl FnMut() + 'static,
         on_error: impl FnMut() + 'static,
         on_event: OnEvent,
+        on_decode_error: OnDecodeError,
     ) -> Result<Self> {
         let init = EventSourceInit::new();
         init.set_with_credentials(with_credentials);
@@ -44,34 +104,60 @@ impl Connection {
             _error: EventListener::new(&es, "error", move |_| on_error()),
             es,
             on_event,
-            named: HashMap::new(),
+            on_decode_error,
+            named: Vec::new(),
         })
     }
 
     /// Starts delivering events named `name` (idempotent).
     pub fn listen(&mut self, name: &str) {
-        if self.named.contains_key(name) {
+        if self.named.iter().any(|n| n.name == name) {
             return;
         }
-        let on_event = Rc::clone(&self.on_event);
-        let owned = name.to_owned();
-        let js_name = JsValue::from_str(name);
-        let listener = EventListener::new(&self.es, owned.clone(), move |event| {
-            // Named events of an EventSource are always MessageEvents: no runtime check on the
-            // hot path.
-            on_event(&owned, &js_name, event.unchecked_ref::<MessageEvent>());
+        let (on_event, owned) = (Rc::clone(&self.on_event), name.to_owned());
+        let js_only = Rc::new(Cell::new(false));
+        let flag = Rc::clone(&js_only);
+        let received = Closure::<dyn FnMut(MessageEvent, String) -> bool>::new(
+            move |event: MessageEvent, id: String| on_event(&owned, &event, id, flag.get()),
+        );
+        let (on_decode_error, owned) = (Rc::clone(&self.on_decode_error), name.to_owned());
+        let decode_failed =
+            Closure::<dyn FnMut(String, String)>::new(move |id: String, message: String| {
+                on_decode_error(&owned, id, message)
+            });
+        let listener = listen(&self.es, name, &received, &decode_failed);
+        self.named.push(Named {
+            name: name.to_owned(),
+            listener,
+            js_only,
+            _received: received,
+            _decode_failed: decode_failed,
         });
-        self.named.insert(name.to_owned(), listener);
+    }
+
+    /// The JS functions that events named `name` go to straight from the JS listener, when
+    /// every listener of that name is one (`None` otherwise: Rust delivers).
+    pub fn set_js_listeners(&self, name: &str, fns: Option<&js_sys::Array>) {
+        if let Some(named) = self.named.iter().find(|n| n.name == name) {
+            named.js_only.set(fns.is_some());
+            set_fns(&named.listener, fns);
+        }
     }
 
     /// Stops delivering events named `name`.
     pub fn unlisten(&mut self, name: &str) {
-        self.named.remove(name);
+        if let Some(i) = self.named.iter().position(|n| n.name == name) {
+            let named = self.named.swap_remove(i);
+            unlisten(&self.es, name, &named.listener);
+        }
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         self.es.close();
+        for named in &self.named {
+            unlisten(&self.es, &named.name, &named.listener);
+        }
     }
 }

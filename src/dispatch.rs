@@ -2,13 +2,13 @@
 //! subscribers get a typed value decoded from it with serde. Registries are copy-on-write
 //! snapshots, so a callback may add or remove listeners (or close the source) while it is called.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::error::Error;
+use crate::hash::HashMap;
 
 pub(crate) type Id = u64;
 
@@ -198,42 +198,11 @@ impl Registry {
     }
 }
 
-#[wasm_bindgen(inline_js = "
-export function meta(id, event) { return { id: id || undefined, event }; }
-export function lastEventId(e) { return e.lastEventId; }
-// Delivers one event to JS listeners: parse once, one meta object, an exception in one listener
-// reported without stopping the others. Returns a decode error's message, or undefined.
-export function deliverJs(e, name, fns) {
-  let value;
-  try { value = JSON.parse(e.data); } catch (err) { return String((err && err.message) || err); }
-  const meta = { id: e.lastEventId || undefined, event: name };
-  for (let i = 0; i < fns.length; i++) {
-    try { fns[i](value, meta); } catch (x) { report(x); }
-  }
-  return undefined;
-}
-export function report(e) {
-  if (typeof globalThis.reportError === 'function') globalThis.reportError(e);
-  else setTimeout(() => { throw e; });
-}
-")]
+#[wasm_bindgen(inline_js = "export function meta(id, event) { return { id, event }; }")]
 extern "C" {
     /// `{ id, event }` built in JS: one boundary crossing instead of an object plus two sets.
-    /// `id` is the event's own JS string (or undefined): no copy through wasm memory.
     #[wasm_bindgen(js_name = meta)]
-    pub(crate) fn js_meta(id: &JsValue, event: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_name = deliverJs)]
-    pub(crate) fn deliver_js(
-        event: &web_sys::MessageEvent,
-        name: &JsValue,
-        fns: &js_sys::Array,
-    ) -> Option<String>;
-    /// `MessageEvent.lastEventId` as the JS string itself.
-    #[wasm_bindgen(js_name = lastEventId)]
-    pub(crate) fn last_event_id(event: &web_sys::MessageEvent) -> JsValue;
-    /// Reports an exception thrown by a user callback like a native event listener does, without
-    /// interrupting delivery to the other listeners.
-    pub(crate) fn report(e: &JsValue);
+    pub(crate) fn js_meta(id: Option<&str>, event: &str) -> JsValue;
 }
 
 #[wasm_bindgen]
@@ -260,7 +229,7 @@ pub(crate) fn call_js(f: &js_sys::Function, args: &[&JsValue]) {
         _ => unreachable!("callbacks take at most two arguments"),
     };
     if let Err(e) = result {
-        report(&e);
+        crate::connection::report(&e);
     }
 }
 

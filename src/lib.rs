@@ -34,6 +34,7 @@ pub mod error;
 pub mod failure;
 pub mod fragment;
 mod handle;
+mod hash;
 mod js;
 pub mod options;
 #[cfg(feature = "patch")]

@@ -2,8 +2,10 @@
 //! reconnect, and the connect URL that carries the id and the token as query parameters (a new
 //! `EventSource` cannot send `Last-Event-ID`, and no `EventSource` can send headers).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
+
+use crate::hash::HashSet;
 
 /// How many recent ids are remembered. A server replays from the id we send, so duplicates can
 /// only come from the few events in flight around a reconnect; this is far more than that.
@@ -52,8 +54,8 @@ impl Resume {
         if id.is_empty() || self.connection_id.as_deref() == Some(id) {
             return Verdict::Deliver;
         }
-        if self.recent_set.contains(id) {
-            self.connection_id = self.recent_set.get(id).cloned();
+        if let Some(seen) = self.recent_set.get(id) {
+            self.connection_id = Some(Rc::clone(seen));
             return Verdict::Duplicate;
         }
         if self.recent.len() == DEDUPE_WINDOW {

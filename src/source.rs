@@ -155,7 +155,8 @@ impl Inner {
             }
             resume::with_query_params(&self.url, &params)
         };
-        let (on_open, on_error, on_event) = (self.me.clone(), self.me.clone(), self.me.clone());
+        let (on_open, on_error) = (self.me.clone(), self.me.clone());
+        let (on_event, on_decode) = (self.me.clone(), self.me.clone());
         let conn = Connection::open(
             &url,
             self.options.with_credentials,
@@ -169,9 +170,22 @@ impl Inner {
                     s.failed(generation);
                 }
             },
-            Rc::new(move |name: &str, js_name: &JsValue, event: &MessageEvent| {
-                if let Some(s) = on_event.upgrade().filter(|s| s.current(generation)) {
-                    s.received(name, js_name, event);
+            Rc::new(
+                move |name: &str, event: &MessageEvent, id: String, js_only: bool| match on_event
+                    .upgrade()
+                    .filter(|s| s.current(generation))
+                {
+                    Some(s) => s.received(name, event, id, js_only),
+                    None => false,
+                },
+            ),
+            Rc::new(move |name: &str, id: String, message: String| {
+                if let Some(s) = on_decode.upgrade().filter(|s| s.current(generation)) {
+                    s.emit_error(&Error::Decode {
+                        event: name.to_owned(),
+                        id: (!id.is_empty()).then_some(id),
+                        message,
+                    });
                 }
             }),
         );
@@ -185,9 +199,12 @@ impl Inner {
         };
         conn.listen(RESET);
         conn.listen(HEARTBEAT);
-        for name in self.registry.borrow().events.keys() {
+        let registry = self.registry.borrow();
+        for name in registry.events.keys() {
             conn.listen(name);
+            conn.set_js_listeners(name, registry.js_only.get(name).map(|f| &**f));
         }
+        drop(registry);
         self.resume.borrow_mut().new_connection();
         self.opened.set(false);
         *self.attempt_url.borrow_mut() = url;
@@ -291,18 +308,17 @@ impl Inner {
 
     // ---- receiving --------------------------------------------------------------------------
 
-    fn received(&self, name: &str, js_name: &JsValue, event: &MessageEvent) {
+    /// One named event. Returns whether the connection's JS listener should deliver it to the
+    /// JS functions it holds (`js_only`: every listener of `name` is one); otherwise Rust has
+    /// delivered or dropped it.
+    fn received(&self, name: &str, event: &MessageEvent, id: String, js_only: bool) -> bool {
         self.activity.set(true);
         if name == HEARTBEAT {
             self.heartbeats.set(true);
         }
-        // Read once as a JS string: Rust needs its text for resume, JS listeners get it as is.
-        let js_id = dispatch::last_event_id(event);
-        let id = js_id.as_string().unwrap_or_default();
         if self.resume.borrow_mut().accept(&id) == Verdict::Duplicate {
-            return;
+            return false;
         }
-        let id = (!id.is_empty()).then_some(id);
         if name == RESET {
             let data = event.data();
             let data = dispatch::parse_json(&data).unwrap_or(data);
@@ -312,28 +328,18 @@ impl Inner {
                     Callback::Rust(f) => f(&data),
                 }
             }
-        }
-        let js_only = self.registry.borrow().js_only.get(name).cloned();
-        if let Some(fns) = js_only {
-            if let Some(message) = dispatch::deliver_js(event, js_name, &fns) {
-                self.emit_error(&Error::Decode {
-                    event: name.to_owned(),
-                    id,
-                    message,
-                });
+            if self.closed.get() {
+                return false;
             }
-            return;
         }
-        self.deliver(name, js_name, (id, &js_id), &event.data());
+        if js_only {
+            return true;
+        }
+        self.deliver(name, (!id.is_empty()).then_some(id), &event.data());
+        false
     }
 
-    fn deliver(
-        &self,
-        name: &str,
-        js_name: &JsValue,
-        (id, js_id): (Option<String>, &JsValue),
-        data: &JsValue,
-    ) {
+    fn deliver(&self, name: &str, id: Option<String>, data: &JsValue) {
         let Some(slots) = self
             .registry
             .borrow()
@@ -363,7 +369,8 @@ impl Inner {
                 let Ok(v) = parsed else { continue };
                 match sink {
                     EventSink::Js(f) => {
-                        let m = js_meta.get_or_insert_with(|| dispatch::js_meta(js_id, js_name));
+                        let m =
+                            js_meta.get_or_insert_with(|| dispatch::js_meta(id.as_deref(), name));
                         call_js(f, &[v, m]);
                     }
                     EventSink::Typed(decode) => {
@@ -518,18 +525,20 @@ impl Inner {
         let mut registry = self.registry.borrow_mut();
         let id = registry.next_id();
         registry.add_event(name, id, cb);
-        drop(registry);
         if let Some(conn) = self.conn.borrow_mut().as_mut() {
             conn.listen(name);
+            conn.set_js_listeners(name, registry.js_only.get(name).map(|f| &**f));
         }
         id
     }
 
     pub(crate) fn remove(&self, kind: &Kind, id: dispatch::Id) {
-        let emptied = self.registry.borrow_mut().remove(kind, id);
-        if let Some(name) = emptied.filter(|n| n != RESET && n != HEARTBEAT) {
-            if let Some(conn) = self.conn.borrow_mut().as_mut() {
-                conn.unlisten(&name);
+        let mut registry = self.registry.borrow_mut();
+        let emptied = registry.remove(kind, id);
+        if let (Kind::Event(name), Some(conn)) = (kind, self.conn.borrow_mut().as_mut()) {
+            conn.set_js_listeners(name, registry.js_only.get(name).map(|f| &**f));
+            if emptied.is_some() && name != RESET && name != HEARTBEAT {
+                conn.unlisten(name);
             }
         }
     }
