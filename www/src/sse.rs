@@ -122,6 +122,10 @@ where
     } = options;
     let body = async_stream::stream! {
         let _guard = guard;
+        // Polled on every frame, so it is this stream's own: the shared token's lock would be
+        // taken (twice) per frame by every stream on the server.
+        let stopping = shutdown.child_token().cancelled_owned();
+        futures_util::pin_mut!(stopping);
         yield retry_frame(retry_ms);
         let frames = frames;
         futures_util::pin_mut!(frames);
@@ -136,7 +140,7 @@ where
         loop {
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut stopping => {
                     if let Some(farewell) = farewell {
                         yield farewell;
                     }
