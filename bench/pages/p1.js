@@ -2,20 +2,27 @@
 // same page on the same stream. Runs alternate (raw, livesource, raw, ...) so drift in machine
 // load hits both alike; the median of each is reported.
 import init, { LiveSource } from '/pkg/livesource.js';
-import { report, fail } from '/bench/pages/report.js';
+import { report, fail } from './report.js';
 
 const params = new URLSearchParams(location.search);
 const count = Number(params.get('count'));
 const rounds = Number(params.get('rounds'));
 const stream = params.get('stream');
+const event = params.get('event') ?? 'item';
+// Resume position for streams that replay a log (livesource-dev: `0` replays from the start).
+const from = params.get('from');
+const rawUrl = from === null ? stream : `${stream}${stream.includes('?') ? '&' : '?'}lastEventId=${from}`;
+const liveOptions = from === null ? { heartbeatTimeoutMs: 0 } : { heartbeatTimeoutMs: 0, lastEventId: from };
+// The counted number: the harness's items carry `n`, livesource-dev's change events the document.
+const pick = event === 'change' ? (data) => data.fullDocument.n : (data) => data.n;
 
 function raw() {
   return new Promise((done) => {
-    const es = new EventSource(stream);
+    const es = new EventSource(rawUrl);
     let n = 0, sum = 0, start = 0;
-    es.addEventListener('item', (e) => {
+    es.addEventListener(event, (e) => {
       if (n === 0) start = performance.now();
-      sum += JSON.parse(e.data).n;
+      sum += pick(JSON.parse(e.data));
       if (++n === count) { es.close(); done({ perSec: count / ((performance.now() - start) / 1000), sum }); }
     });
   });
@@ -23,11 +30,11 @@ function raw() {
 
 function live() {
   return new Promise((done) => {
-    const src = new LiveSource(stream, { heartbeatTimeoutMs: 0 });
+    const src = new LiveSource(stream, liveOptions);
     let n = 0, sum = 0, start = 0;
-    src.on('item', (data) => {
+    src.on(event, (data) => {
       if (n === 0) start = performance.now();
-      sum += data.n;
+      sum += pick(data);
       if (++n === count) { src.close(); done({ perSec: count / ((performance.now() - start) / 1000), sum }); }
     });
   });

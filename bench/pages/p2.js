@@ -2,7 +2,7 @@
 // (atomic) against fast-json-patch 3.1.1 in place (not atomic) and in its atomic copy mode.
 import init, { LiveSource } from '/pkg/livesource.js';
 import { applyPatch } from '/npm/fast-json-patch/index.mjs';
-import { report, fail } from '/bench/pages/report.js';
+import { report, fail } from './report.js';
 
 const params = new URLSearchParams(location.search);
 const seconds = Number(params.get('seconds') ?? '1');
