@@ -149,7 +149,8 @@ export async function fanout({ quick = false } = {}) {
         log(`${fmt(clients)} clients (${procs} processes): connected in ${(r.connectMs / 1000).toFixed(1)} s, ` +
           `RSS ${fmt(r.rssBeforeKb)} → ${fmt(r.rssIdleKb)} kB (${(r.rssPerConnBytes / 1024).toFixed(1)} KB/conn), ` +
           `${fmt(r.received)} events received, p50 ${ms(r.p50Ms)} ms, p99 ${ms(r.p99Ms)} ms, max ${ms(r.maxMs)} ms, ` +
-          `CPU per delivery: server ${(r.serverCpuMs * 1000 / r.received).toFixed(1)} µs, loadgen ${(r.loadgenCpuMs * 1000 / r.received).toFixed(1)} µs, load avg ${r.load.toFixed(1)}`);
+          `CPU per delivery: server ${(r.serverCpuMs * 1000 / r.received).toFixed(1)} µs, loadgen ${(r.loadgenCpuMs * 1000 / r.received).toFixed(1)} µs, ` +
+          `server ran ${(r.serverCpuMs / 1000).toFixed(1)} s and waited ${((r.serverRunqueueWaitMs ?? NaN) / 1000).toFixed(1)} s for a CPU, load avg ${r.load.toFixed(1)}`);
       } else {
         log(`${fmt(clients)} clients: ${r.failureKind ?? 'error'}: ${r.failure}${r.stderr ? ` (loadgen: ${r.stderr.slice(-300)})` : ''}`);
       }
@@ -183,6 +184,7 @@ export async function fanout({ quick = false } = {}) {
     stopped ??= `not reached: the ramp ends at ${fmt(steps.at(-1))}`;
     log(`largest N that works: ${fmt(best.clients)}; stopped ${stopped}`);
     const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
+    const secs = (v) => (v == null ? '?' : `${(v / 1000).toFixed(1)} s`);
     const us = (cpuMs, deliveries) => `${(cpuMs * 1000 / deliveries).toFixed(1)} µs`;
     // CPU seconds per second of broadcasting at the target rate, server and load generator.
     const cores = (r) => ((r.serverCpuMs + r.loadgenCpuMs) / r.received * r.clients * RATE / 1000).toFixed(2);
@@ -194,7 +196,8 @@ export async function fanout({ quick = false } = {}) {
         `${(best.rssPerConnBytes / first.rssPerConnBytes).toFixed(2)}×`, '≤ 16 KB', best.rssPerConnBytes <= TARGET_RSS ? 'met' : 'missed'],
       ['P5', `publish→receipt at ${fmt(best.clients)} clients, p50 / p99 (${fmt(best.samples)} deliveries); CPU per delivery: ` +
         `server ${us(best.serverCpuMs, best.received)}, load generator ${us(best.loadgenCpuMs, best.received)}, ` +
-        `so ${fmt(best.clients)} × ${RATE}/s needs ${cores(best)} of the machine's ${cpus().length} cores (load average ${best.load.toFixed(1)} at the end)`,
+        `so ${fmt(best.clients)} × ${RATE}/s needs ${cores(best)} of the machine's ${cpus().length} cores; while events flowed the server's threads ` +
+        `ran ${secs(best.serverCpuMs)} and waited ${secs(best.serverRunqueueWaitMs)} for a CPU (load average ${best.load.toFixed(1)})`,
         `${ms(best.p50Ms)} / ${ms(best.p99Ms)} ms`, `${ms(base.p50Ms)} / ${ms(base.p99Ms)} ms with 1 client`,
         `${ratioOf(best.p99Ms, base.p99Ms)} (p99)`, `≤ ${TARGET_P99_MS} ms p99`, best.p99Ms <= TARGET_P99_MS ? 'met' : 'missed'],
     ];

@@ -70,6 +70,8 @@ pub struct Summary {
     /// and all workers' together.
     pub server_cpu_ms: Option<f64>,
     pub loadgen_cpu_ms: f64,
+    /// Over the same span, how long the server's threads waited for a CPU while runnable.
+    pub server_runqueue_wait_ms: Option<f64>,
     pub broadcast_wall_ms: f64,
     /// Per event, the latest receipt after publish over all clients, in ms.
     pub event_max_ms: Vec<f64>,
@@ -231,6 +233,7 @@ async fn drive(plan: &Plan, s: &mut Summary, workers: &mut Vec<Worker>) -> Resul
         .map_err(|e| format!("publisher connect: {e}"))?;
     let period = Duration::from_secs_f64(1.0 / plan.rate);
     let server_cpu_start = plan.server_pid.and_then(limits::process_cpu_ms);
+    let server_sched_start = plan.server_pid.and_then(limits::process_sched_ms);
     let start = Instant::now();
     let mut publish_error = None;
     for n in 1..=plan.events {
@@ -309,6 +312,12 @@ async fn drive(plan: &Plan, s: &mut Summary, workers: &mut Vec<Worker>) -> Resul
         plan.server_pid.and_then(limits::process_cpu_ms),
     ) {
         s.server_cpu_ms = Some(b - a);
+    }
+    if let (Some((_, a)), Some((_, b))) = (
+        server_sched_start,
+        plan.server_pid.and_then(limits::process_sched_ms),
+    ) {
+        s.server_runqueue_wait_ms = Some(b - a);
     }
     s.rss_after_kb = plan.server_pid.and_then(rss_kb);
     s.expected = s.connected as u64 * plan.events;

@@ -66,3 +66,21 @@ pub fn process_cpu_ms(pid: u32) -> Option<f64> {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (hz > 0).then(|| (utime + stime) * 1000.0 / hz as f64)
 }
+
+/// Time a process's threads ran and waited for a CPU (run queue), summed, in ms, from
+/// `/proc/<pid>/task/*/schedstat`. Waiting is what a busy machine adds to latency.
+pub fn process_sched_ms(pid: u32) -> Option<(f64, f64)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let (mut run, mut wait) = (0u64, 0u64);
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let mut fields = stat
+            .split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0));
+        run += fields.next().unwrap_or(0);
+        wait += fields.next().unwrap_or(0);
+    }
+    Some((run as f64 / 1e6, wait as f64 / 1e6))
+}
