@@ -24,12 +24,16 @@ const TARGET_CLIENTS = 19_000;
 const TARGET_RSS = 16 * 1024;
 const TARGET_P99_MS = 100;
 
-/** Process groups started here and not yet reaped; killed on any exit. */
+/** Process groups started here and not yet reaped, and temporary directories: gone on any exit. */
 const live = new Set();
+const temporary = new Set();
 function killGroup(pid, signal) {
   try { process.kill(-pid, signal); } catch { /* already gone */ }
 }
-process.on('exit', () => { for (const pid of live) killGroup(pid, 'SIGKILL'); });
+process.on('exit', () => {
+  for (const pid of live) killGroup(pid, 'SIGKILL');
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const ms = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
@@ -129,6 +133,7 @@ export async function fanout({ quick = false } = {}) {
   execFileSync('cargo', ['build', '--release', '-q', '-p', 'livesource-dev', '-p', 'livesource-loadgen'],
     { cwd: root, stdio: ['ignore', 2, 2] });
   const work = mkdtempSync(join(tmpdir(), 'livesource-fanout-'));
+  temporary.add(work);
   const secret = randomBytes(24).toString('hex');
   const token = execFileSync(bin('livesource-dev'), ['token', '--sub', 'fanout-bench', '--role', 'editor', '--ttl', '1h', '--data', join(work, 'token')],
     { env: { ...process.env, LIVESOURCE_JWT_SECRET: secret }, encoding: 'utf8' }).trim();
@@ -203,6 +208,7 @@ export async function fanout({ quick = false } = {}) {
     ];
   } finally {
     rmSync(work, { recursive: true, force: true, maxRetries: 5 });
+    temporary.delete(work);
   }
 }
 
