@@ -109,21 +109,25 @@ try {
   document.getElementById('list').innerHTML = await (await fetch(coll, { headers: { 'HX-Request': 'true' } })).text();
   // The publish topic starts with {"counter": -1} on the page; the server keeps no state.
   const samples = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
+  const rounds50 = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
   for (let r = 0; r < rounds; r++) {
     for (const [name, start] of Object.entries(modes)) {
       const mode = await start();
+      const round = [];
       for (let i = 0; i < warmup + perRound; i++) {
         const ms = await mode.sample();
-        if (i >= warmup) samples[name].push(ms);
+        if (i >= warmup) round.push(ms);
         await sleep(2);
       }
+      samples[name].push(...round);
+      rounds50[name].push(quantile(round, 0.5));
       mode.close();
       await sleep(20);
     }
   }
   const result = {};
   for (const [name, xs] of Object.entries(samples)) {
-    result[name] = { p50: quantile(xs, 0.5), p99: quantile(xs, 0.99), n: xs.length };
+    result[name] = { p50: quantile(xs, 0.5), p99: quantile(xs, 0.99), n: xs.length, rounds: rounds50[name] };
   }
   report(result);
 } catch (e) {
