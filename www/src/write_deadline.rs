@@ -49,16 +49,19 @@ impl DeadlineIo {
     /// Passes `poll` through; while it stays pending, arms (once) and polls a future that
     /// ends at the deadline or at the cut, whichever comes first, so either wakes the writer,
     /// which then gets an error.
+    ///
+    /// The cut is only consulted here, while a write is stuck: `is_cancelled` takes a lock,
+    /// and a client whose writes flow learns it fell behind from its stream instead.
     fn guard<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
-        self.check_cut()?;
         match poll {
             Poll::Ready(result) => {
                 self.stalled = None;
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                let (timeout, cut) = (self.timeout, self.cut.0.clone());
+                let (timeout, cut) = (self.timeout, &self.cut);
                 let stalled = self.stalled.get_or_insert_with(|| {
+                    let cut = cut.0.clone();
                     Box::pin(async move {
                         tokio::select! {
                             () = tokio::time::sleep(timeout) => {}
@@ -87,7 +90,6 @@ impl AsyncRead for DeadlineIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.check_cut()?;
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
