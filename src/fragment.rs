@@ -5,18 +5,25 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    AbortController, Element, HtmlTemplateElement, Request, RequestCredentials, RequestInit,
-    Response,
-};
+use web_sys::{AbortController, Element};
 
 use crate::coalesce::{Coalescer, Start};
 use crate::dispatch::call_js;
 use crate::error::{Error, Result};
 use crate::platform;
 use crate::source::Inner;
+
+#[wasm_bindgen(module = "/src/web.js")]
+extern "C" {
+    /// Resolves to the fragment's HTML; rejects with the status, or a message.
+    #[wasm_bindgen(js_name = fetchFragment)]
+    fn fetch_fragment(url: &str, abort: &AbortController) -> js_sys::Promise;
+    /// Swaps the HTML in; returns the element now in the target's place (or the target).
+    #[wasm_bindgen(js_name = swap, catch)]
+    fn swap_js(target: &Element, html: &str, mode: &str) -> Result<JsValue, JsValue>;
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Swap {
@@ -29,6 +36,17 @@ pub enum Swap {
 }
 
 impl Swap {
+    /// The htmx name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Swap::OuterHtml => "outerHTML",
+            Swap::InnerHtml => "innerHTML",
+            Swap::BeforeEnd => "beforeend",
+            Swap::AfterBegin => "afterbegin",
+            Swap::None => "none",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "outerHTML" => Swap::OuterHtml,
@@ -163,37 +181,21 @@ impl Refresher {
     }
 
     async fn fetch(&self) -> Result<String> {
-        let failed = |e: JsValue| {
-            Error::Swap(format!(
+        let failed = |e: JsValue| match e.as_f64() {
+            Some(status) => Error::Swap(format!(
+                "GET {} answered HTTP {}; the DOM is unchanged",
+                self.url, status as u16
+            )),
+            None => Error::Swap(format!(
                 "GET {} failed: {}; the DOM is unchanged",
                 self.url,
                 platform::describe(&e)
-            ))
+            )),
         };
         let abort = AbortController::new().map_err(failed)?;
-        let init = RequestInit::new();
-        init.set_method("GET");
-        init.set_signal(Some(&abort.signal()));
-        init.set_credentials(RequestCredentials::SameOrigin);
-        let request = Request::new_with_str_and_init(&self.url, &init).map_err(failed)?;
-        let headers = request.headers();
-        headers.set("HX-Request", "true").map_err(failed)?;
-        headers.set("Accept", "text/html").map_err(failed)?;
+        let request = fetch_fragment(&self.url, &abort);
         *self.abort.borrow_mut() = Some(abort);
-        let response: Response = JsFuture::from(platform::fetch(&request)?)
-            .await
-            .and_then(|r| r.dyn_into())
-            .map_err(failed)?;
-        if !response.ok() {
-            return Err(Error::Swap(format!(
-                "GET {} answered HTTP {}; the DOM is unchanged",
-                self.url,
-                response.status()
-            )));
-        }
-        let text = JsFuture::from(response.text().map_err(failed)?)
-            .await
-            .map_err(failed)?;
+        let text = JsFuture::from(request).await.map_err(failed)?;
         Ok(text.as_string().unwrap_or_default())
     }
 
@@ -205,44 +207,15 @@ impl Refresher {
                 .and_then(|w| w.document())
                 .ok_or_else(|| Error::Swap("no document to swap into".into()))?;
             let target = self.find_target(&document)?;
-            let template: HtmlTemplateElement = document
-                .create_element("template")
-                .map_err(|e| Error::Swap(platform::describe(&e)))?
-                .unchecked_into();
-            template.set_inner_html(html);
-            let content = template.content();
-            let inserted: Vec<Element> = (0..content.child_element_count())
-                .filter_map(|i| content.children().item(i))
-                .collect();
-            let done = match swap {
-                Swap::OuterHtml => target.replace_with_with_node_1(&content),
-                Swap::InnerHtml => {
-                    target.replace_children_with_node_1(&content);
-                    Ok(())
-                }
-                Swap::BeforeEnd => target.append_with_node_1(&content),
-                Swap::AfterBegin => target.prepend_with_node_1(&content),
-                Swap::None => Ok(()),
-            };
-            done.map_err(|e| Error::Swap(platform::describe(&e)))?;
-            if swap == Swap::InnerHtml {
-                htmx_process(std::slice::from_ref(&target));
-            } else {
-                htmx_process(&inserted);
-            }
+            let placed = swap_js(&target, html, swap.as_str())
+                .map_err(|e| Error::Swap(platform::describe(&e)))?;
             let follows = matches!(*self.target.borrow(), Some(Target::Element(_)));
-            if let (Swap::OuterHtml, true, Some(first)) = (swap, follows, inserted.first()) {
+            if let (Swap::OuterHtml, true, Some(first)) =
+                (swap, follows, placed.dyn_ref::<Element>())
+            {
                 *self.target.borrow_mut() = Some(Target::Element(first.clone()));
             }
-            target_el = Some(if swap == Swap::OuterHtml {
-                inserted
-                    .first()
-                    .cloned()
-                    .map(JsValue::from)
-                    .unwrap_or(JsValue::NULL)
-            } else {
-                target.into()
-            });
+            target_el = Some(placed);
         }
         if let Some(f) = &self.options.on_swap {
             call_js(f, &[&html.into(), &target_el.unwrap_or(JsValue::NULL)]);
@@ -280,22 +253,6 @@ impl Refresher {
             abort.abort();
         }
         self.coalescer.borrow_mut().abandon();
-    }
-}
-
-/// If htmx is on the page, let it wire `hx-*` attributes inside swapped content.
-fn htmx_process(elements: &[Element]) {
-    let htmx =
-        js_sys::Reflect::get(&js_sys::global(), &"htmx".into()).unwrap_or(JsValue::UNDEFINED);
-    if !htmx.is_object() {
-        return;
-    }
-    let process = js_sys::Reflect::get(&htmx, &"process".into()).unwrap_or(JsValue::UNDEFINED);
-    let Some(process) = process.dyn_ref::<js_sys::Function>() else {
-        return;
-    };
-    for el in elements {
-        let _ = process.call1(&htmx, el);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The few browser globals the library needs, in a window or a worker alike.
 
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Request, Url, Window, WorkerGlobalScope};
+use web_sys::{Url, Window, WorkerGlobalScope};
 
 use crate::error::{Error, Result};
 
@@ -11,19 +11,6 @@ pub(crate) fn window() -> Option<Window> {
 
 fn worker() -> Option<WorkerGlobalScope> {
     js_sys::global().dyn_into::<WorkerGlobalScope>().ok()
-}
-
-/// `fetch(request)` on whichever global this runs in.
-pub(crate) fn fetch(request: &Request) -> Result<js_sys::Promise> {
-    if let Some(w) = window() {
-        return Ok(w.fetch_with_request(request));
-    }
-    if let Some(w) = worker() {
-        return Ok(w.fetch_with_request(request));
-    }
-    Err(Error::Config(
-        "fetch is not available in this context".into(),
-    ))
 }
 
 /// Resolves `url` against the document's base URL (or the worker's location).
