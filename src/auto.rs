@@ -22,7 +22,7 @@ use web_sys::{Element, MutationObserver, MutationObserverInit};
 use crate::error::{Error, Result};
 use crate::fragment::{RefreshOptions, Swap, Target};
 use crate::handle::{LiveSource, Refresh, Registration};
-use crate::hash::HashMap;
+use crate::hash::VecMap;
 use crate::options::Options;
 use crate::platform;
 
@@ -50,7 +50,7 @@ fn mark_all(refreshes: &[Refresh], state: &str) {
 
 #[derive(Default)]
 struct Wiring {
-    sources: HashMap<String, Shared>,
+    sources: VecMap<Shared>,
 }
 
 impl Wiring {
@@ -104,7 +104,9 @@ impl Wiring {
                 },
             );
         }
-        let shared = &self.sources[&url];
+        let Some(shared) = self.sources.get(&url) else {
+            return Ok(());
+        };
         let refresh = shared.source.refresh(&event, options)?;
         shared.refreshes.borrow_mut().push(refresh);
         shared.mark_all();

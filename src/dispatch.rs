@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::error::Error;
-use crate::hash::HashMap;
+use crate::hash::VecMap;
 
 pub(crate) type Id = u64;
 
@@ -115,13 +115,13 @@ impl<T: Clone> Slots<T> {
 #[derive(Default)]
 pub(crate) struct Registry {
     next_id: Id,
-    pub events: HashMap<String, Slots<EventSink>>,
+    pub events: VecMap<Slots<EventSink>>,
     pub states: Slots<Callback<StateFn>>,
     pub errors: Slots<Callback<ErrorFn>>,
     pub resets: Slots<Callback<ResetFn>>,
     /// For event names whose listeners are all JS functions: those functions, so one JS call
     /// can deliver an event (the hot path for pages) without the data crossing into wasm.
-    pub js_only: HashMap<String, Rc<js_sys::Array>>,
+    pub js_only: VecMap<Rc<js_sys::Array>>,
 }
 
 /// Which list an id belongs to, so one `remove` serves every kind of registration.
@@ -140,10 +140,7 @@ impl Registry {
     }
 
     pub fn add_event(&mut self, name: &str, id: Id, sink: EventSink) {
-        self.events
-            .entry(name.to_owned())
-            .or_default()
-            .add(id, sink);
+        self.events.or_default(name).add(id, sink);
         self.refresh_js_only(name);
     }
 
@@ -284,7 +281,7 @@ mod tests {
         let a = r.next_id();
         let b = r.next_id();
         let sink: Rc<RawFn> = Rc::new(|_: &JsValue| ());
-        let slots = r.events.entry("change".into()).or_default();
+        let slots = r.events.or_default("change");
         slots.add(a, EventSink::Raw(Rc::clone(&sink)));
         slots.add(b, EventSink::Raw(sink));
         let kind = Kind::Event("change".into());

@@ -1,4 +1,4 @@
-//! A small, fast, deterministic hasher for the library's maps, all keyed by short strings it
+//! Maps for the library. A small, fast, deterministic hasher for its hash sets, all keyed by short strings it
 //! controls (event names, event ids): the per-event path hashes an id or two, and SipHash with
 //! random keys costs more than the rest of that path and more code. The same multiply-rotate
 //! scheme as rustc's FxHash.
@@ -52,8 +52,88 @@ impl Hasher for FxHasher {
     }
 }
 
+/// A map from names to values for the few names a source or a page uses: a vector searched in
+/// order, which is as fast as hashing for a handful of keys and much less code than another
+/// `HashMap` instantiation.
+pub struct VecMap<V> {
+    items: Vec<(String, V)>,
+}
+
+impl<V> Default for VecMap<V> {
+    fn default() -> Self {
+        Self { items: Vec::new() }
+    }
+}
+
+impl<V> VecMap<V> {
+    fn position(&self, key: &str) -> Option<usize> {
+        self.items.iter().position(|(k, _)| k == key)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.items.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.items
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    pub fn insert(&mut self, key: String, value: V) {
+        match self.position(&key) {
+            Some(i) => self.items[i].1 = value,
+            None => self.items.push((key, value)),
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<V> {
+        self.position(key).map(|i| self.items.remove(i).1)
+    }
+
+    /// The value for `key`, inserted as `V::default()` if missing.
+    pub fn or_default(&mut self, key: &str) -> &mut V
+    where
+        V: Default,
+    {
+        let i = match self.position(key) {
+            Some(i) => i,
+            None => {
+                self.items.push((key.to_owned(), V::default()));
+                self.items.len() - 1
+            }
+        };
+        &mut self.items[i].1
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.items.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.items.iter().map(|(_, v)| v)
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &V) -> bool) {
+        self.items.retain(|(k, v)| keep(k, v));
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
 pub type FxBuild = BuildHasherDefault<FxHasher>;
-pub type HashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
 pub type HashSet<T> = std::collections::HashSet<T, FxBuild>;
 
 #[cfg(test)]
@@ -76,5 +156,19 @@ mod tests {
         };
         assert_eq!(h("abcdefghij"), h("abcdefghij"));
         assert_ne!(h("abcdefghij"), h("abcdefghik"));
+    }
+
+    #[test]
+    fn vec_map_keeps_one_value_per_key() {
+        let mut m: VecMap<u32> = VecMap::default();
+        m.insert("a".into(), 1);
+        *m.or_default("b") += 2;
+        *m.or_default("b") += 3;
+        m.insert("a".into(), 4);
+        assert_eq!((m.get("a"), m.get("b"), m.len()), (Some(&4), Some(&5), 2));
+        assert_eq!(m.remove("a"), Some(4));
+        assert!(!m.contains_key("a") && m.remove("a").is_none());
+        m.retain(|_, v| *v != 5);
+        assert!(m.is_empty());
     }
 }
