@@ -17,22 +17,25 @@ use crate::error::{Error, Result};
 
 #[wasm_bindgen(inline_js = "
 export function listen(es, name, received, decodeFailed) {
+  let fns = null;
   const listener = (e) => {
     const id = e.lastEventId;
     if (!received(e, id)) return;
-    const fns = listener.fns;
+    // A snapshot: listeners may come and go while these are called.
+    const list = fns;
+    if (list === null) return;
     let value;
     try { value = JSON.parse(e.data); } catch (err) { decodeFailed(id, String((err && err.message) || err)); return; }
     const meta = { id: id || undefined, event: name };
-    for (let i = 0; i < fns.length; i++) {
-      try { fns[i](value, meta); } catch (x) { report(x); }
+    for (let i = 0; i < list.length; i++) {
+      try { list[i](value, meta); } catch (x) { report(x); }
     }
   };
-  listener.fns = null;
+  listener.setFns = (f) => { fns = f === undefined ? null : f; };
   es.addEventListener(name, listener);
   return listener;
 }
-export function setFns(listener, fns) { listener.fns = fns === undefined ? null : fns; }
+export function setFns(listener, fns) { listener.setFns(fns); }
 export function unlisten(es, name, listener) { es.removeEventListener(name, listener); }
 // Reports an exception thrown by a user callback like a native event listener does, without
 // interrupting delivery to the other listeners.
@@ -59,7 +62,7 @@ extern "C" {
 /// `lastEventId` (read once, in JS) and whether the JS listener holds the functions to deliver
 /// to (every listener of that name is a JS function). Returns whether the JS listener should
 /// parse the data and call them; otherwise Rust has delivered (or dropped) the event.
-pub(crate) type OnEvent = Rc<dyn Fn(&str, &MessageEvent, String, bool) -> bool>;
+pub(crate) type OnEvent = Rc<dyn Fn(&str, &MessageEvent, String, &Cell<bool>) -> bool>;
 /// Called when the JS listener could not parse an event's data: name, id, message.
 pub(crate) type OnDecodeError = Rc<dyn Fn(&str, String, String)>;
 
@@ -118,7 +121,7 @@ impl Connection {
         let js_only = Rc::new(Cell::new(false));
         let flag = Rc::clone(&js_only);
         let received = Closure::<dyn FnMut(MessageEvent, String) -> bool>::new(
-            move |event: MessageEvent, id: String| on_event(&owned, &event, id, flag.get()),
+            move |event: MessageEvent, id: String| on_event(&owned, &event, id, &flag),
         );
         let (on_decode_error, owned) = (Rc::clone(&self.on_decode_error), name.to_owned());
         let decode_failed =

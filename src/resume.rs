@@ -54,8 +54,10 @@ impl Resume {
         if id.is_empty() || self.connection_id.as_deref() == Some(id) {
             return Verdict::Deliver;
         }
-        if let Some(seen) = self.recent_set.get(id) {
-            self.connection_id = Some(Rc::clone(seen));
+        // One hash for the lookup and the insertion: duplicates are rare.
+        let id: Rc<str> = Rc::from(id);
+        if !self.recent_set.insert(Rc::clone(&id)) {
+            self.connection_id = Some(id);
             return Verdict::Duplicate;
         }
         if self.recent.len() == DEDUPE_WINDOW {
@@ -63,9 +65,7 @@ impl Resume {
                 self.recent_set.remove(&old);
             }
         }
-        let id: Rc<str> = Rc::from(id);
         self.recent.push_back(Rc::clone(&id));
-        self.recent_set.insert(Rc::clone(&id));
         self.connection_id = Some(Rc::clone(&id));
         self.last_id = Some(id);
         Verdict::Deliver

@@ -171,12 +171,11 @@ impl Inner {
                 }
             },
             Rc::new(
-                move |name: &str, event: &MessageEvent, id: String, js_only: bool| match on_event
-                    .upgrade()
-                    .filter(|s| s.current(generation))
-                {
-                    Some(s) => s.received(name, event, id, js_only),
-                    None => false,
+                move |name: &str, event: &MessageEvent, id: String, js_only: &Cell<bool>| {
+                    match on_event.upgrade().filter(|s| s.current(generation)) {
+                        Some(s) => s.received(name, event, id, js_only),
+                        None => false,
+                    }
                 },
             ),
             Rc::new(move |name: &str, id: String, message: String| {
@@ -311,7 +310,7 @@ impl Inner {
     /// One named event. Returns whether the connection's JS listener should deliver it to the
     /// JS functions it holds (`js_only`: every listener of `name` is one); otherwise Rust has
     /// delivered or dropped it.
-    fn received(&self, name: &str, event: &MessageEvent, id: String, js_only: bool) -> bool {
+    fn received(&self, name: &str, event: &MessageEvent, id: String, js_only: &Cell<bool>) -> bool {
         self.activity.set(true);
         if name == HEARTBEAT {
             self.heartbeats.set(true);
@@ -332,7 +331,7 @@ impl Inner {
                 return false;
             }
         }
-        if js_only {
+        if js_only.get() {
             return true;
         }
         self.deliver(name, (!id.is_empty()).then_some(id), &event.data());
