@@ -5,7 +5,7 @@
 // The rules are those of `livesource::patch::ops` (the `json-patch` crate): a patch is first
 // checked whole (shape of every op), then applied op by op. Failures throw `{ index, message }`.
 
-const has = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+const has = Object.hasOwn;
 // Own data properties only: a key named __proto__ is data, never the prototype. (Assignment is
 // safe for every other key: JSON objects inherit only writable data properties.)
 const define = (o, k, v) => {
@@ -13,8 +13,20 @@ const define = (o, k, v) => {
   else o[k] = v;
 };
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-const INDEX = /^(0|[1-9][0-9]*)$/;
 const ESCAPE = /~(?![01])/;
+
+// An array index token as a number (`0` or digits without a leading zero), or -1.
+function index(k) {
+  const n = k.length;
+  if (n === 0 || n > 15 || (n > 1 && k.charCodeAt(0) === 48)) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const c = k.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
 
 const fail = (index, message) => {
   throw { index, message };
@@ -22,36 +34,50 @@ const fail = (index, message) => {
 const PATH = 'path is invalid';
 const FROM = '"from" path is invalid';
 
+// The decoded tokens of a pointer already checked by `pointer`.
 const tokens = (p) => {
-  if (p === '') return [];
-  const parts = p.slice(1).split('/');
-  for (let i = 0; i < parts.length; i++) {
-    const t = parts[i];
-    if (t.indexOf('~') >= 0) parts[i] = t.replace(/~1/g, '/').replace(/~0/g, '~');
+  const parts = [];
+  if (p === '') return parts;
+  let start = 1;
+  for (;;) {
+    const end = p.indexOf('/', start);
+    let t = end < 0 ? p.substring(start) : p.substring(start, end);
+    if (t.indexOf('~') >= 0) t = t.replace(/~1/g, '/').replace(/~0/g, '~');
+    parts.push(t);
+    if (end < 0) return parts;
+    start = end + 1;
   }
-  return parts;
 };
 
 // ---- checking ---------------------------------------------------------------------------------
 
-const ARITY = { add: 2, replace: 2, test: 2, remove: 1, move: 2, copy: 2 };
 const SHAPE = { add: '[op, path, value]', replace: '[op, path, value]', test: '[op, path, value]', remove: '[op, path]', move: '[op, from, path]', copy: '[op, from, path]' };
 const OPS = '`add`, `remove`, `replace`, `move`, `copy`, `test`';
 
+// How many values follow the op name in a tuple: 2, 1 for remove, 0 for an unknown op.
+const arity = (op) => {
+  switch (op) {
+    case 'add': case 'replace': case 'test': case 'move': case 'copy': return 2;
+    case 'remove': return 1;
+    default: return 0;
+  }
+};
+
 function pointer(i, value, field) {
   if (typeof value !== 'string') fail(i, `invalid type for \`${field}\`: expected a JSON pointer string`);
-  if (value !== '' && value[0] !== '/') fail(i, `invalid JSON pointer '${value}' in \`${field}\`: it must be empty or start with '/'`);
-  if (ESCAPE.test(value)) fail(i, `invalid JSON pointer '${value}' in \`${field}\`: '~' must be followed by 0 or 1`);
-  return value;
+  if (value !== '' && value.charCodeAt(0) !== 47) fail(i, `invalid JSON pointer '${value}' in \`${field}\`: it must be empty or start with '/'`);
+  if (value.indexOf('~') >= 0 && ESCAPE.test(value)) fail(i, `invalid JSON pointer '${value}' in \`${field}\`: '~' must be followed by 0 or 1`);
 }
 
 // Checks one op's shape (tuples and objects alike); applying reads the op again in place.
+// (JSON has no `undefined`, so an undefined field is a missing one.)
 function check(i, item) {
   if (Array.isArray(item)) {
     const op = item[0];
     if (typeof op !== 'string') fail(i, 'a tuple starts with the op name');
-    if (!has(ARITY, op)) fail(i, `unknown op '${op}'`);
-    if (item.length - 1 !== ARITY[op]) fail(i, `'${op}' takes ${SHAPE[op]}, got ${item.length - 1} values`);
+    const n = arity(op);
+    if (n === 0) fail(i, `unknown op '${op}'`);
+    if (item.length - 1 !== n) fail(i, `'${op}' takes ${SHAPE[op]}, got ${item.length - 1} values`);
     if (op === 'move' || op === 'copy') {
       pointer(i, item[1], 'from');
       pointer(i, item[2], 'path');
@@ -61,15 +87,15 @@ function check(i, item) {
     return;
   }
   if (!isObject(item)) fail(i, `an operation must be an object or a tuple, got ${JSON.stringify(item)}`);
-  if (!has(item, 'op')) fail(i, 'missing field `op`');
   const op = item.op;
-  if (typeof op !== 'string' || !has(ARITY, op)) fail(i, `unknown variant \`${op}\`, expected one of ${OPS}`);
-  if (!has(item, 'path')) fail(i, 'missing field `path`');
+  if (op === undefined) fail(i, 'missing field `op`');
+  if (typeof op !== 'string' || arity(op) === 0) fail(i, `unknown variant \`${op}\`, expected one of ${OPS}`);
+  if (item.path === undefined) fail(i, 'missing field `path`');
   pointer(i, item.path, 'path');
   if (op === 'move' || op === 'copy') {
-    if (!has(item, 'from')) fail(i, 'missing field `from`');
+    if (item.from === undefined) fail(i, 'missing field `from`');
     pointer(i, item.from, 'from');
-  } else if (op !== 'remove' && !has(item, 'value')) {
+  } else if (op !== 'remove' && item.value === undefined) {
     fail(i, 'missing field `value`');
   }
 }
@@ -81,8 +107,9 @@ function at(node, path) {
   for (let i = 0; i < path.length; i++) {
     const k = path[i];
     if (Array.isArray(node)) {
-      if (!INDEX.test(k) || +k >= node.length) return undefined;
-      node = node[+k];
+      const n = index(k);
+      if (n < 0 || n >= node.length) return undefined;
+      node = node[n];
     } else if (isObject(node)) {
       if (!has(node, k)) return undefined;
       node = node[k];
@@ -132,10 +159,12 @@ class Patcher {
     node = this.root = this.writable(node);
     for (let i = 0; i < path.length - 1; i++) {
       const k = path[i];
+      const array = Array.isArray(node);
+      const n = array ? index(k) : -1;
       let child;
-      if (Array.isArray(node)) {
-        if (!INDEX.test(k) || +k >= node.length) return null;
-        child = node[+k];
+      if (array) {
+        if (n < 0 || n >= node.length) return null;
+        child = node[n];
       } else {
         if (!has(node, k)) return null;
         child = node[k];
@@ -143,7 +172,7 @@ class Patcher {
       if (child === null || typeof child !== 'object') return null;
       const copy = this.writable(child);
       if (copy !== child) {
-        if (Array.isArray(node)) node[+k] = copy;
+        if (array) node[n] = copy;
         else define(node, k, copy);
       }
       node = copy;
@@ -161,9 +190,12 @@ class Patcher {
     const k = path[path.length - 1];
     if (!Array.isArray(parent)) define(parent, k, value);
     else if (k === '-') parent.push(value);
-    else if (!INDEX.test(k) || +k > parent.length) return false;
-    else if (+k === parent.length) parent.push(value);
-    else parent.splice(+k, 0, value);
+    else {
+      const n = index(k);
+      if (n < 0 || n > parent.length) return false;
+      if (n === parent.length) parent.push(value);
+      else parent.splice(n, 0, value);
+    }
     return true;
   }
 
@@ -174,8 +206,9 @@ class Patcher {
     if (parent === null) return undefined;
     const k = path[path.length - 1];
     if (Array.isArray(parent)) {
-      if (!INDEX.test(k) || +k >= parent.length) return undefined;
-      return +k === parent.length - 1 ? parent.pop() : parent.splice(+k, 1)[0];
+      const n = index(k);
+      if (n < 0 || n >= parent.length) return undefined;
+      return n === parent.length - 1 ? parent.pop() : parent.splice(n, 1)[0];
     }
     if (!has(parent, k)) return undefined;
     const removed = parent[k];
@@ -192,8 +225,9 @@ class Patcher {
     if (parent === null) return false;
     const k = path[path.length - 1];
     if (Array.isArray(parent)) {
-      if (!INDEX.test(k) || +k >= parent.length) return false;
-      parent[+k] = value;
+      const n = index(k);
+      if (n < 0 || n >= parent.length) return false;
+      parent[n] = value;
     } else {
       if (!has(parent, k)) return false;
       define(parent, k, value);
@@ -285,4 +319,55 @@ export function toJson(value) {
 export function copyJson(value) {
   const text = JSON.stringify(value);
   return text === undefined ? undefined : JSON.parse(text);
+}
+
+// An exception thrown by a subscriber is reported like one from a native event listener, without
+// stopping the others.
+function report(e) {
+  if (typeof globalThis.reportError === 'function') globalThis.reportError(e);
+  else setTimeout(() => { throw e; });
+}
+
+/**
+ * The state and its subscribers (the Svelte store contract), so that applying a patch and
+ * notifying every subscriber is one call from wasm. Subscribers are a copy-on-write list: one
+ * may subscribe or unsubscribe while being called.
+ */
+export class Store {
+  constructor(state) {
+    this.state = state;
+    this.subscribers = [];
+    this.nextId = 0;
+  }
+
+  apply(patch, local) {
+    this.set(applyPatch(this.state, patch, local));
+  }
+
+  set(state) {
+    this.state = state;
+    const list = this.subscribers;
+    for (let i = 0; i < list.length; i++) {
+      try {
+        list[i].run(state);
+      } catch (e) {
+        report(e);
+      }
+    }
+  }
+
+  subscribe(run) {
+    const id = ++this.nextId;
+    this.subscribers = [...this.subscribers, { id, run }];
+    try {
+      run(this.state);
+    } catch (e) {
+      report(e);
+    }
+    return id;
+  }
+
+  unsubscribe(id) {
+    this.subscribers = this.subscribers.filter((s) => s.id !== id);
+  }
 }

@@ -3,24 +3,39 @@
 //! (`subscribe` calls at once and returns an unsubscribe function), and resync on a failed patch
 //! or a server `reset`. Values never cross into wasm on the hot path.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::{Rc, Weak};
 
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::dispatch::{call_js, Id, Slots};
+use crate::dispatch::Id;
 use crate::error::Error;
 use crate::platform;
 use crate::source::Inner;
 
 #[wasm_bindgen(module = "/src/patch/engine.js")]
 extern "C" {
-    /// The new root after `patch` (JSON text, or an ops array if `local`); throws
-    /// `{ index, message }`.
-    #[wasm_bindgen(js_name = applyPatch, catch)]
-    fn apply_patch(root: &JsValue, patch: &JsValue, local: bool) -> Result<JsValue, JsValue>;
+    /// The state and its subscribers, in JS: a patch is applied and published in one call.
+    type Store;
+    #[wasm_bindgen(constructor)]
+    fn new(state: &JsValue) -> Store;
+    #[wasm_bindgen(method, getter)]
+    fn state(this: &Store) -> JsValue;
+    /// Applies `patch` (JSON text, or an ops array if `local`) and notifies every subscriber;
+    /// throws `{ index, message }`, leaving the state as it was.
+    #[wasm_bindgen(method, catch)]
+    fn apply(this: &Store, patch: &JsValue, local: bool) -> Result<(), JsValue>;
+    /// Replaces the state and notifies every subscriber.
+    #[wasm_bindgen(method)]
+    fn set(this: &Store, state: &JsValue);
+    /// Calls `run` with the current state now and after every change; returns an id.
+    #[wasm_bindgen(method)]
+    fn subscribe(this: &Store, run: &js_sys::Function) -> f64;
+    #[wasm_bindgen(method)]
+    fn unsubscribe(this: &Store, id: f64);
+
     /// JSON text of a value; a string is taken to be JSON text already.
     #[wasm_bindgen(js_name = toJson, catch)]
     fn to_json(value: &JsValue) -> Result<JsValue, JsValue>;
@@ -40,10 +55,9 @@ pub struct PatchOptions {
 pub(crate) struct StoreInner {
     me: Weak<StoreInner>,
     source: Weak<Inner>,
-    /// The one state: a JS value whose containers are never changed once published.
-    js: RefCell<JsValue>,
-    subscribers: RefCell<Slots<js_sys::Function>>,
-    next_id: Cell<Id>,
+    /// The one state, with its subscribers: a JS value whose containers are never changed once
+    /// published.
+    js: Store,
     resync: Option<js_sys::Function>,
     resyncing: Cell<bool>,
 }
@@ -58,7 +72,7 @@ pub struct PatchStore {
 impl PatchStore {
     /// The current state.
     pub fn get(&self) -> Value {
-        let text = to_json(&self.inner.js.borrow())
+        let text = to_json(&self.inner.js.state())
             .ok()
             .and_then(|t| t.as_string())
             .unwrap_or_default();
@@ -67,7 +81,7 @@ impl PatchStore {
 
     /// The current state as the JS object handed to subscribers.
     pub fn js_state(&self) -> JsValue {
-        self.inner.js.borrow().clone()
+        self.inner.js.state()
     }
 
     /// Applies a patch that did not come from the stream (an optimistic local change, say),
@@ -88,9 +102,7 @@ impl StoreInner {
         Rc::new_cyclic(|me| StoreInner {
             me: me.clone(),
             source: Rc::downgrade(source),
-            js: RefCell::new(initial),
-            subscribers: RefCell::new(Slots::default()),
-            next_id: Cell::new(0),
+            js: Store::new(&initial),
             resync,
             resyncing: Cell::new(false),
         })
@@ -115,9 +127,7 @@ impl StoreInner {
     }
 
     fn apply_with(&self, patch: &JsValue, local: bool) -> Result<(), Error> {
-        let next = apply_patch(&self.js.borrow(), patch, local).map_err(patch_error)?;
-        self.publish(next);
-        Ok(())
+        self.js.apply(patch, local).map_err(patch_error)
     }
 
     fn failed(&self, e: &Error) {
@@ -125,14 +135,6 @@ impl StoreInner {
             source.emit_error(e);
         }
         self.request_resync();
-    }
-
-    fn publish(&self, next: JsValue) {
-        *self.js.borrow_mut() = next.clone();
-        let subscribers = self.subscribers.borrow().snapshot();
-        for (_, f) in subscribers.iter() {
-            call_js(f, &[&next]);
-        }
     }
 
     /// Asks the app for the full state (after a failed patch or a `reset`).
@@ -149,7 +151,7 @@ impl StoreInner {
             let Some(this) = me.upgrade() else { return };
             this.resyncing.set(false);
             match result {
-                Ok(js) => this.publish(js),
+                Ok(js) => this.js.set(&js),
                 Err(e) => {
                     if let Some(source) = this.source.upgrade() {
                         source.emit_error(&e);
@@ -160,16 +162,11 @@ impl StoreInner {
     }
 
     pub fn subscribe(&self, f: js_sys::Function) -> Id {
-        let id = self.next_id.get() + 1;
-        self.next_id.set(id);
-        self.subscribers.borrow_mut().add(id, f.clone());
-        let current = self.js.borrow().clone();
-        call_js(&f, &[&current]);
-        id
+        self.js.subscribe(&f) as Id
     }
 
     pub fn unsubscribe(&self, id: Id) {
-        self.subscribers.borrow_mut().remove(id);
+        self.js.unsubscribe(id as f64);
     }
 }
 
