@@ -20,7 +20,9 @@ export function listen(es, name, received, decodeFailed) {
   let fns = null;
   const listener = (e) => {
     const id = e.lastEventId;
-    if (!received(e, id)) return;
+    // A canonical decimal id crosses as a number: no string copy into wasm (see resume::decimal).
+    const n = decimal(id);
+    if (!(n >= 0 ? received(e, n, undefined) : received(e, -1, id))) return;
     // A snapshot: listeners may come and go while these are called.
     const list = fns;
     if (list === null) return;
@@ -35,6 +37,17 @@ export function listen(es, name, received, decodeFailed) {
   es.addEventListener(name, listener);
   return listener;
 }
+function decimal(id) {
+  const n = id.length;
+  if (n === 0 || n > 15 || (n > 1 && id.charCodeAt(0) === 48)) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const c = id.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
 export function setFns(listener, fns) { listener.setFns(fns); }
 export function unlisten(es, name, listener) { es.removeEventListener(name, listener); }
 // Reports an exception thrown by a user callback like a native event listener does, without
@@ -48,7 +61,7 @@ extern "C" {
     fn listen(
         es: &EventSource,
         name: &str,
-        received: &Closure<dyn FnMut(MessageEvent, String) -> bool>,
+        received: &Closure<dyn FnMut(MessageEvent, f64, Option<String>) -> bool>,
         decode_failed: &Closure<dyn FnMut(String, String)>,
     ) -> JsValue;
     #[wasm_bindgen(js_name = setFns)]
@@ -58,11 +71,17 @@ extern "C" {
     pub(crate) fn report(e: &JsValue);
 }
 
-/// Called for every named event listened to, with the event's name, the event, its
-/// `lastEventId` (read once, in JS) and whether the JS listener holds the functions to deliver
-/// to (every listener of that name is a JS function). Returns whether the JS listener should
-/// parse the data and call them; otherwise Rust has delivered (or dropped) the event.
-pub(crate) type OnEvent = Rc<dyn Fn(&str, &MessageEvent, String, &Cell<bool>) -> bool>;
+/// The event's id as JS read it (once): a canonical decimal crosses as a number.
+pub(crate) enum EventId {
+    Number(u64),
+    Text(String),
+}
+
+/// Called for every named event listened to, with the event's name, the event, its id and
+/// whether the JS listener holds the functions to deliver to (every listener of that name is a
+/// JS function). Returns whether the JS listener should parse the data and call them; otherwise
+/// Rust has delivered (or dropped) the event.
+pub(crate) type OnEvent = Rc<dyn Fn(&str, &MessageEvent, EventId, &Cell<bool>) -> bool>;
 /// Called when the JS listener could not parse an event's data: name, id, message.
 pub(crate) type OnDecodeError = Rc<dyn Fn(&str, String, String)>;
 
@@ -71,7 +90,7 @@ struct Named {
     name: String,
     listener: JsValue,
     js_only: Rc<Cell<bool>>,
-    _received: Closure<dyn FnMut(MessageEvent, String) -> bool>,
+    _received: Closure<dyn FnMut(MessageEvent, f64, Option<String>) -> bool>,
     _decode_failed: Closure<dyn FnMut(String, String)>,
 }
 
@@ -120,8 +139,14 @@ impl Connection {
         let (on_event, owned) = (Rc::clone(&self.on_event), name.to_owned());
         let js_only = Rc::new(Cell::new(false));
         let flag = Rc::clone(&js_only);
-        let received = Closure::<dyn FnMut(MessageEvent, String) -> bool>::new(
-            move |event: MessageEvent, id: String| on_event(&owned, &event, id, &flag),
+        let received = Closure::<dyn FnMut(MessageEvent, f64, Option<String>) -> bool>::new(
+            move |event: MessageEvent, number: f64, text: Option<String>| {
+                let id = match text {
+                    Some(text) => EventId::Text(text),
+                    None => EventId::Number(number as u64),
+                };
+                on_event(&owned, &event, id, &flag)
+            },
         );
         let (on_decode_error, owned) = (Rc::clone(&self.on_decode_error), name.to_owned());
         let decode_failed =

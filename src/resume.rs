@@ -18,23 +18,57 @@ pub enum Verdict {
     Duplicate,
 }
 
+/// An id in the dedupe window. Canonical decimal ids (most servers count) are kept as numbers:
+/// no allocation, and a cheap hash, on the per-event path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Number(u64),
+    Text(Rc<str>),
+}
+
+impl Key {
+    fn of(id: &str) -> Key {
+        match decimal(id) {
+            Some(n) => Key::Number(n),
+            None => Key::Text(Rc::from(id)),
+        }
+    }
+
+    fn is(&self, id: &str) -> bool {
+        match self {
+            Key::Number(n) => decimal(id) == Some(*n),
+            Key::Text(t) => &**t == id,
+        }
+    }
+}
+
+/// `id` as a number if it is a canonical decimal (digits only, no leading zero) of at most 15
+/// digits, so that it converts exactly to and from a JS number.
+pub fn decimal(id: &str) -> Option<u64> {
+    let bytes = id.as_bytes();
+    if bytes.is_empty() || bytes.len() > 15 || (bytes.len() > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    bytes.iter().try_fold(0u64, |v, &c| {
+        c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
+    })
+}
+
 /// Resume state that outlives each connection.
-/// Ids are shared (`Rc<str>`) between the window, its index and the resume point: one
-/// allocation per event on the hot path instead of four.
 #[derive(Debug, Default)]
 pub struct Resume {
-    last_id: Option<Rc<str>>,
-    recent: VecDeque<Rc<str>>,
-    recent_set: HashSet<Rc<str>>,
+    last_id: Option<String>,
+    recent: VecDeque<Key>,
+    recent_set: HashSet<Key>,
     /// The id buffer of the current connection. Per the SSE spec an event without an `id:` field
     /// reports the previous id again, so "same as the last one on this connection" means "no id".
-    connection_id: Option<Rc<str>>,
+    connection_id: Option<Key>,
 }
 
 impl Resume {
     pub fn new(initial: Option<String>) -> Self {
         Self {
-            last_id: initial.filter(|id| !id.is_empty()).map(Rc::from),
+            last_id: initial.filter(|id| !id.is_empty()),
             ..Self::default()
         }
     }
@@ -51,13 +85,36 @@ impl Resume {
 
     /// Classifies an event by the `lastEventId` the browser reported for it, and records it.
     pub fn accept(&mut self, id: &str) -> Verdict {
-        if id.is_empty() || self.connection_id.as_deref() == Some(id) {
+        if id.is_empty() || self.connection_id.as_ref().is_some_and(|k| k.is(id)) {
             return Verdict::Deliver;
         }
+        let verdict = self.record(Key::of(id));
+        if verdict == Verdict::Deliver {
+            let last = self.last_id.get_or_insert_with(String::new);
+            last.clear();
+            last.push_str(id);
+        }
+        verdict
+    }
+
+    /// `accept` for an id that is the canonical decimal `n` (see `decimal`), without its text.
+    pub fn accept_number(&mut self, n: u64) -> Verdict {
+        if self.connection_id == Some(Key::Number(n)) {
+            return Verdict::Deliver;
+        }
+        let verdict = self.record(Key::Number(n));
+        if verdict == Verdict::Deliver {
+            let last = self.last_id.get_or_insert_with(String::new);
+            last.clear();
+            push_decimal(last, n);
+        }
+        verdict
+    }
+
+    fn record(&mut self, key: Key) -> Verdict {
         // One hash for the lookup and the insertion: duplicates are rare.
-        let id: Rc<str> = Rc::from(id);
-        if !self.recent_set.insert(Rc::clone(&id)) {
-            self.connection_id = Some(id);
+        if !self.recent_set.insert(key.clone()) {
+            self.connection_id = Some(key);
             return Verdict::Duplicate;
         }
         if self.recent.len() == DEDUPE_WINDOW {
@@ -65,11 +122,26 @@ impl Resume {
                 self.recent_set.remove(&old);
             }
         }
-        self.recent.push_back(Rc::clone(&id));
-        self.connection_id = Some(Rc::clone(&id));
-        self.last_id = Some(id);
+        self.recent.push_back(key.clone());
+        self.connection_id = Some(key);
         Verdict::Deliver
     }
+}
+
+/// Appends `n` in decimal, without the formatting machinery.
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// Returns `url` with each `(name, value)` pair set as a query parameter: earlier values of the
@@ -224,6 +296,35 @@ mod tests {
             Verdict::Deliver,
             "forgotten ids are not held forever"
         );
+    }
+
+    #[test]
+    fn numeric_and_text_forms_of_an_id_are_one_id() {
+        assert_eq!(decimal("0"), Some(0));
+        assert_eq!(decimal("123456789012345"), Some(123_456_789_012_345));
+        for not in ["", "01", "+1", "1e3", "-1", "1234567890123456", "a1"] {
+            assert_eq!(decimal(not), None, "{not}");
+        }
+        let mut r = Resume::new(None);
+        r.new_connection();
+        assert_eq!(r.accept_number(41), Verdict::Deliver);
+        assert_eq!(r.last_id(), Some("41"));
+        assert_eq!(r.accept("42"), Verdict::Deliver);
+        assert_eq!(
+            r.accept_number(42),
+            Verdict::Deliver,
+            "the connection's id buffer"
+        );
+        r.new_connection();
+        assert_eq!(r.accept("41"), Verdict::Duplicate);
+        assert_eq!(r.accept_number(42), Verdict::Duplicate);
+        assert_eq!(r.accept("042"), Verdict::Deliver, "not the same id as 42");
+        assert_eq!(r.accept_number(43), Verdict::Deliver);
+        assert_eq!(r.last_id(), Some("43"));
+        let mut s = String::from("x");
+        push_decimal(&mut s, 0);
+        push_decimal(&mut s, u64::MAX);
+        assert_eq!(s, format!("x0{}", u64::MAX));
     }
 
     #[test]

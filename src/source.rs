@@ -13,7 +13,7 @@ use wasm_bindgen::JsValue;
 use web_sys::MessageEvent;
 
 use crate::backoff::Schedule;
-use crate::connection::Connection;
+use crate::connection::{Connection, EventId};
 use crate::dispatch::{self, call_js, Callback, EventSink, Kind, Meta, Registry, State};
 use crate::error::{Error, Result};
 use crate::failure::{decide, Action, Probe};
@@ -171,7 +171,7 @@ impl Inner {
                 }
             },
             Rc::new(
-                move |name: &str, event: &MessageEvent, id: String, js_only: &Cell<bool>| {
+                move |name: &str, event: &MessageEvent, id: EventId, js_only: &Cell<bool>| {
                     match on_event.upgrade().filter(|s| s.current(generation)) {
                         Some(s) => s.received(name, event, id, js_only),
                         None => false,
@@ -310,12 +310,22 @@ impl Inner {
     /// One named event. Returns whether the connection's JS listener should deliver it to the
     /// JS functions it holds (`js_only`: every listener of `name` is one); otherwise Rust has
     /// delivered or dropped it.
-    fn received(&self, name: &str, event: &MessageEvent, id: String, js_only: &Cell<bool>) -> bool {
+    fn received(
+        &self,
+        name: &str,
+        event: &MessageEvent,
+        id: EventId,
+        js_only: &Cell<bool>,
+    ) -> bool {
         self.activity.set(true);
         if name == HEARTBEAT {
             self.heartbeats.set(true);
         }
-        if self.resume.borrow_mut().accept(&id) == Verdict::Duplicate {
+        let verdict = match &id {
+            EventId::Number(n) => self.resume.borrow_mut().accept_number(*n),
+            EventId::Text(text) => self.resume.borrow_mut().accept(text),
+        };
+        if verdict == Verdict::Duplicate {
             return false;
         }
         if name == RESET {
@@ -334,7 +344,15 @@ impl Inner {
         if js_only.get() {
             return true;
         }
-        self.deliver(name, (!id.is_empty()).then_some(id), &event.data());
+        let id = match id {
+            EventId::Number(n) => {
+                let mut text = String::new();
+                resume::push_decimal(&mut text, n);
+                Some(text)
+            }
+            EventId::Text(text) => (!text.is_empty()).then_some(text),
+        };
+        self.deliver(name, id, &event.data());
         false
     }
 
