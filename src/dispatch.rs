@@ -195,7 +195,7 @@ impl Registry {
     }
 }
 
-#[wasm_bindgen(inline_js = "export function meta(id, event) { return { id, event }; }")]
+#[wasm_bindgen(module = "/src/io.js")]
 extern "C" {
     /// `{ id, event }` built in JS: one boundary crossing instead of an object plus two sets.
     #[wasm_bindgen(js_name = meta)]

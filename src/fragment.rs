@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::platform;
 use crate::source::Inner;
 
-#[wasm_bindgen(module = "/src/web.js")]
+#[wasm_bindgen(module = "/src/io.js")]
 extern "C" {
     /// Resolves to the fragment's HTML; rejects with the status, or a message.
     #[wasm_bindgen(js_name = fetchFragment)]

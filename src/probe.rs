@@ -1,5 +1,5 @@
 //! Failure visibility. When an `EventSource` fails before it opens, the browser reports only a
-//! bare `error`: no status, no reason. One `fetch` of the same URL (in `web.js`) learns the status
+//! bare `error`: no status, no reason. One `fetch` of the same URL (in `io.js`) learns the status
 //! line (and, for a live stream, the `retry:` hint from the first bytes), then aborts.
 
 use wasm_bindgen::prelude::*;
@@ -13,7 +13,7 @@ use crate::sse;
 /// How long the probe waits for the first bytes of a stream that answered 200.
 const FIRST_BYTES_MS: u32 = 1_000;
 
-#[wasm_bindgen(module = "/src/web.js")]
+#[wasm_bindgen(module = "/src/io.js")]
 extern "C" {
     #[wasm_bindgen(js_name = probe)]
     fn probe_js(url: &str, with_credentials: bool, wait_ms: u32) -> js_sys::Promise;

@@ -4,6 +4,11 @@
 
 const failure = (e) => String((e && e.message) || e);
 
+// `{ id, event }` for a listener: one boundary crossing instead of an object plus two sets.
+export function meta(id, event) {
+  return { id, event };
+}
+
 // One GET of the stream URL to learn why an EventSource failed: the status line, two headers
 // and, for a live event stream, the first chunk of the body (or '' after `waitMs`). Rejects
 // with a message when there is no HTTP answer.
