@@ -261,7 +261,8 @@ fn a_thousand_dropped_connections_leak_nothing() {
     let mut last = resources(&server);
     let settled = eventually(Duration::from_secs(10), || {
         last = resources(&server);
-        last == baseline
+        // Not above: the baseline itself may have caught a connection still closing.
+        last.0 <= baseline.0 && last.1 <= baseline.1 && last.2 == 0
     });
     assert!(
         settled,

@@ -181,7 +181,8 @@ fn ten_thousand_dropped_connections_leak_nothing() {
     assert!(
         eventually(Duration::from_secs(15), || {
             last = (fds(), ready(&server, "tasks"));
-            last == baseline && ready(&server, "sseClients") == 0
+            // Not above: the baseline itself may have caught a connection still closing.
+            last.0 <= baseline.0 && last.1 <= baseline.1 && ready(&server, "sseClients") == 0
         }),
         "after {TOTAL}: {last:?}, baseline {baseline:?}"
     );
