@@ -161,7 +161,7 @@ async function startDev() {
   cpSync('bench/pages', statics, { recursive: true });
   cpSync('node_modules/htmx.org/dist/htmx.min.js', join(statics, 'htmx.min.js'));
   writeFileSync(join(dir, 'access.json'), JSON.stringify([{ prefix: '/bench', methods: ['GET'], role: '$unauthenticated' }]));
-  const env = { ...process.env, LIVESOURCE_JWT_SECRET: randomBytes(24).toString('hex'), RUST_LOG: 'warn,livesource_dev::app=info,tower_http::trace::on_request=debug' };
+  const env = { ...process.env, LIVESOURCE_JWT_SECRET: randomBytes(24).toString('hex'), RUST_LOG: 'warn,livesource_dev::app=debug' };
   const child = spawn(devBin, ['serve', '--addr', '127.0.0.1:0', '--memory', '--replay', '1000000',
     '--access', join(dir, 'access.json'), '--static-dir', statics, '--pkg-dir', 'pkg'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const requests = new Map(); // "GET /path" -> count
