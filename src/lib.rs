@@ -69,3 +69,13 @@ fn start() {
 // The pure modules' unit tests run natively and, through `wasm-pack test`, in Chromium too.
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// Rounds for the deterministic fuzz loops: `base`, or more when `PROPTEST_CASES` asks for more
+/// (`make soak` sets 10,000). In the browser there is no environment, so `base`.
+#[cfg(test)]
+pub(crate) fn fuzz_rounds(base: usize) -> usize {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(base, |n: usize| n.max(base))
+}

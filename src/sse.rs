@@ -204,7 +204,7 @@ mod tests {
             '\r', '\n', ':', ' ', '\0', '1', 'd', 'a', 't', 'é', 'r', 'y', 'i', '\u{feff}',
         ];
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..300 {
+        for _ in 0..crate::fuzz_rounds(300) {
             let mut p = Parser::new();
             for _ in 0..20 {
                 let mut chunk = String::new();

@@ -188,7 +188,7 @@ mod tests {
             seed ^= seed << 17;
             (seed % n as u64) as usize
         };
-        for _ in 0..2000 {
+        for _ in 0..crate::fuzz_rounds(2000) {
             let initial = json!({"a": [1, {"x": 2}], "b": {"c": 3}});
             let patch: Vec<Value> = (0..1 + rand(4))
                 .map(|_| {
