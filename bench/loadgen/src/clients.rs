@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::hist::Histogram;
 use crate::net::{self, Dechunk};
+use crate::pacing::Pacing;
 use crate::sse;
 
 /// How long one client may take to connect and receive its first frame.
@@ -34,12 +35,9 @@ pub struct Settings {
     pub count: usize,
     pub src: Option<Ipv4Addr>,
     pub events: u64,
-    pub connect_phase: Duration,
-    pub in_flight: usize,
-    pub grace: Duration,
     pub max_total: Duration,
-    /// While events flow, read in batches this far apart (zero: read as soon as data arrives).
-    pub batch: Duration,
+    /// Connect phase, grace, attempts in flight, and read batching (zero: read as data arrives).
+    pub pacing: Pacing,
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -358,7 +356,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let started = Instant::now();
     let hard_stop = started + settings.max_total;
     let settings = Arc::new(settings);
-    let gate = Arc::new(Semaphore::new(settings.in_flight.max(1)));
+    let gate = Arc::new(Semaphore::new(settings.pacing.in_flight));
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -374,7 +372,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
 
     // Connect phase, bounded.
     let mut ready = Ready::default();
-    let phase_end = started + settings.connect_phase;
+    let phase_end = started + settings.pacing.connect_phase();
     while ready.connected + ready.failed < settings.count {
         tokio::select! {
             next = ready_rx.recv() => match next {
@@ -393,7 +391,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 let missing = settings.count - ready.connected - ready.failed;
                 ready.failed += missing;
                 ready.errors.push((format!(
-                    "still connecting after {} s", settings.connect_phase.as_secs()
+                    "still connecting after {} s", settings.pacing.connect_phase().as_secs()
                 ), missing));
                 break;
             }
@@ -404,7 +402,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
 
     // Broadcast phase: until the coordinator says `done` (or goes away), bounded.
     let cpu_at_ready = crate::limits::own_cpu_ms();
-    let pacer = (!settings.batch.is_zero()).then(|| tokio::spawn(pace(settings.batch, stop_rx)));
+    let pacer = (!settings.pacing.batch().is_zero())
+        .then(|| tokio::spawn(pace(settings.pacing.batch(), stop_rx)));
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let _ = tokio::time::timeout_at(hard_stop, async {
         while let Ok(Some(line)) = lines.next_line().await {
@@ -440,7 +439,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             latencies.record(u64::from(l));
         }
     };
-    let grace_end = (Instant::now() + settings.grace).min(hard_stop);
+    let grace_end = (Instant::now() + settings.pacing.grace()).min(hard_stop);
     while let Ok(Some(joined)) = tokio::time::timeout_at(grace_end, tasks.join_next()).await {
         if let Ok(report) = joined {
             absorb(report, &mut outcome);

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::clients::{Outcome, Ready};
 use crate::hist::Histogram;
+use crate::pacing::Pacing;
 use crate::{limits, net};
 
 pub struct Plan {
@@ -26,10 +27,7 @@ pub struct Plan {
     pub topic: String,
     /// Worker `i` connects from `<src_prefix>.<i + 1>`.
     pub src_prefix: Option<String>,
-    pub connect_phase: Duration,
-    pub grace: Duration,
-    pub in_flight: usize,
-    pub batch_us: u64,
+    pub pacing: Pacing,
     pub token: String,
 }
 
@@ -123,14 +121,7 @@ fn spawn_worker(plan: &Plan, path: &str, index: usize, count: usize) -> Result<W
         .arg(count.to_string())
         .arg("--events")
         .arg(plan.events.to_string())
-        .arg("--connect-timeout-s")
-        .arg(plan.connect_phase.as_secs().to_string())
-        .arg("--grace-ms")
-        .arg(plan.grace.as_millis().to_string())
-        .arg("--in-flight")
-        .arg(plan.in_flight.to_string())
-        .arg("--batch-us")
-        .arg(plan.batch_us.to_string())
+        .args(plan.pacing.to_args())
         .arg("--max-seconds")
         .arg(max_worker_secs(plan).to_string());
     if let Some(prefix) = &plan.src_prefix {
@@ -154,7 +145,7 @@ fn spawn_worker(plan: &Plan, path: &str, index: usize, count: usize) -> Result<W
 /// grace, and a margin.
 fn max_worker_secs(plan: &Plan) -> u64 {
     let publish = (plan.events as f64 / plan.rate * 2.0).ceil() as u64;
-    plan.connect_phase.as_secs() + publish + plan.grace.as_secs() + 30
+    plan.pacing.connect_phase().as_secs() + publish + plan.pacing.grace().as_secs() + 30
 }
 
 /// Splits `total` as evenly as possible over `parts`.
@@ -198,7 +189,7 @@ async fn drive(plan: &Plan, s: &mut Summary, workers: &mut Vec<Worker>) -> Resul
     }
 
     // Everyone connected (or the phase ran out).
-    let until = Instant::now() + plan.connect_phase + Duration::from_secs(10);
+    let until = Instant::now() + plan.pacing.connect_phase() + Duration::from_secs(10);
     for w in workers.iter_mut() {
         let ready: Ready = serde_json::from_str(&w.expect("ready", until).await?)
             .map_err(|e| format!("worker's ready line: {e}"))?;
@@ -285,7 +276,7 @@ async fn drive(plan: &Plan, s: &mut Summary, workers: &mut Vec<Worker>) -> Resul
             let _ = stdin.write_all(b"done\n").await;
         }
     }
-    let until = Instant::now() + plan.grace + Duration::from_secs(10);
+    let until = Instant::now() + plan.pacing.grace() + Duration::from_secs(10);
     let mut latencies = Histogram::default();
     for w in workers.iter_mut() {
         let outcome: Outcome = serde_json::from_str(&w.expect("result", until).await?)

@@ -14,6 +14,7 @@ mod coordinator;
 mod hist;
 mod limits;
 mod net;
+mod pacing;
 mod sse;
 
 use std::process::ExitCode;
@@ -64,18 +65,8 @@ struct RunArgs {
     /// Worker i connects from `<prefix>.<i+1>`, e.g. `127.0.3`; default: the kernel's choice.
     #[arg(long)]
     src_prefix: Option<String>,
-    /// Seconds the connect phase may take.
-    #[arg(long, default_value_t = 60)]
-    connect_timeout_s: u64,
-    /// Milliseconds a worker waits for late events after the last publish.
-    #[arg(long, default_value_t = 5000)]
-    grace_ms: u64,
-    /// Connection attempts in flight per worker.
-    #[arg(long, default_value_t = 64)]
-    in_flight: usize,
-    /// Workers read in batches this many µs apart while events flow (0: at once).
-    #[arg(long, default_value_t = 0)]
-    batch_us: u64,
+    #[command(flatten)]
+    pacing: pacing::Pacing,
 }
 
 #[derive(clap::Args)]
@@ -91,18 +82,11 @@ struct ClientArgs {
     src_ip: Option<String>,
     #[arg(long)]
     events: u64,
-    #[arg(long, default_value_t = 60)]
-    connect_timeout_s: u64,
-    #[arg(long, default_value_t = 5000)]
-    grace_ms: u64,
-    #[arg(long, default_value_t = 64)]
-    in_flight: usize,
     /// Hard bound on this process's whole life.
     #[arg(long, default_value_t = 300)]
     max_seconds: u64,
-    /// Read in batches this many µs apart while events flow (0: at once).
-    #[arg(long, default_value_t = 0)]
-    batch_us: u64,
+    #[command(flatten)]
+    pacing: pacing::Pacing,
 }
 
 /// Microseconds since the Unix epoch: one clock for every process on this machine.
@@ -192,10 +176,7 @@ fn plan(args: RunArgs) -> Result<coordinator::Plan, String> {
             .unwrap_or_else(|| format!("dashboard:fanout-{}", now_us())),
         page: args.page,
         src_prefix: args.src_prefix,
-        connect_phase: Duration::from_secs(args.connect_timeout_s.clamp(1, 600)),
-        grace: Duration::from_millis(args.grace_ms.min(60_000)),
-        in_flight: args.in_flight.clamp(1, 4096),
-        batch_us: args.batch_us.min(100_000),
+        pacing: args.pacing.bounded(),
         token,
     })
 }
@@ -218,10 +199,7 @@ fn settings(args: ClientArgs) -> Result<clients::Settings, String> {
         count: args.count,
         src: args.src_ip.as_deref().map(net::loopback_ip).transpose()?,
         events: args.events,
-        connect_phase: Duration::from_secs(args.connect_timeout_s.clamp(1, 600)),
-        in_flight: args.in_flight.clamp(1, 4096),
-        grace: Duration::from_millis(args.grace_ms.min(60_000)),
         max_total: Duration::from_secs(args.max_seconds.clamp(1, 3600)),
-        batch: Duration::from_micros(args.batch_us.min(100_000)),
+        pacing: args.pacing.bounded(),
     })
 }
