@@ -75,7 +75,6 @@ impl Head {
 
 /// Reads a response head. `buf` receives whatever followed it (the start of the body).
 pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, String> {
-    let mut chunk = [0u8; 2048];
     loop {
         if let Some(end) = find(buf, b"\r\n\r\n") {
             let head = parse_head(&buf[..end])?;
@@ -85,15 +84,28 @@ pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head
         if buf.len() > MAX_HEAD {
             return Err("response head too large".into());
         }
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("reading the response head: {e}"))?;
-        if n == 0 {
-            return Err("the server closed the connection before answering".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(stream, buf, "the response head", "before answering").await?;
     }
+}
+
+/// Appends what the next read returns to `buf`; a closed connection is an error naming `what`
+/// was being read and `when` it closed.
+async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    what: &str,
+    when: &str,
+) -> Result<(), String> {
+    let mut chunk = [0u8; 4096];
+    let n = stream
+        .read(&mut chunk)
+        .await
+        .map_err(|e| format!("reading {what}: {e}"))?;
+    if n == 0 {
+        return Err(format!("the server closed the connection {when}"));
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
 }
 
 fn parse_head(bytes: &[u8]) -> Result<Head, String> {
@@ -222,16 +234,8 @@ pub async fn exchange(
         if length > MAX_BODY {
             return Err(format!("response body of {length} bytes is too large"));
         }
-        let mut chunk = [0u8; 4096];
         while buf.len() < length {
-            let n = stream
-                .read(&mut chunk)
-                .await
-                .map_err(|e| format!("reading the response body: {e}"))?;
-            if n == 0 {
-                return Err("the server closed the connection mid-response".into());
-            }
-            buf.extend_from_slice(&chunk[..n]);
+            read_more(stream, &mut buf, "the response body", "mid-response").await?;
         }
         buf.truncate(length);
         Ok((head.status, buf))
