@@ -15,48 +15,7 @@ use web_sys::{EventSource, EventSourceInit, MessageEvent};
 
 use crate::error::{Error, Result};
 
-#[wasm_bindgen(inline_js = "
-export function listen(es, name, received, decodeFailed) {
-  let fns = null;
-  const listener = (e) => {
-    const id = e.lastEventId;
-    // A canonical decimal id crosses as a number: no string copy into wasm (see resume::decimal).
-    const n = decimal(id);
-    if (!(n >= 0 ? received(e, n, undefined) : received(e, -1, id))) return;
-    // A snapshot: listeners may come and go while these are called.
-    const list = fns;
-    if (list === null) return;
-    let value;
-    try { value = JSON.parse(e.data); } catch (err) { decodeFailed(id, String((err && err.message) || err)); return; }
-    const meta = { id: id || undefined, event: name };
-    for (let i = 0; i < list.length; i++) {
-      try { list[i](value, meta); } catch (x) { report(x); }
-    }
-  };
-  listener.setFns = (f) => { fns = f === undefined ? null : f; };
-  es.addEventListener(name, listener);
-  return listener;
-}
-function decimal(id) {
-  const n = id.length;
-  if (n === 0 || n > 15 || (n > 1 && id.charCodeAt(0) === 48)) return -1;
-  let v = 0;
-  for (let i = 0; i < n; i++) {
-    const c = id.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    v = v * 10 + c;
-  }
-  return v;
-}
-export function setFns(listener, fns) { listener.setFns(fns); }
-export function unlisten(es, name, listener) { es.removeEventListener(name, listener); }
-// Reports an exception thrown by a user callback like a native event listener does, without
-// interrupting delivery to the other listeners.
-export function report(e) {
-  if (typeof globalThis.reportError === 'function') globalThis.reportError(e);
-  else setTimeout(() => { throw e; });
-}
-")]
+#[wasm_bindgen(module = "/src/io.js")]
 extern "C" {
     fn listen(
         es: &EventSource,

@@ -5,6 +5,8 @@
 // The rules are those of `livesource::patch::ops` (the `json-patch` crate): a patch is first
 // checked whole (shape of every op), then applied op by op. Failures throw `{ index, message }`.
 
+import { decimal } from '../io.js';
+
 const has = Object.hasOwn;
 // Own data properties only: a key named __proto__ is data, never the prototype. (Assignment is
 // safe for every other key: JSON objects inherit only writable data properties.)
@@ -16,17 +18,7 @@ const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
 const ESCAPE = /~(?![01])/;
 
 // An array index token as a number (`0` or digits without a leading zero), or -1.
-function index(k) {
-  const n = k.length;
-  if (n === 0 || n > 15 || (n > 1 && k.charCodeAt(0) === 48)) return -1;
-  let v = 0;
-  for (let i = 0; i < n; i++) {
-    const c = k.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    v = v * 10 + c;
-  }
-  return v;
-}
+const index = decimal;
 
 const fail = (index, message) => {
   throw { index, message };
