@@ -79,3 +79,15 @@ pub(crate) fn fuzz_rounds(base: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .map_or(base, |n: usize| n.max(base))
 }
+
+/// A deterministic xorshift generator for the fuzz loops: `rand(n)` is in `0..n`. The same
+/// cases every run, so a failure always reproduces.
+#[cfg(test)]
+pub(crate) fn test_rng(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    }
+}

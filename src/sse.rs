@@ -203,16 +203,13 @@ mod tests {
         let alphabet = [
             '\r', '\n', ':', ' ', '\0', '1', 'd', 'a', 't', 'é', 'r', 'y', 'i', '\u{feff}',
         ];
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rand = crate::test_rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..crate::fuzz_rounds(300) {
             let mut p = Parser::new();
             for _ in 0..20 {
                 let mut chunk = String::new();
-                for _ in 0..(seed % 40) {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    chunk.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+                for _ in 0..rand(40) {
+                    chunk.push(alphabet[rand(alphabet.len())]);
                 }
                 for item in p.feed(&chunk) {
                     if let Item::Event(f) = item {

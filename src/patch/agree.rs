@@ -54,13 +54,7 @@ fn the_js_engine_and_the_rust_rules_agree() {
         json!("s"),
         json!({"x": 2}),
     ];
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rand = |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    };
+    let mut rand = crate::test_rng(0x9e37_79b9_7f4a_7c15);
     let initial = json!({"a": [1, {"x": 2}], "b": {"c": 3}});
     for _ in 0..3000 {
         let patch: Vec<Value> = (0..1 + rand(4))

@@ -181,13 +181,7 @@ mod tests {
             "", "/", "/a", "/a/0", "/a/-", "/a/9", "/b/c", "/~1", "/~0x", "/a/01",
         ];
         let values = [json!(1), json!([1, 2]), json!({"c": null}), json!("s")];
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut rand = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rand = crate::test_rng(0x2545_f491_4f6c_dd1d);
         for _ in 0..crate::fuzz_rounds(2000) {
             let initial = json!({"a": [1, {"x": 2}], "b": {"c": 3}});
             let patch: Vec<Value> = (0..1 + rand(4))
