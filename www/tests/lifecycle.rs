@@ -191,17 +191,6 @@ fn stuck_client_is_disconnected_after_write_timeout() {
     drop(stuck);
 }
 
-/// The server's open file descriptors (from /proc), and its live runtime tasks and SSE
-/// clients (from `/ready`, whose own connection task is counted in `tasks`).
-fn resources(server: &Server) -> (usize, u64, u64) {
-    let fds = std::fs::read_dir(format!("/proc/{}/fd", server.child.id()))
-        .unwrap()
-        .count();
-    let ready = server.request("GET", "/ready", &[], None).json();
-    let count = |k: &str| ready[k].as_u64().unwrap();
-    (fds, count("tasks"), count("sseClients"))
-}
-
 /// 1,000 connections opened and dropped in every way a client can go (mid-request, before
 /// reading, after the first frames, on each SSE route) leave no connection, task or file
 /// descriptor behind: the process's fd count and `/ready`'s task and client counts return to
@@ -214,11 +203,7 @@ fn a_thousand_dropped_connections_leak_nothing() {
     // Warm up once, so lazily created resources (the SQLite reader, the stream's shared
     // subscription) are part of the baseline; then wait for a settled count.
     drop(server.sse(STREAM, &[]));
-    let mut baseline = resources(&server);
-    assert!(eventually(T, || {
-        let now = resources(&server);
-        std::mem::replace(&mut baseline, now) == now && now.2 == 0
-    }));
+    let baseline = server.settled_resources();
     let routes = [
         STREAM.to_owned(),
         format!("/api/events?access_token={viewer}"),
@@ -258,15 +243,10 @@ fn a_thousand_dropped_connections_leak_nothing() {
         }
         drop(open);
     }
-    let mut last = resources(&server);
-    let settled = eventually(Duration::from_secs(10), || {
-        last = resources(&server);
-        // Not above: the baseline itself may have caught a connection still closing.
-        last.0 <= baseline.0 && last.1 <= baseline.1 && last.2 == 0
-    });
-    assert!(
-        settled,
-        "after {TOTAL} dropped connections: {last:?}, baseline {baseline:?}"
+    server.assert_nothing_leaked(
+        baseline,
+        Duration::from_secs(10),
+        &format!("{TOTAL} dropped connections"),
     );
     println!("reliability: churn connections={TOTAL} leaked_fds=0 leaked_clients=0");
 }

@@ -157,17 +157,8 @@ fn a_client_that_never_reads_is_cut_off_while_a_hundred_others_keep_their_latenc
 #[ignore = "soak: run by make soak"]
 fn ten_thousand_dropped_connections_leak_nothing() {
     let server = Server::start(&["--heartbeat", "1s"]);
-    let fds = || {
-        std::fs::read_dir(format!("/proc/{}/fd", server.child.id()))
-            .unwrap()
-            .count()
-    };
     drop(server.sse(STREAM, &[]));
-    let mut baseline = (fds(), ready(&server, "tasks"));
-    assert!(eventually(Duration::from_secs(10), || {
-        let now = (fds(), ready(&server, "tasks"));
-        std::mem::replace(&mut baseline, now) == now && ready(&server, "sseClients") == 0
-    }));
+    let baseline = server.settled_resources();
     const TOTAL: usize = 10_000;
     let started = Instant::now();
     for i in 0..TOTAL {
@@ -177,14 +168,10 @@ fn ten_thousand_dropped_connections_leak_nothing() {
             let _ = c.next_item(Duration::from_secs(5));
         }
     }
-    let mut last = baseline;
-    assert!(
-        eventually(Duration::from_secs(15), || {
-            last = (fds(), ready(&server, "tasks"));
-            // Not above: the baseline itself may have caught a connection still closing.
-            last.0 <= baseline.0 && last.1 <= baseline.1 && ready(&server, "sseClients") == 0
-        }),
-        "after {TOTAL}: {last:?}, baseline {baseline:?}"
+    server.assert_nothing_leaked(
+        baseline,
+        Duration::from_secs(15),
+        &format!("{TOTAL} dropped connections"),
     );
     println!(
         "reliability: churn connections={TOTAL} seconds={:.1} leaked_fds=0 leaked_tasks=0",

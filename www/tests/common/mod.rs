@@ -104,6 +104,38 @@ impl Server {
         None
     }
 
+    /// Open file descriptors (from /proc), and `/ready`'s live `tasks` and `sseClients`.
+    pub fn resources(&self) -> (usize, u64, u64) {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count();
+        let ready = self.request("GET", "/ready", &[], None).json();
+        let count = |k: &str| ready[k].as_u64().unwrap();
+        (fds, count("tasks"), count("sseClients"))
+    }
+
+    /// `resources` once two readings agree and no SSE client is open: a baseline.
+    pub fn settled_resources(&self) -> (usize, u64, u64) {
+        let mut baseline = self.resources();
+        assert!(eventually(Duration::from_secs(10), || {
+            let now = self.resources();
+            std::mem::replace(&mut baseline, now) == now && now.2 == 0
+        }));
+        baseline
+    }
+
+    /// Waits until fds and tasks are back at or under `baseline` with no SSE client open, and
+    /// panics naming `what` if they are not within `limit`. Not exactly equal: the baseline
+    /// itself may have caught a connection still closing.
+    pub fn assert_nothing_leaked(&self, baseline: (usize, u64, u64), limit: Duration, what: &str) {
+        let mut last = baseline;
+        let back = eventually(limit, || {
+            last = self.resources();
+            last.0 <= baseline.0 && last.1 <= baseline.1 && last.2 == 0
+        });
+        assert!(back, "after {what}: {last:?}, baseline {baseline:?}");
+    }
+
     pub fn request(
         &self,
         method: &str,
