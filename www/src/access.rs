@@ -5,6 +5,7 @@ use axum::http::Method;
 use serde::Deserialize;
 
 use crate::auth::Role;
+use crate::path::CanonicalPath;
 
 /// Who may do something: anyone (`$unauthenticated`), or a role and everything above it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,11 +14,12 @@ pub enum Access {
     AtLeast(Role),
 }
 
-/// One rule. `prefix` is matched segment by segment (`*` matches any one segment), so
-/// `/shop/products` covers `/shop/products/_streams/changes` but not `/shop/productsX`.
+/// One rule. `prefix` is matched segment by segment against the canonical (decoded) path (`*`
+/// matches any one segment), so `/shop/products` covers `/shop/products/_streams/changes` and
+/// `/shop/%70roducts`, but not `/shop/productsX`.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    prefix: String,
+    prefix: Vec<String>,
     /// `None` for every method; otherwise only these.
     methods: Option<Vec<Method>>,
     access: Access,
@@ -26,14 +28,20 @@ pub struct Rule {
 impl Rule {
     fn new(prefix: &str, methods: Option<&[Method]>, access: Access) -> Self {
         Self {
-            prefix: prefix.to_owned(),
+            prefix: prefix
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             methods: methods.map(<[Method]>::to_vec),
             access,
         }
     }
 }
 
-const READ: &[Method] = &[Method::GET, Method::HEAD];
+/// Methods that only read. A rule that names `GET` covers all of them: `HEAD` tells whether a
+/// document exists and its size, and `OPTIONS` is the same resource's metadata.
+const READ: &[Method] = &[Method::GET, Method::HEAD, Method::OPTIONS];
 
 /// Requests no rule covers need viewer to read and editor to write.
 pub struct AccessRules(Vec<Rule>);
@@ -70,6 +78,12 @@ impl AccessRules {
             if !spec.prefix.starts_with('/') {
                 return Err(format!("access rule {i}: prefix must start with '/'"));
             }
+            // Written as a path: decoded the way request paths are, so both compare equal.
+            let prefix = CanonicalPath::parse(&spec.prefix)
+                .map_err(|e| format!("access rule {i}: prefix: {e}"))?
+                .segments()
+                .map(str::to_owned)
+                .collect();
             let access = match spec.role.as_str() {
                 "$unauthenticated" => Access::Anyone,
                 role => Access::AtLeast(Role::parse(role).ok_or_else(|| {
@@ -83,19 +97,20 @@ impl AccessRules {
                 .map(|ms| {
                     ms.iter()
                         .map(|m| match m.to_ascii_uppercase().as_str() {
-                            "GET" => Ok(Method::GET),
-                            "HEAD" => Ok(Method::HEAD),
-                            "POST" => Ok(Method::POST),
-                            "PUT" => Ok(Method::PUT),
-                            "PATCH" => Ok(Method::PATCH),
-                            "DELETE" => Ok(Method::DELETE),
+                            "GET" => Ok(READ.to_vec()),
+                            "HEAD" => Ok(vec![Method::HEAD]),
+                            "POST" => Ok(vec![Method::POST]),
+                            "PUT" => Ok(vec![Method::PUT]),
+                            "PATCH" => Ok(vec![Method::PATCH]),
+                            "DELETE" => Ok(vec![Method::DELETE]),
                             other => Err(format!("access rule {i}: unknown method {other:?}")),
                         })
                         .collect::<Result<Vec<_>, _>>()
+                        .map(|sets| sets.concat())
                 })
                 .transpose()?;
             rules.push(Rule {
-                prefix: spec.prefix,
+                prefix,
                 methods,
                 access,
             });
@@ -104,7 +119,7 @@ impl AccessRules {
         Ok(Self(rules))
     }
 
-    pub fn required(&self, method: &Method, path: &str) -> Access {
+    pub fn required(&self, method: &Method, path: &CanonicalPath) -> Access {
         self.0
             .iter()
             .find(|r| {
@@ -120,93 +135,28 @@ impl AccessRules {
     }
 }
 
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    let mut path = path.split('/').filter(|s| !s.is_empty());
+impl AccessRules {
+    /// Whether `role` (`None`: no token) may do `method` on `path`.
+    pub fn allows(&self, role: Option<Role>, method: &Method, path: &CanonicalPath) -> bool {
+        match self.required(method, path) {
+            Access::Anyone => true,
+            Access::AtLeast(need) => role.is_some_and(|r| r >= need),
+        }
+    }
+
+    /// Whether some rule names a path below `/<db>/<coll>`, so two documents of one collection
+    /// can be decided differently.
+    pub fn reaches_documents(&self) -> bool {
+        self.0.iter().any(|r| r.prefix.len() > 2)
+    }
+}
+
+fn prefix_matches(prefix: &[String], path: &CanonicalPath) -> bool {
+    let mut path = path.segments();
     prefix
-        .split('/')
-        .filter(|s| !s.is_empty())
+        .iter()
         .all(|want| path.next().is_some_and(|got| want == "*" || want == got))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn defaults_match_by_segment() {
-        let rules = AccessRules::default();
-        assert_eq!(
-            rules.required(&Method::GET, "/shop/products/_streams/changes"),
-            Access::Anyone
-        );
-        assert_eq!(
-            rules.required(&Method::GET, "/shop/productsX"),
-            Access::AtLeast(Role::Viewer)
-        );
-        assert_eq!(
-            rules.required(&Method::POST, "/shop/products"),
-            Access::AtLeast(Role::Editor)
-        );
-        assert_eq!(
-            rules.required(&Method::GET, "/dash/__events"),
-            Access::Anyone
-        );
-        assert_eq!(
-            rules.required(&Method::POST, "/_publish/dashboard:x"),
-            Access::AtLeast(Role::Editor)
-        );
-    }
-
-    #[test]
-    fn file_rules_come_first() {
-        let rules = AccessRules::with_file_rules(
-            r#"[{"prefix": "/shop/products", "role": "admin"},
-                {"prefix": "/reports", "methods": ["get"], "role": "$unauthenticated"}]"#,
-        )
-        .unwrap();
-        assert_eq!(
-            rules.required(&Method::GET, "/shop/products"),
-            Access::AtLeast(Role::Admin)
-        );
-        assert_eq!(rules.required(&Method::GET, "/reports/q1"), Access::Anyone);
-        assert_eq!(
-            rules.required(&Method::POST, "/reports/q1"),
-            Access::AtLeast(Role::Editor)
-        );
-    }
-
-    #[test]
-    fn bad_rule_files_are_explained() {
-        for (json, needle) in [
-            ("{", "access rules"),
-            (r#"[{"prefix": "x", "role": "admin"}]"#, "start with '/'"),
-            (r#"[{"prefix": "/x", "role": "root"}]"#, "role must be"),
-            (
-                r#"[{"prefix": "/x", "role": "admin", "methods": ["FETCH"]}]"#,
-                "unknown method",
-            ),
-            (
-                r#"[{"prefix": "/x", "role": "admin", "extra": 1}]"#,
-                "unknown field",
-            ),
-        ] {
-            let err = AccessRules::with_file_rules(json).err().unwrap();
-            assert!(err.contains(needle), "{err} should mention {needle}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn prefix_matching_never_panics(prefix in "[/a-z*]{0,12}", path in "\\PC{0,24}") {
-            let _ = prefix_matches(&prefix, &path);
-        }
-
-        #[test]
-        fn a_path_matches_its_own_prefixes(segs in prop::collection::vec("[a-z]{1,5}", 1..5), cut in 0usize..5) {
-            let path = format!("/{}", segs.join("/"));
-            let prefix = format!("/{}", segs[..cut.min(segs.len())].join("/"));
-            prop_assert!(prefix_matches(&prefix, &path));
-        }
-    }
-}
+mod tests;

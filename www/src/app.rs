@@ -11,9 +11,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::Instrument;
 
+use crate::config::parse_cors_origin;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::{auth, change_streams, documents, feed, topics};
+use crate::{auth, change_streams, client_limit, documents, feed, path, topics};
 
 /// Largest request body accepted, in bytes; larger ones get 413 `payload_too_large`.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -60,8 +61,22 @@ pub fn app(state: AppState) -> Router {
         .nest_service("/static", ServeDir::new(&state.config.static_dir))
         .merge(guarded)
         .merge(test_routes())
-        .fallback(not_found)
+        // Unrouted paths pass the rules too, so a 404 never tells a stranger what exists
+        // under a protected prefix (`/hr/salaries/alice/` is 403 for a viewer, like without
+        // the slash).
+        .fallback(axum::handler::Handler::layer(
+            not_found,
+            middleware::from_fn_with_state(state.clone(), auth::authorize),
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Before the access rules and every extractor: one canonical path per request.
+        .layer(middleware::from_fn(path::canonicalize))
+        // Outside every route and its errors, so whichever answers with an event stream is
+        // counted; inside the trace, so a refusal is logged with its 429.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_limit::limit,
+        ))
         .layer(middleware::from_fn(trace_request));
     // CORS outermost, so error responses (401/403/503) carry the headers too: the browser
     // library reads a failed stream's status with `fetch`, which needs them.
@@ -86,9 +101,19 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
     }
+    // `AppState::new` refused any origin `parse_cors_origin` rejects; parsed again here for the
+    // normalised form browsers send, which is what the layer compares against.
     let origins: Vec<HeaderValue> = origins
         .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .filter_map(
+            |o| match parse_cors_origin(o).map(|o| HeaderValue::from_str(&o)) {
+                Ok(Ok(value)) => Some(value),
+                _ => {
+                    tracing::error!(origin = %o, "--cors-origin ignored: not an origin");
+                    None
+                }
+            },
+        )
         .collect();
     Some(
         CorsLayer::new()
@@ -100,11 +125,19 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 Method::PATCH,
                 Method::DELETE,
             ])
+            // htmx adds `HX-*` request headers (which ones depends on the element), and a
+            // preflight that does not allow every one of them fails the whole request.
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
                 HeaderName::from_static("last-event-id"),
                 HeaderName::from_static("hx-request"),
+                HeaderName::from_static("hx-trigger"),
+                HeaderName::from_static("hx-trigger-name"),
+                HeaderName::from_static("hx-target"),
+                HeaderName::from_static("hx-current-url"),
+                HeaderName::from_static("hx-boosted"),
+                HeaderName::from_static("hx-prompt"),
             ])
             .expose_headers([header::RETRY_AFTER])
             .allow_credentials(true),
@@ -129,6 +162,7 @@ async fn ready(State(state): State<AppState>) -> AppResult<Response> {
         "status": if draining { "draining" } else { "ready" },
         "sseClients": state.clients.count(),
         "streams": state.hub.len(),
+        "topics": state.topics.len(),
         "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
         "lastEventId": head.to_string(),
     });

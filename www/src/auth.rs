@@ -1,7 +1,7 @@
 //! Tokens (HS256 JWTs, algorithm pinned), roles, and the access rules that map paths to roles.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -13,7 +13,9 @@ use jsonwebtoken::{
 use serde::{Deserialize, Serialize};
 
 use crate::access::Access;
+use crate::config::DEFAULT_MAX_TOKEN_TTL;
 use crate::error::AppError;
+use crate::path::CanonicalPath;
 use crate::state::AppState;
 
 /// Roles are ordered: each one may do everything the ones below it may.
@@ -38,17 +40,46 @@ impl Role {
     }
 }
 
+/// The time claims are parsed here, strictly, and not only by jsonwebtoken: its validation
+/// skips an `nbf` it cannot read as a number (a string, say), so such a token would be valid
+/// at once whatever its `nbf` meant. A string, a fraction, a negative number or one past
+/// `i64` in any of them makes the token malformed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub role: Role,
+    #[serde(deserialize_with = "numeric_date")]
     pub iat: i64,
+    #[serde(deserialize_with = "numeric_date")]
     pub exp: i64,
+    #[serde(
+        default,
+        deserialize_with = "optional_numeric_date",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub nbf: Option<i64>,
+}
+
+/// RFC 7519's NumericDate, limited to whole seconds from 1970 on.
+fn numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = i64::deserialize(d)?;
+    if n < 0 {
+        return Err(serde::de::Error::custom("a time claim is negative"));
+    }
+    Ok(n)
+}
+
+/// Absent is `None` (through `default`); present, even as `null`, it must be a NumericDate.
+fn optional_numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    numeric_date(d).map(Some)
 }
 
 /// Name of the environment variable that overrides the generated secret.
 pub const SECRET_ENV: &str = "LIVESOURCE_JWT_SECRET";
 const SECRET_FILE: &str = "jwt-secret";
+/// HS256 is only as strong as its key: RFC 7518 asks for at least the hash's 256 bits. A
+/// generated secret is 64 hex digits.
+pub const MIN_SECRET_BYTES: usize = 32;
 /// Query parameter and cookie name that carry a token where headers cannot (EventSource).
 pub const TOKEN_PARAM: &str = "access_token";
 
@@ -56,6 +87,7 @@ pub struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    max_ttl_secs: i64,
 }
 
 impl Keys {
@@ -71,7 +103,14 @@ impl Keys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            max_ttl_secs: ttl_secs(DEFAULT_MAX_TOKEN_TTL),
         }
+    }
+
+    /// Refuse tokens whose `exp` lies more than `max_ttl` after now or after their `iat`.
+    pub fn with_max_ttl(mut self, max_ttl: Duration) -> Self {
+        self.max_ttl_secs = ttl_secs(max_ttl);
+        self
     }
 
     /// A token for `sub` with `role`, valid for `ttl_secs` (negative: already expired).
@@ -82,12 +121,13 @@ impl Keys {
             role,
             iat: now,
             exp: now.saturating_add(ttl_secs),
+            nbf: None,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::internal)
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AppError> {
-        decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 // The message names the failure, never the token.
@@ -96,10 +136,39 @@ impl Keys {
                     ErrorKind::ImmatureSignature => "token not valid yet (nbf)",
                     ErrorKind::InvalidSignature => "token signature does not verify",
                     ErrorKind::InvalidAlgorithm => "token algorithm not accepted (HS256 only)",
+                    ErrorKind::Json(_) => {
+                        "token is malformed (claims: sub and role strings; iat, exp and nbf \
+                         whole seconds since 1970)"
+                    }
                     _ => "token is malformed",
                 };
                 AppError::Unauthorized(why.into())
-            })
+            })?;
+        // The signature only proves who minted the token; a lifetime beyond the limit is
+        // refused whoever did, so a leaked long-lived token is not a permanent key.
+        let now = unix_now();
+        if claims.exp.saturating_sub(now) > self.max_ttl_secs
+            || claims.exp.saturating_sub(claims.iat) > self.max_ttl_secs
+        {
+            return Err(AppError::Unauthorized(format!(
+                "token lifetime exceeds the server's limit of {} (exp too far after now or iat)",
+                format_duration(self.max_ttl_secs)
+            )));
+        }
+        Ok(claims)
+    }
+}
+
+fn ttl_secs(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Seconds in the units `parse_duration` reads, so a message quotes what a flag would take.
+pub fn format_duration(secs: i64) -> String {
+    match secs {
+        s if s != 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s != 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
@@ -112,11 +181,21 @@ fn unix_now() -> i64 {
 
 /// The signing secret: `$LIVESOURCE_JWT_SECRET`, else `<dir>/jwt-secret` (generated on first
 /// use, readable by the owner only), else — in memory mode — a fresh per-process secret.
+///
+/// A secret that is too short is refused rather than used: with a 1-byte key anyone can forge
+/// an admin token by trying all 256.
 pub fn load_secret(dir: Option<&Path>) -> std::io::Result<Vec<u8>> {
-    if let Ok(secret) = std::env::var(SECRET_ENV) {
-        if secret.len() < 16 {
+    if let Some(secret) = std::env::var_os(SECRET_ENV) {
+        // Not `env::var`: it reports a non-UTF-8 value as unset, and the secret would then
+        // silently come from elsewhere.
+        let secret = secret
+            .into_string()
+            .map_err(|_| std::io::Error::other(format!("{SECRET_ENV} is not valid UTF-8")))?;
+        if secret.len() < MIN_SECRET_BYTES {
             return Err(std::io::Error::other(format!(
-                "{SECRET_ENV} must be at least 16 bytes"
+                "{SECRET_ENV} must be at least {MIN_SECRET_BYTES} bytes, it has {} \
+                 (e.g. `openssl rand -hex 32`)",
+                secret.len()
             )));
         }
         return Ok(secret.into_bytes());
@@ -126,8 +205,18 @@ pub fn load_secret(dir: Option<&Path>) -> std::io::Result<Vec<u8>> {
     };
     let path = dir.join(SECRET_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().as_bytes().to_vec()),
-        Ok(_) => {}
+        Ok(secret) => {
+            let secret = secret.trim();
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "{} must hold at least {MIN_SECRET_BYTES} bytes, it has {}; delete it to \
+                     have a new one generated (tokens signed with the old one stop working)",
+                    path.display(),
+                    secret.len()
+                )));
+            }
+            return Ok(secret.as_bytes().to_vec());
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
@@ -202,10 +291,13 @@ pub async fn authorize(
         Some(token) => Some(state.keys.verify(&token)?),
         None => None,
     };
-    match (
-        state.rules.required(req.method(), req.uri().path()),
-        &claims,
-    ) {
+    // `path::canonicalize` runs first on every route; computing it here as well keeps this
+    // middleware safe if it is ever mounted without that layer.
+    let path = match req.extensions().get::<CanonicalPath>() {
+        Some(path) => path.clone(),
+        None => CanonicalPath::parse(req.uri().path()).map_err(AppError::BadRequest)?,
+    };
+    match (state.rules.required(req.method(), &path), &claims) {
         (Access::Anyone, _) => {}
         (Access::AtLeast(_), None) => {
             return Err(AppError::Unauthorized("authentication required".into()))
@@ -215,7 +307,7 @@ pub async fn authorize(
                 "role {:?} may not {} {}; needs {:?} or above",
                 c.role,
                 req.method(),
-                req.uri().path(),
+                path,
                 need
             )))
         }

@@ -1,15 +1,18 @@
 //! `/<db>/<coll>[/<id>]`: documents as JSON (and the catalog page), plus stream definitions.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::Claims;
 use crate::error::{AppError, AppResult};
 use crate::extract::{JsonObject, JsonValue, Query};
+use crate::ids::new_object_id;
 use crate::pages;
+use crate::path::CanonicalPath;
 use crate::state::AppState;
 use crate::streams::Pipeline;
 
@@ -36,6 +39,33 @@ fn check_coll(db: &str, coll: &str) -> AppResult<()> {
     check_name("collection", coll)
 }
 
+/// A request on `/<db>/<coll>` may touch paths below it (a bulk insert names documents, a
+/// stream definition names streams). Where a rule reaches that deep, each such path must pass
+/// its own rule, as a request made on it directly would.
+fn check_below(
+    state: &AppState,
+    claims: Option<&Claims>,
+    method: &Method,
+    (db, coll): (&str, &str),
+    below: impl IntoIterator<Item = Vec<String>>,
+) -> AppResult<()> {
+    if !state.rules.reaches_documents() {
+        return Ok(());
+    }
+    let role = claims.map(|c| c.role);
+    for rest in below {
+        let mut segments = vec![db.to_owned(), coll.to_owned()];
+        segments.extend(rest);
+        let path = CanonicalPath::from_segments(segments);
+        if !state.rules.allows(role, method, &path) {
+            return Err(AppError::Forbidden(format!(
+                "this role may not {method} {path}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Most documents one array `POST` may insert: a batch never outruns a stream's ring of
 /// 1024 changes by itself, so live subscribers keep up with any single request.
 pub const MAX_BULK: usize = 1000;
@@ -46,9 +76,34 @@ pub const MAX_BULK: usize = 1000;
 pub async fn create(
     State(state): State<AppState>,
     Path((db, coll)): Path<(String, String)>,
-    JsonValue(body): JsonValue,
+    claims: Option<Extension<Claims>>,
+    JsonValue(mut body): JsonValue,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
+    if state.rules.reaches_documents() {
+        // Every new document gets its id here, so its own rule is checked before it exists.
+        let docs: Vec<&mut Value> = match &mut body {
+            Value::Array(docs) => docs.iter_mut().collect(),
+            doc => vec![doc],
+        };
+        let mut ids = Vec::with_capacity(docs.len());
+        for doc in docs {
+            if let Value::Object(doc) = doc {
+                let id = doc
+                    .entry("_id")
+                    .or_insert_with(|| Value::String(new_object_id()));
+                ids.extend(id.as_str().map(str::to_owned));
+            }
+        }
+        let below = ids.into_iter().map(|id| vec![id]);
+        check_below(
+            &state,
+            claims.as_deref(),
+            &Method::POST,
+            (&db, &coll),
+            below,
+        )?;
+    }
     let location_base = format!("/{db}/{coll}/");
     let docs = match body {
         Value::Object(doc) => {
@@ -115,6 +170,7 @@ pub async fn list(
     Path((db, coll)): Path<(String, String)>,
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
+    claims: Option<Extension<Claims>>,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
     let pagesize = q.pagesize.unwrap_or(100);
@@ -122,11 +178,24 @@ pub async fn list(
         return Err(AppError::bad_request("pagesize must be between 1 and 1000"));
     }
     let page = q.page.unwrap_or(1).max(1);
-    let offset = (page - 1).saturating_mul(pagesize);
+    // A page past i64's range used to wrap to a negative offset, which SQLite reads as 0.
+    let offset = (page - 1)
+        .checked_mul(pagesize)
+        .filter(|&o| i64::try_from(o).is_ok())
+        .ok_or_else(|| AppError::bad_request("page is out of range"))?;
     let (d, c) = (db.clone(), coll.clone());
-    let docs = state
+    let mut docs = state
         .blocking(move |s| s.list(&d, &c, offset, pagesize))
         .await?;
+    if state.rules.reaches_documents() {
+        // A rule on one document hides it from the list as it hides the document itself.
+        let role = claims.map(|c| c.role);
+        docs.retain(|doc| {
+            let id = doc["_id"].as_str().unwrap_or_default();
+            let path = CanonicalPath::document(&db, &coll, id);
+            state.rules.allows(role, &Method::GET, &path)
+        });
+    }
     match pages::wanted(&headers) {
         pages::Wanted::Json => Ok(Json(docs).into_response()),
         wanted => state.pages.catalog(wanted, &db, &coll, &docs),
@@ -194,6 +263,7 @@ pub async fn delete(
 pub async fn define_streams(
     State(state): State<AppState>,
     Path((db, coll)): Path<(String, String)>,
+    claims: Option<Extension<Claims>>,
     JsonValue(body): JsonValue,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
@@ -214,6 +284,10 @@ pub async fn define_streams(
             .map_err(|e| AppError::BadRequest(format!("stream {name:?}: {e}")))?;
         streams.push((name.to_owned(), stages));
     }
+    let below = streams
+        .iter()
+        .map(|(n, _)| vec!["_streams".to_owned(), n.clone()]);
+    check_below(&state, claims.as_deref(), &Method::PUT, (&db, &coll), below)?;
     let names: Vec<String> = streams
         .iter()
         .map(|(n, _)| format!("/{db}/{coll}/_streams/{n}"))

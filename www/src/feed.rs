@@ -8,11 +8,12 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::Claims;
 use crate::change::{Change, Operation};
 use crate::error::AppResult;
 use crate::extract::{resume_id, Query};
 use crate::fanout::ConnCut;
-use crate::replay::{replay_then_live, Feed};
+use crate::replay::{replay_then_live, Feed, ReadFilter};
 use crate::sse::{self, trusted_frame, SseOptions};
 use crate::state::AppState;
 
@@ -29,12 +30,16 @@ pub async fn events(
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
     cut: Option<Extension<ConnCut>>,
+    claims: Option<Extension<Claims>>,
 ) -> AppResult<Response> {
     let live = state.store.subscribe(cut.map(|c| c.0));
     let feed = Feed {
         coll: None,
         filter: |_: &Change| true,
         render: feed_frames,
+        // The feed spans every collection: each change is shown only to those who may read
+        // its document.
+        reader: ReadFilter::new(&state, claims.as_deref()),
     };
     let resume = resume_id(&headers, q.last_event_id.as_deref());
     let replayed = replay_then_live(state.clone(), feed, live, resume);

@@ -4,21 +4,30 @@
 //! before the subscription is in the log; every one committed after reaches the receiver; a
 //! change in both is dropped by sequence number. So the switch has no gap and no duplicate.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::http::Method;
 use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::auth::{Claims, Role};
 use crate::change::Change;
 use crate::fanout::Subscription;
 use crate::ids::{resume_point, ResumeError};
+use crate::path::CanonicalPath;
 use crate::sse::trusted_frame;
 use crate::state::AppState;
+use crate::store::{Logged, ReplayBatch};
 
-/// Changes read from the log per query while replaying.
-const REPLAY_BATCH: u64 = 500;
+/// What one replay query may read: a resumer that never reads holds at most this much of the
+/// log in memory, however large its documents are.
+const REPLAY_BATCH: ReplayBatch = ReplayBatch {
+    max_events: 500,
+    max_bytes: 1024 * 1024,
+};
 
 /// What one stream selects and how it renders a change into frames.
 pub struct Feed<F, R> {
@@ -28,6 +37,49 @@ pub struct Feed<F, R> {
     /// (the hub filters once per stream, not once per client).
     pub filter: F,
     pub render: R,
+    /// Which documents this client may see, applied to replayed and live changes alike.
+    pub reader: ReadFilter,
+}
+
+/// The access rules applied to each document a stream carries, as `GET` on the document's own
+/// path would apply them: `/api/events` spans every collection, and a rule may protect one
+/// collection or one document. Decided once per collection unless some rule reaches below the
+/// collection level.
+pub struct ReadFilter {
+    state: AppState,
+    role: Option<Role>,
+    per_document: bool,
+    decided: HashMap<String, HashMap<String, bool>>,
+}
+
+impl ReadFilter {
+    pub fn new(state: &AppState, claims: Option<&Claims>) -> Self {
+        Self {
+            state: state.clone(),
+            role: claims.map(|c| c.role),
+            per_document: state.rules.reaches_documents(),
+            decided: HashMap::new(),
+        }
+    }
+
+    pub fn may_read(&mut self, db: &str, coll: &str, doc_id: &str) -> bool {
+        let decide = |doc_id: &str| {
+            let path = CanonicalPath::document(db, coll, doc_id);
+            self.state.rules.allows(self.role, &Method::GET, &path)
+        };
+        if self.per_document {
+            return decide(doc_id);
+        }
+        if let Some(&known) = self.decided.get(db).and_then(|c| c.get(coll)) {
+            return known;
+        }
+        let allowed = decide(doc_id);
+        self.decided
+            .entry(db.to_owned())
+            .or_default()
+            .insert(coll.to_owned(), allowed);
+        allowed
+    }
 }
 
 /// Frames for `resume` (a raw `Last-Event-ID`, if any), then live frames from `live` until it
@@ -43,7 +95,7 @@ where
     R: Fn(&Change) -> Vec<Bytes> + Send + 'static,
 {
     async_stream::stream! {
-        let Feed { coll, filter, render } = feed;
+        let Feed { coll, filter, render, mut reader } = feed;
         // Highest sequence number already covered (sent, skipped by the filter, or reset past).
         let mut covered: u64 = 0;
         if resume.is_none() {
@@ -85,20 +137,28 @@ where
                                 return;
                             }
                         };
-                        for change in &batch {
-                            if filter(change) {
-                                for frame in render(change) {
-                                    yield frame;
+                        let Some(last) = batch.last().map(Logged::seq) else {
+                            break;
+                        };
+                        for logged in batch {
+                            match logged {
+                                Logged::Change(change) => {
+                                    if reader.may_read(&change.db, &change.coll, &change.doc_id) && filter(&change) {
+                                        for frame in render(&change) {
+                                            yield frame;
+                                        }
+                                    }
+                                }
+                                // Whether it matched this stream cannot be known, so every
+                                // client that could have seen it is told to reload.
+                                Logged::Unreadable { seq, db, coll, doc_id, .. } => {
+                                    if reader.may_read(&db, &coll, &doc_id) {
+                                        yield unreadable_frame(seq);
+                                    }
                                 }
                             }
                         }
-                        match batch.last() {
-                            Some(last) => covered = last.seq,
-                            None => break,
-                        }
-                        if (batch.len() as u64) < REPLAY_BATCH {
-                            break;
-                        }
+                        covered = last;
                     }
                 }
                 Err(why) => {
@@ -112,8 +172,10 @@ where
                 Ok(change) if change.seq <= covered => {}
                 Ok(change) => {
                     covered = change.seq;
-                    for frame in render(&change) {
-                        yield frame;
+                    if reader.may_read(&change.db, &change.coll, &change.doc_id) {
+                        for frame in render(&change) {
+                            yield frame;
+                        }
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
@@ -146,4 +208,16 @@ pub fn reset_frame(why: ResumeError, raw: &str, head: u64) -> Bytes {
         },
     });
     trusted_frame("reset", Some(head), &data.to_string())
+}
+
+/// `event: reset` for a logged event that can no longer be read: the client cannot be told
+/// what changed, so it reloads its state; the stream goes on after it.
+pub fn unreadable_frame(seq: u64) -> Bytes {
+    let data = json!({
+        "reason": "unreadable-event",
+        "lastEventId": seq.to_string(),
+        "resumeFrom": seq.to_string(),
+        "message": "an event in the server's log cannot be read; reload the state",
+    });
+    trusted_frame("reset", Some(seq), &data.to_string())
 }

@@ -196,3 +196,45 @@ async fn access_rules_file_overrides_defaults() {
     bad.access_rules = Some(r#"[{"prefix": "/x", "role": "root"}]"#.into());
     assert!(AppState::new(bad).is_err());
 }
+
+/// Any spelling of a protected document, through the whole router: the rule refuses the viewer
+/// and the handler gives the admin the same document, so rules and handlers read one path.
+#[test]
+fn every_encoding_of_a_protected_path_is_one_decision_and_one_document() {
+    use proptest::prelude::*;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut config = Config::for_tests();
+    config.access_rules = Some(r#"[{"prefix": "/hr/salaries", "role": "admin"}]"#.into());
+    let api = Api::with(config);
+    let created = runtime.block_on(api.as_role(
+        Role::Admin,
+        "POST",
+        "/hr/salaries",
+        Some(json!({"_id": "alice", "pay": 7})),
+    ));
+    assert_eq!(created.status, StatusCode::CREATED);
+    let spell = |plain: &str, picks: &[u8]| -> String {
+        plain
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| match (b, picks[i % picks.len()] % 3) {
+                (b'/', _) | (_, 0) => (b as char).to_string(),
+                (_, 1) => format!("%{b:02x}"),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    proptest!(|(picks in prop::collection::vec(any::<u8>(), 1..24), slash in any::<bool>())| {
+        let mut uri = spell("/hr/salaries/alice", &picks);
+        if slash {
+            uri.push('/');
+        }
+        let viewer = runtime.block_on(api.as_role(Role::Viewer, "GET", &uri, None));
+        prop_assert_eq!(viewer.status, StatusCode::FORBIDDEN, "{}", uri);
+        if !slash {
+            let admin = runtime.block_on(api.as_role(Role::Admin, "GET", &uri, None));
+            prop_assert_eq!(admin.status, StatusCode::OK, "{}", uri);
+            prop_assert_eq!(&admin.json()["pay"], &json!(7));
+        }
+    });
+}

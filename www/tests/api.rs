@@ -322,7 +322,13 @@ async fn health_ready_and_unknown_routes() {
     let ready = api.call("GET", "/ready", &[], None).await.json();
     assert_eq!(ready["sseClients"], 0);
     assert_eq!(ready["status"], "ready");
+    // An unrouted path passes the rules first: a stranger learns nothing from a 404.
     let r = api.call("GET", "/a/b/c/d/e", &[], None).await;
+    assert_eq!(
+        (r.status, r.error_kind().as_str()),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    let r = api.as_role(Role::Viewer, "GET", "/a/b/c/d/e", None).await;
     assert_eq!(
         (r.status, r.error_kind().as_str()),
         (StatusCode::NOT_FOUND, "not_found")
