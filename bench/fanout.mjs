@@ -3,7 +3,8 @@
 // 10 events/s broadcast. Baseline: the same events to 1 client, in the same run.
 //
 // Each step runs against a fresh server (so its RSS before the clients is a clean zero point),
-// started on a free loopback port with its open-file limit raised to the hard limit. The ramp
+// started on a free loopback port with its open-file limit raised to the hard limit and no
+// per-client stream cap (each load generator process is one address). The ramp
 // stops at the first N whose clients cannot all connect, and records why. A step whose
 // connected clients miss, repeat or reorder an event, or whose counts disagree, throws.
 //
@@ -70,7 +71,9 @@ async function startServer(work, secret, name) {
   const logFd = openSync(logPath, 'w');
   // `exec` keeps the pid: it is the server's, for /proc/<pid>/status.
   const server = spawnGroup('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" || echo "fanout: could not raise the open-file limit" >&2; exec "$0" "$@"',
-    bin('livesource-dev'), 'serve', '--addr', '127.0.0.1:0', '--data', data, '--heartbeat', '1h', '--write-timeout', '30s'],
+    bin('livesource-dev'), 'serve', '--addr', '127.0.0.1:0', '--data', data, '--heartbeat', '1h', '--write-timeout', '30s',
+    // Thousands of clients from a handful of loopback addresses: the per-client cap is off.
+    '--max-sse-per-client', '0'],
   { cwd: root, env: { ...process.env, LIVESOURCE_JWT_SECRET: secret, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', logFd] });
   closeSync(logFd);
   const origin = await new Promise((ok, fail) => {

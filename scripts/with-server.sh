@@ -8,6 +8,11 @@
 #   LIVESOURCE_JWT_SECRET      the server's signing secret (for `livesource-dev token`)
 #   LIVESOURCE_TEST_DATA       the data directory
 #
+# Every test reaches the server from 127.0.0.1, several browsers at once (each with up to six
+# connections per origin, directly and through the fault proxy) plus streams the server has not
+# yet seen close, so the per-client stream cap is raised far above that rather than turned off:
+# every stream still goes through the cap's code.
+#
 # The server runs under a small supervisor: if it exits (the test route POST /_test/exit kills
 # it mid-stream, like a crash), it is started again on the same port and data directory, so
 # tests can check resume across a real restart.
@@ -37,7 +42,8 @@ log="$work/server.log"
   restarts=0
   while [ ! -e "$work/stop" ] && [ "$restarts" -lt 50 ]; do
     "$bin" serve --addr "127.0.0.1:$port" --data "$work/data" \
-      --cors-origin "http://127.0.0.1:$runner_port" --heartbeat 1s >>"$log" 2>&1 &
+      --cors-origin "http://127.0.0.1:$runner_port" --heartbeat 1s \
+      --max-sse-per-client 1000 >>"$log" 2>&1 &
     echo $! >"$work/server.pid"
     wait $! || true
     restarts=$((restarts + 1))

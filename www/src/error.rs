@@ -24,6 +24,12 @@ pub enum AppError {
         message: String,
         retry_after_secs: u64,
     },
+    /// The client holds as many of a resource (event streams) as it may; it may try again
+    /// after `retry_after_secs`, by which time it may have closed one.
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A bug or an I/O failure; details go to the log, not to the client.
     Internal(String),
 }
@@ -50,6 +56,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -63,6 +70,7 @@ impl AppError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::Unavailable { .. } => "unavailable",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::Internal(_) => "internal",
         }
     }
@@ -78,7 +86,9 @@ impl std::fmt::Display for AppError {
             | Self::Conflict(m)
             | Self::PayloadTooLarge(m)
             | Self::Internal(m) => f.write_str(m),
-            Self::Unavailable { message, .. } => f.write_str(message),
+            Self::Unavailable { message, .. } | Self::TooManyRequests { message, .. } => {
+                f.write_str(message)
+            }
         }
     }
 }
@@ -109,6 +119,9 @@ impl IntoResponse for AppError {
         match &self {
             Self::Unavailable {
                 retry_after_secs, ..
+            }
+            | Self::TooManyRequests {
+                retry_after_secs, ..
             } => {
                 response
                     .headers_mut()
@@ -126,3 +139,28 @@ impl IntoResponse for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn too_many_requests_is_429_with_retry_after_and_the_json_body() {
+        let response = AppError::TooManyRequests {
+            message: "slow down".into(),
+            retry_after_secs: 7,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "too_many_requests", "message": "slow down"})
+        );
+    }
+}

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use livesource_dev::auth::{load_secret, Keys, Role};
+use livesource_dev::auth::{format_duration, load_secret, Keys, Role};
 use livesource_dev::config::{
-    default_pkg_dir, default_static_dir, parse_duration, Config, Storage,
+    default_pkg_dir, default_static_dir, parse_cors_origin, parse_duration, Config, Storage,
+    DEFAULT_MAX_SSE_PER_CLIENT,
 };
 
 #[derive(Parser)]
@@ -48,16 +49,25 @@ struct Serve {
     /// Required prefix of patch topics.
     #[arg(long, default_value = "dashboard:")]
     topic_prefix: String,
-    /// Origin allowed to call the server cross-origin (repeatable); none by default.
-    #[arg(long = "cors-origin")]
+    /// Origin allowed to call the server cross-origin, with credentials (repeatable; none by
+    /// default): `scheme://host[:port]`, e.g. http://localhost:5173. `*` is refused.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = parse_cors_origin)]
     cors_origins: Vec<String>,
-    /// JSON access rules checked before the defaults:
+    /// File of JSON access rules, checked before the defaults. The file holds e.g.
     /// `[{"prefix": "/reports", "methods": ["GET"], "role": "$unauthenticated"}]`.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     access: Option<PathBuf>,
     /// Close a connection whose writes stall this long (a client that stopped reading).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     write_timeout: Duration,
+    /// Most SSE streams one client address (IPv6: one /64) may hold open; more get 429 with
+    /// Retry-After. 0 means no limit. Behind a reverse proxy every client has the proxy's
+    /// address: raise it or use 0 there.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SSE_PER_CLIENT)]
+    max_sse_per_client: usize,
+    /// Refuse tokens whose `exp` lies further ahead than this (from now or from their `iat`).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    max_token_ttl: Duration,
     /// Directory served at /pkg (the wasm-pack output).
     #[arg(long, default_value_os_t = default_pkg_dir())]
     pkg_dir: PathBuf,
@@ -74,6 +84,10 @@ struct Token {
     role: Role,
     #[arg(long, default_value = "15m", value_parser = parse_duration)]
     ttl: Duration,
+    /// The server's --max-token-ttl: a longer --ttl is refused, since that server would
+    /// refuse the token.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    max_token_ttl: Duration,
     /// The server's data dir, whose signing secret is used (created if missing).
     #[arg(long, default_value = "data")]
     data: PathBuf,
@@ -118,6 +132,8 @@ fn serve(args: Serve) -> Result<(), String> {
         cors_origins: args.cors_origins,
         access_rules,
         write_timeout: args.write_timeout,
+        max_sse_per_client: args.max_sse_per_client,
+        max_token_ttl: args.max_token_ttl,
         pkg_dir: args.pkg_dir,
         static_dir: args.static_dir,
     };
@@ -129,6 +145,16 @@ fn serve(args: Serve) -> Result<(), String> {
 }
 
 fn token(args: Token) -> Result<(), String> {
+    // An error rather than a warning: a token the server refuses is useless, and scripts
+    // would only notice at its first 401.
+    if args.ttl > args.max_token_ttl {
+        return Err(format!(
+            "--ttl {} is longer than the server's token lifetime limit ({}): it would refuse \
+             the token; start the server with a larger --max-token-ttl and pass the same here",
+            format_duration(secs(args.ttl)),
+            format_duration(secs(args.max_token_ttl)),
+        ));
+    }
     let secret = load_secret(Some(&args.data)).map_err(|e| format!("signing secret: {e}"))?;
     let ttl = i64::try_from(args.ttl.as_secs()).map_err(|_| "ttl too large".to_owned())?;
     let token = Keys::new(&secret)
@@ -136,4 +162,8 @@ fn token(args: Token) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("{token}");
     Ok(())
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

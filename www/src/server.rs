@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -61,8 +62,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Typically out of file descriptors: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -77,6 +78,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
                 let router = router.clone();
                 let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(cut.clone());
+                    // Whom `client_limit` counts this request's streams against.
+                    req.extensions_mut().insert(ConnectInfo(peer));
                     // `Router` is always ready, so `call` needs no `poll_ready` first.
                     tower::Service::call(&mut router.clone(), req)
                 });

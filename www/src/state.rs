@@ -7,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessRules;
 use crate::auth::{load_secret, Keys};
-use crate::config::{Config, Storage};
+use crate::client_limit::SseLimit;
+use crate::config::{parse_cors_origin, Config, Storage};
 use crate::error::{AppError, AppResult};
 use crate::hub::StreamHub;
 use crate::pages::Pages;
@@ -23,6 +24,8 @@ pub struct Shared {
     pub keys: Keys,
     pub rules: AccessRules,
     pub clients: SseClients,
+    /// Open SSE responses per client address, against `config.max_sse_per_client`.
+    pub client_limit: SseLimit,
     pub pages: Pages,
     /// Cancelled on SIGTERM/Ctrl-C: every SSE stream says goodbye and ends.
     pub shutdown: CancellationToken,
@@ -52,6 +55,12 @@ impl AppState {
     }
 
     pub fn new(config: Config) -> AppResult<Self> {
+        // Here, before the server binds and announces itself: the CORS layer built later
+        // panics on `*` with credentials, and an origin it cannot use would be dropped silently.
+        for origin in &config.cors_origins {
+            parse_cors_origin(origin)
+                .map_err(|e| AppError::BadRequest(format!("--cors-origin: {e}")))?;
+        }
         let dir = match &config.storage {
             Storage::Dir(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -68,12 +77,13 @@ impl AppState {
         Ok(Self(Arc::new(Shared {
             hub: Arc::new(StreamHub::new(store.clone(), shutdown.clone())),
             topics: Topics::default(),
-            keys: Keys::new(&secret),
+            keys: Keys::new(&secret).with_max_ttl(config.max_token_ttl),
             rules: match &config.access_rules {
                 Some(json) => AccessRules::with_file_rules(json).map_err(AppError::BadRequest)?,
                 None => AccessRules::default(),
             },
             clients: SseClients::default(),
+            client_limit: SseLimit::new(config.max_sse_per_client),
             pages: Pages::new().map_err(AppError::internal)?,
             store,
             shutdown,

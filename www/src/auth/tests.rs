@@ -133,6 +133,113 @@ fn missing_claims_and_unknown_roles_are_refused() {
     }
 }
 
+fn hs256(claims: &str) -> String {
+    forge(r#"{"alg":"HS256","typ":"JWT"}"#, claims, Algorithm::HS256)
+}
+
+#[test]
+fn lifetimes_past_the_limit_are_refused_even_when_signed_by_us() {
+    let keys = Keys::new(SECRET);
+    let now = unix_now();
+    let too_long =
+        "token lifetime exceeds the server's limit of 24h (exp too far after now or iat)";
+    for exp in [i64::MAX, now + 24 * 3600 + 60] {
+        let token = hs256(&format!(
+            r#"{{"sub":"x","role":"admin","iat":{now},"exp":{exp}}}"#
+        ));
+        assert_eq!(refusal(&keys, &token), too_long, "exp {exp}");
+    }
+    // Issued long ago for a long time, with little left: the lifetime is still too long.
+    let old = hs256(&format!(
+        r#"{{"sub":"x","role":"admin","iat":{},"exp":{}}}"#,
+        now - 48 * 3600,
+        now + 60
+    ));
+    assert_eq!(refusal(&keys, &old), too_long);
+    // Exactly the limit is fine, and a server may set its own.
+    let day = keys.mint("ann", Role::Viewer, 24 * 3600).unwrap();
+    assert!(keys.verify(&day).is_ok());
+    let strict = Keys::new(SECRET).with_max_ttl(Duration::from_secs(600));
+    assert_eq!(
+        refusal(&strict, &day),
+        "token lifetime exceeds the server's limit of 10m (exp too far after now or iat)"
+    );
+    assert!(strict
+        .verify(&keys.mint("ann", Role::Viewer, 600).unwrap())
+        .is_ok());
+}
+
+#[test]
+fn malformed_time_claims_are_refused() {
+    let keys = Keys::new(SECRET);
+    let now = unix_now();
+    let exp = now + 60;
+    let malformed = "token is malformed (claims: sub and role strings; iat, exp and nbf whole \
+                     seconds since 1970)";
+    for claims in [
+        // jsonwebtoken alone would ignore each of these `nbf`s and accept the token.
+        format!(
+            r#"{{"sub":"x","role":"admin","iat":{now},"exp":{exp},"nbf":"{}"}}"#,
+            now + 999
+        ),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":{exp},"nbf":"later"}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":{exp},"nbf":null}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":{exp},"nbf":-1}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":{exp},"nbf":1.5}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":{exp},"nbf":[1]}}"#),
+        format!(
+            r#"{{"sub":"x","role":"admin","iat":{now},"exp":{exp},"nbf":18446744073709551615}}"#
+        ),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":"{exp}"}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":{exp}.5}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":-5}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":9223372036854775808}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":{now},"exp":1e300}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":"{now}","exp":{exp}}}"#),
+        format!(r#"{{"sub":"x","role":"admin","iat":-1,"exp":{exp}}}"#),
+        format!(r#"{{"sub":"x","role":"admin","exp":{exp}}}"#),
+    ] {
+        assert_eq!(refusal(&keys, &hs256(&claims)), malformed, "{claims}");
+    }
+}
+
+#[test]
+fn secrets_shorter_than_32_bytes_are_refused_from_file_and_environment() {
+    // Only the file path here: the environment is process-wide and tests run in parallel,
+    // so the variable's rule is covered against the real binary.
+    let dir = tempfile::tempdir().unwrap();
+    for short in ["", "x", "\n  \n", &"a".repeat(31)] {
+        std::fs::write(dir.path().join(SECRET_FILE), short).unwrap();
+        let err = load_secret(Some(dir.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("must hold at least 32 bytes"),
+            "{short:?}: {err}"
+        );
+    }
+    std::fs::write(
+        dir.path().join(SECRET_FILE),
+        format!("{}\n", "a".repeat(32)),
+    )
+    .unwrap();
+    assert_eq!(
+        load_secret(Some(dir.path())).unwrap(),
+        "a".repeat(32).into_bytes()
+    );
+    // A generated one passes its own rule.
+    let fresh = tempfile::tempdir().unwrap();
+    let generated = load_secret(Some(fresh.path())).unwrap();
+    assert_eq!(generated.len(), 64);
+    assert_eq!(load_secret(Some(fresh.path())).unwrap(), generated);
+}
+
+#[test]
+fn durations_are_quoted_in_flag_syntax() {
+    assert_eq!(format_duration(24 * 3600), "24h");
+    assert_eq!(format_duration(600), "10m");
+    assert_eq!(format_duration(61), "61s");
+    assert_eq!(format_duration(0), "0s");
+}
+
 proptest! {
     // `make soak` raises the count through PROPTEST_CASES.
     #![proptest_config(ProptestConfig::with_cases(2000.max(ProptestConfig::default().cases)))]
