@@ -8,13 +8,14 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::auth::Claims;
 use crate::change::Change;
 use crate::documents::check_name;
 use crate::error::{AppError, AppResult};
 use crate::extract::{resume_id, Query};
 use crate::fanout::ConnCut;
 use crate::hub::StreamKey;
-use crate::replay::{replay_then_live, Feed};
+use crate::replay::{replay_then_live, Feed, ReadFilter};
 use crate::sse::{self, SseOptions};
 use crate::state::AppState;
 use crate::streams::{parse_avars, Pipeline};
@@ -35,6 +36,7 @@ pub async fn stream(
     Query(q): Query<StreamQuery>,
     headers: HeaderMap,
     cut: Option<Extension<ConnCut>>,
+    claims: Option<Extension<Claims>>,
 ) -> AppResult<Response> {
     check_name("database", &db)?;
     check_name("collection", &coll)?;
@@ -51,6 +53,9 @@ pub async fn stream(
     let pipeline = Pipeline::parse(&stages)
         .map_err(|e| AppError::internal(format!("stored stream {name}: {e}")))?;
     let avars = parse_avars(q.avars.as_deref()).map_err(AppError::BadRequest)?;
+    // Only the variables the pipeline reads: others change nothing it matches, and would
+    // otherwise let any client mint a new stream per request.
+    let avars = pipeline.used_avars(&avars);
     let pipeline = pipeline.bind(&avars).map_err(AppError::BadRequest)?;
 
     // serde_json's Map is sorted, so equal avars serialise equally and share a subscription.
@@ -59,14 +64,18 @@ pub async fn stream(
         coll: coll.clone(),
         name,
         avars: Value::Object(avars).to_string(),
+        stages: stages.to_string(),
     };
     // Subscribe before the replay reads the log (see `replay`). The hub filters live changes
     // once for all clients of the stream; replayed ones are filtered here.
-    let live = state.hub.subscribe(key, pipeline.clone(), cut.map(|c| c.0));
+    let live = state
+        .hub
+        .subscribe(key, pipeline.clone(), cut.map(|c| c.0))?;
     let feed = Feed {
         coll: Some((db, coll)),
         filter: move |c: &Change| pipeline.matches(&c.event),
         render: |c: &Change| vec![change_frame(c)],
+        reader: ReadFilter::new(&state, claims.as_deref()),
     };
     let resume = resume_id(&headers, q.last_event_id.as_deref());
     let frames = replay_then_live(state.clone(), feed, live, resume);

@@ -1,6 +1,8 @@
 //! Change-stream definitions in RESTHeart's dialect: a pipeline of `$match` stages over the
 //! change event, with `_$` escaping `$` and `{"$var": name}` placeholders filled from `avars`.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value};
 
 /// Deepest nesting accepted in stages: definitions come from clients, are evaluated for every
@@ -83,6 +85,25 @@ impl Pipeline {
     /// Fills every `$var` from `avars`; a missing variable is an error naming it.
     pub fn bind(&self, avars: &Map<String, Value>) -> Result<Self, String> {
         Ok(Self(bind_filter(&self.0, avars)?))
+    }
+
+    /// The names of the variables this pipeline reads (none once bound).
+    pub fn vars(&self) -> BTreeSet<&str> {
+        let mut names = BTreeSet::new();
+        collect_vars(&self.0, &mut names);
+        names
+    }
+
+    /// The part of `avars` that decides what this pipeline matches. Other variables are
+    /// accepted and ignored, as RESTHeart does, so they must not tell two clients' streams
+    /// apart: each distinct value of an unused variable would otherwise cost a stream.
+    pub fn used_avars(&self, avars: &Map<String, Value>) -> Map<String, Value> {
+        let names = self.vars();
+        avars
+            .iter()
+            .filter(|(name, _)| names.contains(name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
     }
 
     /// Whether a change event passes. Unbound variables never match (call `bind` first).
@@ -240,6 +261,27 @@ fn bind_filter(f: &Filter, avars: &Map<String, Value>) -> Result<Filter, String>
             },
         },
     })
+}
+
+fn collect_vars<'a>(f: &'a Filter, names: &mut BTreeSet<&'a str>) {
+    let operands: &[Operand] = match f {
+        Filter::And(items) | Filter::Or(items) => {
+            for item in items {
+                collect_vars(item, names);
+            }
+            return;
+        }
+        Filter::Field { cond, .. } => match cond {
+            Cond::Eq(o) | Cond::Ne(o) => std::slice::from_ref(o),
+            Cond::In(os) => os,
+            Cond::Exists(_) => &[],
+        },
+    };
+    for operand in operands {
+        if let Operand::Var(name) = operand {
+            names.insert(name);
+        }
+    }
 }
 
 fn lookup<'a>(doc: &'a Value, path: &[String]) -> Option<&'a Value> {

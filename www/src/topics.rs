@@ -1,85 +1,50 @@
 //! Patch topics: `GET /<page>/__events?topic=T` streams `event: patch` frames that
 //! `POST /_publish/<topic>` broadcasts. In memory; a short history per topic allows resume.
+//!
+//! Subscribers are anonymous by default and name topics freely, so what they create must go
+//! with them: a topic nobody published to exists only while it has subscribers. Such topics
+//! and published ones are bounded apart (10,000 each, see `LIMITS`), so subscribers never use
+//! up the room editors' publishes need. A published topic keeps its numbering for the life
+//! of the process (a resume id must never point at a different patch).
+//!
+//! A subscriber is cut off (and resumes) once it is more than 256 patches behind, or leaves
+//! more than 8 MiB of them unread besides the newest: the topic's ring keeps whatever some
+//! subscriber has not read, so one that stops reading would otherwise pin it all.
+//!
+//! Retention for resume, bounded in count and in bytes (of the SSE frames kept):
+//! - per topic, the newest 256 patches within 1 MiB: its oldest go first;
+//! - over all topics, 64 MiB: the topic keeping the most bytes gives up its oldest patches
+//!   until the total fits, so one busy topic cannot push out the history of quiet ones;
+//! - a patch over 1 MiB is broadcast but not kept, and the history before it is dropped
+//!   too, since the history must reach the newest patch without a hole.
+//!
+//! A client whose resume id fell out of what is kept gets `event: reset` (`too-old`) with
+//! the head to continue from, never a silent gap.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{AppError, AppResult};
 use crate::extract::{resume_id, JsonValue, Query};
-use crate::fanout::{ConnCut, Fanout};
+use crate::fanout::ConnCut;
 use crate::ids::resume_point;
 use crate::ops::normalize;
 use crate::replay::{position_frame, reset_frame};
-use crate::sse::{self, trusted_frame, SseOptions};
+use crate::sse::{self, SseOptions};
 use crate::state::AppState;
+
+mod registry;
+pub use registry::{Limits, Topics, LIMITS};
 
 pub const RETRY_MS: u64 = 3000;
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
-/// Patches kept per topic for resume.
-const HISTORY: usize = 256;
-/// Ring size per topic: how far a subscriber may fall behind before it is cut off.
-const CHANNEL_CAPACITY: usize = 256;
-/// Bound on distinct topics, since clients name them.
-const MAX_TOPICS: usize = 10_000;
-
-struct Patch {
-    seq: u64,
-    frame: Bytes,
-}
-
-struct Topic {
-    tx: Fanout<Arc<Patch>>,
-    last_seq: u64,
-    history: VecDeque<Arc<Patch>>,
-}
-
-#[derive(Default)]
-pub struct Topics(Mutex<HashMap<String, Topic>>);
-
-impl Topics {
-    fn with_topic<T>(&self, name: &str, f: impl FnOnce(&mut Topic) -> T) -> AppResult<T> {
-        let mut topics = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if !topics.contains_key(name) && topics.len() >= MAX_TOPICS {
-            return Err(AppError::Unavailable {
-                message: "too many topics".into(),
-                retry_after_secs: 60,
-            });
-        }
-        let topic = topics.entry(name.to_owned()).or_insert_with(|| Topic {
-            tx: Fanout::new(CHANNEL_CAPACITY),
-            last_seq: 0,
-            history: VecDeque::new(),
-        });
-        Ok(f(topic))
-    }
-
-    /// Broadcasts already-validated compact ops; returns (id, receivers).
-    fn publish(&self, name: &str, ops: &[Value]) -> AppResult<(u64, usize)> {
-        self.with_topic(name, |t| {
-            t.last_seq += 1;
-            let data = Value::Array(ops.to_vec()).to_string();
-            let patch = Arc::new(Patch {
-                seq: t.last_seq,
-                frame: trusted_frame("patch", Some(t.last_seq), &data),
-            });
-            if t.history.len() == HISTORY {
-                t.history.pop_front();
-            }
-            t.history.push_back(patch.clone());
-            (t.last_seq, t.tx.send(patch))
-        })
-    }
-}
 
 fn check_topic(state: &AppState, topic: &str) -> AppResult<()> {
     if topic.is_empty() || topic.len() > 256 || topic.chars().any(char::is_control) {
@@ -116,13 +81,11 @@ pub async fn subscribe(
     check_topic(&state, &topic)?;
     let resume = resume_id(&headers, q.last_event_id.as_deref());
     // Subscribe and copy the history under one lock: nothing published in between is missed.
-    let (mut live, history, head) = state.topics.with_topic(&topic, |t| {
-        (
-            t.tx.subscribe(cut.map(|c| c.0)),
-            t.history.iter().cloned().collect::<Vec<_>>(),
-            t.last_seq,
-        )
-    })?;
+    let registry::Joined {
+        mut live,
+        history,
+        head,
+    } = state.topics.join(&topic, cut.map(|c| c.0))?;
     let frames = async_stream::stream! {
         let covered;
         if let Some(raw) = resume {

@@ -256,3 +256,42 @@ mod test_routes {
         assert!(server.wait_exit(Duration::from_secs(2)).is_some());
     }
 }
+
+/// A stream redefined while clients are connected: a client that joins after the `PUT` gets the
+/// new filter live, not the forwarder of the old definition.
+#[test]
+fn a_redefined_stream_filters_new_clients_by_its_new_definition() {
+    let server = Server::start(&[]);
+    let editor = server.token("editor");
+    let auth = format!("Bearer {editor}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let define = |name: &str| {
+        let def = format!(
+            r#"{{"streams":[{{"uri":"named","stages":[{{"_$match":{{"fullDocument.name":"{name}"}}}}]}}]}}"#
+        );
+        let r = server.request("PUT", "/shop/products", &headers, Some(&def));
+        assert_eq!(r.status, 201, "{}", r.body);
+    };
+    let next_change = |s: &mut common::SseClient| loop {
+        match s.next_item(T) {
+            Item::Event(e) if e.event == "change" => {
+                return e.json()["fullDocument"]["name"].clone()
+            }
+            Item::Event(_) | Item::Retry(_) | Item::Comment(_) => {}
+            other => panic!("stream ended: {other:?}"),
+        }
+    };
+    define("a");
+    let mut old = server.sse("/shop/products/_streams/named", &[]);
+    assert_eq!(old.status, 200);
+    define("b");
+    let mut new = server.sse("/shop/products/_streams/named", &[]);
+    assert_eq!(new.status, 200);
+    server.insert(&editor, "/shop/products", r#"{"name": "a"}"#);
+    server.insert(&editor, "/shop/products", r#"{"name": "b"}"#);
+    assert_eq!(next_change(&mut old), "a");
+    assert_eq!(next_change(&mut new), "b");
+}

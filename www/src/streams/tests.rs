@@ -152,4 +152,58 @@ proptest! {
         prop_assert!(bound.matches(&same));
         prop_assert_eq!(bound.matches(&insert(json!({"name": other.clone()}))), name == other);
     }
+
+    #[test]
+    fn used_avars_never_changes_what_a_binding_matches(
+        stages in arb_json(), event in arb_json(), avars in arb_json()
+    ) {
+        if let (Ok(p), Value::Object(avars)) = (Pipeline::parse(&stages), avars) {
+            let used = p.used_avars(&avars);
+            prop_assert!(used.keys().all(|k| p.vars().contains(k.as_str())));
+            match (p.bind(&avars), p.bind(&used)) {
+                (Ok(all), Ok(subset)) => prop_assert_eq!(all.matches(&event), subset.matches(&event)),
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (a, b) => prop_assert!(false, "bind disagrees: {a:?} vs {b:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn vars_lists_each_referenced_variable_once() {
+    let p = pipeline(json!([
+        {"_$match": {"fullDocument::name": {"_$var": "n"}}},
+        {"$match": {"$or": [
+            {"fullDocument.size": {"$in": [{"$var": "s"}, 3, {"$var": "n"}]}},
+            {"fullDocument.colour": {"$ne": {"$var": "c"}}},
+            {"fullDocument.gone": {"$exists": false}}
+        ]}}
+    ]));
+    assert_eq!(p.vars().into_iter().collect::<Vec<_>>(), ["c", "n", "s"]);
+    assert!(pipeline(json!([])).vars().is_empty());
+    let all = parse_avars(Some(r#"{"n":"a","s":1,"c":"red"}"#)).unwrap();
+    assert!(
+        p.bind(&all).unwrap().vars().is_empty(),
+        "bound: no variables left"
+    );
+}
+
+#[test]
+fn unused_avars_are_accepted_and_left_out_of_the_used_set() {
+    let p = pipeline(json!([{"_$match": {"fullDocument::name": {"_$var": "n"}}}]));
+    let avars = parse_avars(Some(r#"{"n":"uji","x":1,"page":{"deep":[1,2]}}"#)).unwrap();
+    let used = p.used_avars(&avars);
+    assert_eq!(Value::Object(used.clone()), json!({"n": "uji"}));
+    // Binding with only the used subset filters exactly as binding with everything.
+    let (all, subset) = (p.bind(&avars).unwrap(), p.bind(&used).unwrap());
+    for doc in [json!({"name": "uji"}), json!({"name": "other"}), json!({})] {
+        assert_eq!(
+            all.matches(&insert(doc.clone())),
+            subset.matches(&insert(doc))
+        );
+    }
+    // A stream without variables uses none of them, whatever the client sends.
+    assert!(pipeline(json!([])).used_avars(&avars).is_empty());
+    // A missing used variable is still the same error as before.
+    assert!(p.bind(&p.used_avars(&Map::new())).is_err());
 }
