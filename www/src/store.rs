@@ -10,7 +10,13 @@ use serde_json::{Map, Value};
 use crate::change::{change_event, merge_patch, Change, Operation};
 use crate::error::{AppError, AppResult};
 use crate::fanout::{ConnCut, Fanout, Subscription};
-use crate::ids::{new_object_id, validate_doc_id};
+use crate::ids::validate_doc_id;
+
+mod log;
+mod validate;
+pub use log::{Logged, ReplayBatch};
+pub use validate::MAX_DOC_DEPTH;
+use validate::{check_depth, with_id};
 
 /// How many changes a subscriber may fall behind the newest before it is cut off (and has to
 /// resume from the log). Shared by all subscribers: one ring, not a buffer per client.
@@ -55,7 +61,9 @@ impl Store {
     pub fn open(dir: Option<&Path>) -> AppResult<Self> {
         let conn = match dir {
             Some(dir) => {
-                let conn = Connection::open(dir.join("livesource.sqlite3"))?;
+                let path = dir.join("livesource.sqlite3");
+                create_private(&path)?;
+                let conn = Connection::open(&path)?;
                 // WAL + NORMAL: a committed change survives a process crash, which is what
                 // resume-across-restart needs; fsync per commit would only guard power loss.
                 conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -79,7 +87,7 @@ impl Store {
         self.changes.subscribe(cut)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
         // back on drop), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
@@ -212,21 +220,30 @@ impl Store {
     }
 
     pub fn get(&self, db: &str, coll: &str, id: &str) -> AppResult<Option<Value>> {
-        let conn = self.lock();
-        Ok(load(&conn, db, coll, id)?.map(|(doc, _)| doc))
+        let body = {
+            let conn = self.lock();
+            load_raw(&conn, db, coll, id)?
+        };
+        body.map(|(body, _)| parse_body(&body)).transpose()
     }
 
     /// Documents newest first (RESTHeart's default sort, descending `_id`), `limit` at most,
     /// after skipping `offset`: the first page of a growing collection shows what just changed.
     pub fn list(&self, db: &str, coll: &str, offset: u64, limit: u64) -> AppResult<Vec<Value>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT body FROM documents WHERE db = ?1 AND coll = ?2 ORDER BY rowid DESC LIMIT ?3 OFFSET ?4",
-        )?;
-        let rows = stmt.query_map(params![db, coll, limit as i64, offset as i64], |r| {
-            r.get::<_, String>(0)
-        })?;
-        rows.map(|body| parse_body(&body?)).collect()
+        let offset = i64::try_from(offset)
+            .map_err(|_| AppError::bad_request("page is too large for the collection's size"))?;
+        let bodies = {
+            let conn = self.lock();
+            let mut stmt = conn.prepare_cached(
+                "SELECT body FROM documents WHERE db = ?1 AND coll = ?2 ORDER BY rowid DESC LIMIT ?3 OFFSET ?4",
+            )?;
+            let rows = stmt.query_map(params![db, coll, limit as i64, offset], |r| {
+                r.get::<_, String>(0)
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        // Parsed after the lock is released: writers never wait on JSON parsing.
+        bodies.iter().map(|body| parse_body(body)).collect()
     }
 
     /// Replaces (or creates) the document; returns it and whether it was created.
@@ -249,6 +266,7 @@ impl Store {
         }
         doc.insert("_id".into(), Value::String(id.into()));
         let doc = Value::Object(doc);
+        check_depth(&doc)?;
         self.write(db, coll, |tx| {
             let existing = load(tx, db, coll, id)?;
             let (op, revision, before) = match existing {
@@ -288,6 +306,7 @@ impl Store {
                 // Nothing changed: no revision, no event, as MongoDB reports no-op updates.
                 return Ok((after, None));
             }
+            check_depth(&after)?;
             tx.execute(
                 "UPDATE documents SET body = ?4, revision = ?5 WHERE db = ?1 AND coll = ?2 AND id = ?3",
                 params![db, coll, id, after.to_string(), rev + 1],
@@ -316,44 +335,6 @@ impl Store {
             };
             Ok((true, Some(pending)))
         })
-    }
-
-    /// Logged changes with `seq > after`, oldest first, at most `limit`; only those of one
-    /// collection when `coll` is given.
-    pub fn events_after(
-        &self,
-        after: u64,
-        coll: Option<(&str, &str)>,
-        limit: u64,
-    ) -> AppResult<Vec<Arc<Change>>> {
-        let conn = self.lock();
-        let (db, name) = coll.unwrap_or(("", ""));
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, db, coll, doc_id, op, revision, event FROM events
-             WHERE seq > ?1 AND (?2 = '' OR (db = ?2 AND coll = ?3)) ORDER BY seq LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(params![after as i64, db, name, limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, String>(6)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, db, coll, doc_id, op, revision, event) = row?;
-            let op = Operation::parse(&op)
-                .ok_or_else(|| AppError::internal(format!("bad op {op:?} in log")))?;
-            let event: Value = serde_json::from_str(&event).map_err(AppError::internal)?;
-            out.push(Arc::new(Change::new(
-                seq as u64, db, coll, doc_id, op, revision, event,
-            )));
-        }
-        Ok(out)
     }
 
     /// The raw stages of stream `name` on `db/coll`, if defined.
@@ -385,18 +366,24 @@ impl Store {
     }
 }
 
-/// The document with its `_id`: the given one (validated) or a new ObjectId.
-fn with_id(mut doc: Map<String, Value>) -> AppResult<(String, Value)> {
-    let id = match doc.get("_id") {
-        None => new_object_id(),
-        Some(Value::String(id)) => {
-            validate_doc_id(id).map_err(AppError::BadRequest)?;
-            id.clone()
-        }
-        Some(_) => return Err(AppError::bad_request("_id must be a string")),
-    };
-    doc.insert("_id".into(), Value::String(id.clone()));
-    Ok((id, Value::Object(doc)))
+/// Creates the database file readable by its owner only (SQLite gives its `-wal` and `-shm`
+/// files the same mode). An existing file is tightened too: it holds every document.
+fn create_private(path: &Path) -> AppResult<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(path)
+        .map_err(|e| AppError::internal(format!("cannot open {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| AppError::internal(format!("cannot restrict {}: {e}", path.display())))?;
+    }
+    drop(file);
+    Ok(())
 }
 
 /// Stores a new document (revision 1); 409 if the `_id` is taken.
@@ -414,14 +401,19 @@ fn insert_row(tx: &Transaction, db: &str, coll: &str, id: &str, doc: &Value) -> 
     Ok(())
 }
 
-fn load(conn: &Connection, db: &str, coll: &str, id: &str) -> AppResult<Option<(Value, i64)>> {
-    let row: Option<(String, i64)> = conn
+fn load_raw(conn: &Connection, db: &str, coll: &str, id: &str) -> AppResult<Option<(String, i64)>> {
+    Ok(conn
         .prepare_cached(
             "SELECT body, revision FROM documents WHERE db = ?1 AND coll = ?2 AND id = ?3",
         )?
         .query_row(params![db, coll, id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    row.map(|(body, rev)| Ok((parse_body(&body)?, rev)))
+        .optional()?)
+}
+
+/// Inside write transactions, which need the document to compute the change.
+fn load(conn: &Connection, db: &str, coll: &str, id: &str) -> AppResult<Option<(Value, i64)>> {
+    load_raw(conn, db, coll, id)?
+        .map(|(body, rev)| Ok((parse_body(&body)?, rev)))
         .transpose()
 }
 

@@ -249,3 +249,31 @@ fn ids_names_and_documents_cannot_inject_sse_fields() {
     let got = assert_clean_stream(&mut patches, 1);
     assert_eq!(got[0].json()[0][2], nasty);
 }
+
+/// Finding 9: SQLite files were created world-readable (0644). Every file of the data dir,
+/// the WAL and shared-memory files included, is for the server's user only.
+#[test]
+fn data_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start(&[]);
+    let editor = server.token("editor");
+    server.insert(&editor, "/shop/products", r#"{"name": "x"}"#);
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&server.data).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
+        seen.push(name);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "jwt-secret",
+            "livesource.sqlite3",
+            "livesource.sqlite3-shm",
+            "livesource.sqlite3-wal"
+        ]
+    );
+}

@@ -1,0 +1,45 @@
+//! What may be stored: a document's `_id`, and how deep it nests.
+
+use serde_json::{Map, Value};
+
+use crate::error::{AppError, AppResult};
+use crate::ids::{new_object_id, validate_doc_id};
+
+/// Deepest nesting of objects and arrays a stored document may have. Its change event wraps it
+/// up to two levels deeper (`updateDescription.updatedFields`), and the log is parsed back with
+/// serde_json's limit of 128 levels: a document accepted at 127 levels made an event that no
+/// replay could read. MongoDB's own limit is 100.
+pub const MAX_DOC_DEPTH: usize = 100;
+
+/// 400 for a document nested deeper than `MAX_DOC_DEPTH`, checked on what would be stored.
+pub(super) fn check_depth(doc: &Value) -> AppResult<()> {
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    if depth(doc) > MAX_DOC_DEPTH {
+        return Err(AppError::BadRequest(format!(
+            "the document is nested deeper than {MAX_DOC_DEPTH} levels"
+        )));
+    }
+    Ok(())
+}
+
+/// The document with its `_id`: the given one (validated) or a new ObjectId.
+pub(super) fn with_id(mut doc: Map<String, Value>) -> AppResult<(String, Value)> {
+    let id = match doc.get("_id") {
+        None => new_object_id(),
+        Some(Value::String(id)) => {
+            validate_doc_id(id).map_err(AppError::BadRequest)?;
+            id.clone()
+        }
+        Some(_) => return Err(AppError::bad_request("_id must be a string")),
+    };
+    doc.insert("_id".into(), Value::String(id.clone()));
+    let doc = Value::Object(doc);
+    check_depth(&doc)?;
+    Ok((id, doc))
+}
