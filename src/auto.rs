@@ -22,9 +22,9 @@ use web_sys::{Element, MutationObserver, MutationObserverInit};
 use crate::error::{Error, Result};
 use crate::fragment::{RefreshOptions, Swap, Target};
 use crate::handle::{LiveSource, Refresh, Registration};
-use crate::hash::VecMap;
 use crate::options::Options;
 use crate::platform;
+use crate::vec_map::VecMap;
 
 const SELECTOR: &str = "[data-live-src]";
 

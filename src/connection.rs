@@ -90,6 +90,12 @@ impl Connection {
         })
     }
 
+    /// Whether the browser is reconnecting this same object by itself (it does after a dropped
+    /// stream or a network error, not after a non-200 answer).
+    pub fn reconnecting(&self) -> bool {
+        self.es.ready_state() == EventSource::CONNECTING
+    }
+
     /// Starts delivering events named `name` (idempotent).
     pub fn listen(&mut self, name: &str) {
         if self.named.iter().any(|n| n.name == name) {

@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::error::Error;
-use crate::hash::VecMap;
+use crate::vec_map::VecMap;
 
 pub(crate) type Id = u64;
 
@@ -199,7 +199,7 @@ impl Registry {
 extern "C" {
     /// `{ id, event }` built in JS: one boundary crossing instead of an object plus two sets.
     #[wasm_bindgen(js_name = meta)]
-    pub(crate) fn js_meta(id: Option<&str>, event: &str) -> JsValue;
+    pub(crate) fn js_meta(id: &str, event: &str) -> JsValue;
 }
 
 #[wasm_bindgen]
@@ -231,6 +231,24 @@ pub(crate) fn call_js(f: &js_sys::Function, args: &[&JsValue]) {
 }
 
 /// Builds the `{kind, message, status?, event?, id?}` object `onError` callbacks receive.
+/// What `onReset` receives when the server's ids started again below the resume point (it
+/// restarted, or lost its log): the same shape as a server's `reset` event.
+pub(crate) fn restart_notice(previous: &str, id: &str) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in [
+        ("reason", "ids-restarted"),
+        ("lastEventId", previous),
+        ("resumeFrom", id),
+        (
+            "message",
+            "the server's event ids started again below the last one seen",
+        ),
+    ] {
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), &JsValue::from_str(v));
+    }
+    o.into()
+}
+
 pub(crate) fn error_object(e: &Error) -> JsValue {
     let o = js_sys::Object::new();
     let set = |k: &str, v: JsValue| {

@@ -31,8 +31,9 @@ export interface LiveError {
 }
 
 export interface EventMeta<K extends string = string> {
-  /** The event's id, or undefined if it carried none. */
-  id: string | undefined;
+  /** The event's id as the native `lastEventId` reports it: `''` when the stream has set none
+   * (or set it empty), and the previous id for an event without an `id:` field. */
+  id: string;
   event: K;
 }
 

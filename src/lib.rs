@@ -34,7 +34,6 @@ pub mod error;
 pub mod failure;
 pub mod fragment;
 mod handle;
-mod hash;
 mod js;
 pub mod options;
 #[cfg(feature = "patch")]
@@ -45,6 +44,7 @@ pub mod resume;
 mod source;
 pub mod sse;
 pub mod token;
+mod vec_map;
 
 pub use auto::{auto_wire, AutoWiring};
 pub use backoff::Backoff;

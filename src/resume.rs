@@ -1,14 +1,20 @@
-//! Lossless resume: the last id seen, a window of recent ids to drop duplicates delivered around a
-//! reconnect, and the connect URL that carries the id and the token as query parameters (a new
-//! `EventSource` cannot send `Last-Event-ID`, and no `EventSource` can send headers).
+//! Lossless resume: the last id seen, the order of recent ids to drop a server's replay overlap
+//! after the library reconnected, and the connect URL that carries the id and the token as query
+//! parameters (a new `EventSource` cannot send `Last-Event-ID`, and no `EventSource` can send
+//! headers).
+//!
+//! Duplicates can only arise where the server cannot know our place: on a connection the library
+//! opened itself, whose id travels in a query parameter that a header-only server ignores (it
+//! may replay its backlog from the start). On the browser's own reconnect the `Last-Event-ID`
+//! header says where we are, so everything is delivered, as the native object delivers it. And
+//! only a leading run that repeats what was delivered, in the same order, is a replay: a
+//! repeated id later in a stream is an event like any other.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use crate::hash::HashSet;
-
-/// How many recent ids are remembered. A server replays from the id we send, so duplicates can
-/// only come from the few events in flight around a reconnect; this is far more than that.
+/// How many recent ids are remembered: how long a replayed run from a server that ignores the
+/// resume id can be and still be recognised.
 pub const DEDUPE_WINDOW: usize = 512;
 
 /// What to do with an incoming event.
@@ -16,10 +22,23 @@ pub const DEDUPE_WINDOW: usize = 512;
 pub enum Verdict {
     Deliver,
     Duplicate,
+    /// Deliver it, and tell the app: the first id of a new connection is below the resume point,
+    /// so the server's numbering started again (it restarted, or lost its log). The native
+    /// object delivers these events too; nothing is dropped for looking like an old id.
+    Restarted,
+}
+
+/// How the current connection came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconnect {
+    /// The browser's own reconnect of the same `EventSource`: it sent `Last-Event-ID`.
+    Native,
+    /// A new `EventSource` the library opened: the id went only in the query string.
+    Takeover,
 }
 
 /// An id in the dedupe window. Canonical decimal ids (most servers count) are kept as numbers:
-/// no allocation, and a cheap hash, on the per-event path.
+/// no allocation, and a cheap comparison, on the per-event path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Number(u64),
@@ -54,23 +73,46 @@ pub fn decimal(id: &str) -> Option<u64> {
     })
 }
 
+/// Where the current connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No event with an id yet on this connection.
+    First(Reconnect),
+    /// Replaying what was delivered before; `next` is the position in `recent` expected next.
+    Overlap {
+        next: usize,
+    },
+    Steady,
+}
+
 /// Resume state that outlives each connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Resume {
     last_id: Option<String>,
+    /// Ids in delivery order, oldest first, at most `DEDUPE_WINDOW`.
     recent: VecDeque<Key>,
-    recent_set: HashSet<Key>,
     /// The id buffer of the current connection. Per the SSE spec an event without an `id:` field
     /// reports the previous id again, so "same as the last one on this connection" means "no id".
     connection_id: Option<Key>,
+    phase: Phase,
+    /// The resume point before the last `Verdict::Restarted`, for telling the app.
+    restarted_from: String,
 }
 
 impl Resume {
     pub fn new(initial: Option<String>) -> Self {
         Self {
             last_id: initial.filter(|id| !id.is_empty()),
-            ..Self::default()
+            recent: VecDeque::new(),
+            connection_id: None,
+            phase: Phase::First(Reconnect::Takeover),
+            restarted_from: String::new(),
         }
+    }
+
+    /// The resume point that the last `Verdict::Restarted` went back from.
+    pub fn take_restarted_from(&mut self) -> String {
+        std::mem::take(&mut self.restarted_from)
     }
 
     /// The id to resume from on the next connection.
@@ -78,9 +120,24 @@ impl Resume {
         self.last_id.as_deref()
     }
 
-    /// A new connection starts with an empty id buffer.
-    pub fn new_connection(&mut self) {
-        self.connection_id = None;
+    /// A connection starts. A new `EventSource` starts with an empty id buffer; the browser's
+    /// reconnect of the same one keeps it, as the spec says.
+    pub fn new_connection(&mut self, how: Reconnect) {
+        if how == Reconnect::Takeover {
+            self.connection_id = None;
+        }
+        self.phase = Phase::First(how);
+    }
+
+    /// A `reset` from the server: whatever came before no longer says anything about what comes
+    /// next, so nothing after it is ever dropped as a repeat of something before it.
+    pub fn reset(&mut self, id: &str) {
+        self.recent.clear();
+        self.phase = Phase::Steady;
+        if !id.is_empty() {
+            self.connection_id = Some(Key::of(id));
+            self.set_last(id);
+        }
     }
 
     /// Classifies an event by the `lastEventId` the browser reported for it, and records it.
@@ -88,11 +145,9 @@ impl Resume {
         if id.is_empty() || self.connection_id.as_ref().is_some_and(|k| k.is(id)) {
             return Verdict::Deliver;
         }
-        let verdict = self.record(Key::of(id));
-        if verdict == Verdict::Deliver {
-            let last = self.last_id.get_or_insert_with(String::new);
-            last.clear();
-            last.push_str(id);
+        let verdict = self.classify(Key::of(id));
+        if verdict != Verdict::Duplicate {
+            self.set_last(id);
         }
         verdict
     }
@@ -102,8 +157,8 @@ impl Resume {
         if self.connection_id == Some(Key::Number(n)) {
             return Verdict::Deliver;
         }
-        let verdict = self.record(Key::Number(n));
-        if verdict == Verdict::Deliver {
+        let verdict = self.classify(Key::Number(n));
+        if verdict != Verdict::Duplicate {
             let last = self.last_id.get_or_insert_with(String::new);
             last.clear();
             push_decimal(last, n);
@@ -111,20 +166,54 @@ impl Resume {
         verdict
     }
 
-    fn record(&mut self, key: Key) -> Verdict {
-        // One hash for the lookup and the insertion: duplicates are rare.
-        if !self.recent_set.insert(key.clone()) {
-            self.connection_id = Some(key);
-            return Verdict::Duplicate;
-        }
-        if self.recent.len() == DEDUPE_WINDOW {
-            if let Some(old) = self.recent.pop_front() {
-                self.recent_set.remove(&old);
+    fn set_last(&mut self, id: &str) {
+        let last = self.last_id.get_or_insert_with(String::new);
+        last.clear();
+        last.push_str(id);
+    }
+
+    fn classify(&mut self, key: Key) -> Verdict {
+        let verdict = match self.phase {
+            Phase::First(how) => {
+                self.phase = Phase::Steady;
+                let replayed = match how {
+                    Reconnect::Takeover => self.recent.iter().position(|k| *k == key),
+                    Reconnect::Native => None,
+                };
+                if let Some(at) = replayed {
+                    self.phase = Phase::Overlap { next: at + 1 };
+                    Verdict::Duplicate
+                } else if self.went_back(&key) {
+                    self.recent.clear();
+                    self.restarted_from = self.last_id.clone().unwrap_or_default();
+                    Verdict::Restarted
+                } else {
+                    Verdict::Deliver
+                }
             }
+            Phase::Overlap { next } if self.recent.get(next) == Some(&key) => {
+                self.phase = Phase::Overlap { next: next + 1 };
+                Verdict::Duplicate
+            }
+            Phase::Overlap { .. } | Phase::Steady => {
+                self.phase = Phase::Steady;
+                Verdict::Deliver
+            }
+        };
+        if verdict != Verdict::Duplicate {
+            if self.recent.len() == DEDUPE_WINDOW {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(key.clone());
         }
-        self.recent.push_back(key.clone());
         self.connection_id = Some(key);
-        Verdict::Deliver
+        verdict
+    }
+
+    /// Whether `key` is below the resume point: only numbers can say so.
+    fn went_back(&self, key: &Key) -> bool {
+        let last = self.last_id.as_deref().and_then(decimal);
+        matches!((key, last), (Key::Number(n), Some(last)) if *n < last)
     }
 }
 
@@ -255,46 +344,136 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    fn feed(r: &mut Resume, ids: &[&str]) -> Vec<Verdict> {
+        ids.iter().map(|id| r.accept(id)).collect()
+    }
+
+    use Verdict::{Deliver, Duplicate, Restarted};
+
     #[test]
     fn events_without_ids_are_delivered_and_do_not_move_the_resume_point() {
         let mut r = Resume::new(None);
-        r.new_connection();
-        assert_eq!(r.accept(""), Verdict::Deliver);
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(r.accept(""), Deliver);
         assert_eq!(r.last_id(), None);
-        assert_eq!(r.accept("1"), Verdict::Deliver);
+        assert_eq!(r.accept("1"), Deliver);
         // A heartbeat without `id:` reports "1" again: it is not a duplicate.
-        assert_eq!(r.accept("1"), Verdict::Deliver);
+        assert_eq!(r.accept("1"), Deliver);
         assert_eq!(r.last_id(), Some("1"));
     }
 
     #[test]
-    fn ids_replayed_after_a_reconnect_are_dropped_once() {
+    fn a_replayed_run_after_a_takeover_is_dropped_once() {
         let mut r = Resume::new(None);
-        r.new_connection();
-        for id in ["1", "2", "3"] {
-            assert_eq!(r.accept(id), Verdict::Deliver);
-        }
-        r.new_connection();
-        assert_eq!(r.accept("2"), Verdict::Duplicate);
-        assert_eq!(r.accept("3"), Verdict::Duplicate);
-        assert_eq!(r.accept("4"), Verdict::Deliver);
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(feed(&mut r, &["1", "2", "3"]), [Deliver; 3]);
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(
+            feed(&mut r, &["2", "3", "4"]),
+            [Duplicate, Duplicate, Deliver]
+        );
         assert_eq!(r.last_id(), Some("4"));
+    }
+
+    /// A header-only server replays its whole backlog to a client that sends no header.
+    #[test]
+    fn a_backlog_replayed_from_the_start_is_dropped_and_what_follows_delivered() {
+        let mut r = Resume::new(None);
+        r.new_connection(Reconnect::Takeover);
+        feed(&mut r, &["1", "2", "3", "4", "5"]);
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(
+            feed(&mut r, &["1", "2", "3", "4", "5", "6", "7"]),
+            [Duplicate, Duplicate, Duplicate, Duplicate, Duplicate, Deliver, Deliver]
+        );
+    }
+
+    /// The browser's own reconnect sent `Last-Event-ID`: the server knows where we are, and
+    /// everything is delivered as the native object delivers it.
+    #[test]
+    fn nothing_is_dropped_after_the_browsers_own_reconnect() {
+        let mut r = Resume::new(None);
+        r.new_connection(Reconnect::Takeover);
+        feed(&mut r, &["1", "2", "3"]);
+        r.new_connection(Reconnect::Native);
+        assert_eq!(feed(&mut r, &["4", "5"]), [Deliver, Deliver]);
+        r.new_connection(Reconnect::Native);
+        // A server that resends the last event (an inclusive resume) reports the id buffer
+        // again, which the native object delivers too.
+        assert_eq!(feed(&mut r, &["5", "6"]), [Deliver, Deliver]);
+    }
+
+    /// An in-memory server restarted and numbers from 1 again: not duplicates, and the app is
+    /// told. After the browser's own reconnect that holds even for ids it delivered before;
+    /// after a takeover, a run that repeats delivered ids in order is a replay, so only a
+    /// restart that starts outside the window is told apart.
+    #[test]
+    fn ids_that_restart_below_the_resume_point_are_delivered_and_reported() {
+        for (how, first_old) in [(Reconnect::Native, 1), (Reconnect::Takeover, 101)] {
+            let mut r = Resume::new(None);
+            r.new_connection(Reconnect::Takeover);
+            let old: Vec<String> = (first_old..first_old + 20).map(|i| i.to_string()).collect();
+            feed(&mut r, &old.iter().map(String::as_str).collect::<Vec<_>>());
+            r.new_connection(how);
+            assert_eq!(
+                feed(&mut r, &["1", "2", "3"]),
+                [Restarted, Deliver, Deliver],
+                "{how:?}"
+            );
+            assert_eq!(r.last_id(), Some("3"));
+        }
+    }
+
+    #[test]
+    fn a_repeated_id_inside_a_stream_is_delivered() {
+        let mut r = Resume::new(None);
+        r.new_connection(Reconnect::Takeover);
+        let ids: Vec<String> = (1..=11).map(|i| i.to_string()).collect();
+        assert!(
+            feed(&mut r, &ids.iter().map(String::as_str).collect::<Vec<_>>())
+                .iter()
+                .all(|v| *v == Deliver)
+        );
+        assert_eq!(feed(&mut r, &["7", "12"]), [Deliver, Deliver]);
+    }
+
+    /// A replay overlap ends at the first id that does not repeat the delivered order.
+    #[test]
+    fn an_overlap_ends_where_the_order_differs() {
+        let mut r = Resume::new(None);
+        r.new_connection(Reconnect::Takeover);
+        feed(&mut r, &["1", "2", "3"]);
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(
+            feed(&mut r, &["2", "9", "3"]),
+            [Duplicate, Deliver, Deliver]
+        );
+    }
+
+    #[test]
+    fn a_reset_clears_the_window_whatever_its_id() {
+        let mut r = Resume::new(None);
+        r.new_connection(Reconnect::Takeover);
+        feed(&mut r, &["0", "1", "2"]);
+        r.new_connection(Reconnect::Takeover);
+        r.reset("0");
+        assert_eq!(r.last_id(), Some("0"));
+        assert_eq!(feed(&mut r, &["1", "2"]), [Deliver, Deliver]);
     }
 
     #[test]
     fn the_window_is_bounded() {
         let mut r = Resume::new(Some("0".into()));
-        r.new_connection();
+        r.new_connection(Reconnect::Takeover);
         for i in 1..=(DEDUPE_WINDOW * 3) {
-            assert_eq!(r.accept(&i.to_string()), Verdict::Deliver);
+            assert_eq!(r.accept(&i.to_string()), Deliver);
         }
         assert_eq!(r.recent.len(), DEDUPE_WINDOW);
-        assert_eq!(r.recent_set.len(), DEDUPE_WINDOW);
-        r.new_connection();
+        r.new_connection(Reconnect::Takeover);
         assert_eq!(
             r.accept("1"),
-            Verdict::Deliver,
-            "forgotten ids are not held forever"
+            Restarted,
+            "forgotten ids are not held forever: an old id is a restart, not a repeat"
         );
     }
 
@@ -306,20 +485,16 @@ mod tests {
             assert_eq!(decimal(not), None, "{not}");
         }
         let mut r = Resume::new(None);
-        r.new_connection();
-        assert_eq!(r.accept_number(41), Verdict::Deliver);
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(r.accept_number(41), Deliver);
         assert_eq!(r.last_id(), Some("41"));
-        assert_eq!(r.accept("42"), Verdict::Deliver);
-        assert_eq!(
-            r.accept_number(42),
-            Verdict::Deliver,
-            "the connection's id buffer"
-        );
-        r.new_connection();
-        assert_eq!(r.accept("41"), Verdict::Duplicate);
-        assert_eq!(r.accept_number(42), Verdict::Duplicate);
-        assert_eq!(r.accept("042"), Verdict::Deliver, "not the same id as 42");
-        assert_eq!(r.accept_number(43), Verdict::Deliver);
+        assert_eq!(r.accept("42"), Deliver);
+        assert_eq!(r.accept_number(42), Deliver, "the connection's id buffer");
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(r.accept("41"), Duplicate);
+        assert_eq!(r.accept_number(42), Duplicate);
+        assert_eq!(r.accept("042"), Deliver, "not the same id as 42");
+        assert_eq!(r.accept_number(43), Deliver);
         assert_eq!(r.last_id(), Some("43"));
         let mut s = String::from("x");
         push_decimal(&mut s, 0);

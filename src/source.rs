@@ -20,7 +20,7 @@ use crate::failure::{decide, Action, Probe};
 use crate::options::Options;
 use crate::platform;
 use crate::probe::probe;
-use crate::resume::{self, Resume, Verdict};
+use crate::resume::{self, Reconnect, Resume, Verdict};
 
 /// Events the source always listens to, whether or not the app subscribed to them.
 const RESET: &str = "reset";
@@ -37,6 +37,11 @@ pub(crate) struct Inner {
     conn: RefCell<Option<Connection>>,
     /// The current connection fired `open`.
     opened: Cell<bool>,
+    /// The current `EventSource` has been open at least once, so the browser's own reconnect
+    /// of it sends `Last-Event-ID`.
+    ever_opened: Cell<bool>,
+    /// The browser is reconnecting the current `EventSource` by itself.
+    native_reconnecting: Cell<bool>,
     /// The URL of the latest attempt, with its secrets: the probe must ask exactly that.
     attempt_url: RefCell<String>,
     resume: RefCell<Resume>,
@@ -67,6 +72,8 @@ impl Inner {
             generation: Cell::new(0),
             conn: RefCell::new(None),
             opened: Cell::new(false),
+            ever_opened: Cell::new(false),
+            native_reconnecting: Cell::new(false),
             attempt_url: RefCell::new(String::new()),
             registry: RefCell::new(Registry::default()),
             reconnect_timer: RefCell::new(None),
@@ -204,23 +211,50 @@ impl Inner {
             conn.set_js_listeners(name, registry.js_only.get(name).map(|f| &**f));
         }
         drop(registry);
-        self.resume.borrow_mut().new_connection();
+        self.resume.borrow_mut().new_connection(Reconnect::Takeover);
         self.opened.set(false);
+        self.ever_opened.set(false);
+        self.native_reconnecting.set(false);
         *self.attempt_url.borrow_mut() = url;
         *self.conn.borrow_mut() = Some(conn);
         self.start_watchdog();
     }
 
     fn opened(&self) {
+        if self.native_reconnecting.replace(false) {
+            self.resume.borrow_mut().new_connection(Reconnect::Native);
+            self.start_watchdog();
+        }
+        self.ever_opened.set(true);
         self.opened.set(true);
         self.refreshed_once.set(false);
         self.schedule.borrow_mut().opened();
         self.set_state(State::Open);
     }
 
-    /// The native source reported `error`. It would retry on its own with the same URL (an old
-    /// token, no resume id) or give up for good, so it is closed and the policy takes over.
+    /// The native source reported `error`. Once it has been open, the browser reconnects the
+    /// same object by itself, sending `Last-Event-ID` and waiting the server's `retry:` — what a
+    /// new `EventSource` can do neither of, and what header-only servers need to resume. So it is
+    /// kept, and the policy takes over only when the browser gives up (a non-200 answer), when it
+    /// never opened, when a token must be refreshed, or when the stall watchdog fires.
     fn failed(&self, generation: u64) {
+        let retrying = self.ever_opened.get()
+            && self
+                .conn
+                .borrow()
+                .as_ref()
+                .is_some_and(Connection::reconnecting);
+        if retrying {
+            self.opened.set(false);
+            self.native_reconnecting.set(true);
+            self.watchdog.borrow_mut().take();
+            self.set_state(State::Reconnecting);
+            // Each failed native attempt counts toward `backoff.maxAttempts`.
+            if self.schedule.borrow_mut().next_delay(0.0).is_none() {
+                self.give_up();
+            }
+            return;
+        }
         let was_open = self.opened.get();
         self.drop_connection();
         self.set_state(State::Reconnecting);
@@ -281,11 +315,7 @@ impl Inner {
             .borrow_mut()
             .next_delay_after(after_ms, platform::random());
         let Some(delay) = delay else {
-            let attempts = self.schedule.borrow().attempts();
-            self.emit_error(&Error::Closed(format!(
-                "gave up after {attempts} reconnect attempts (backoff.maxAttempts)"
-            )));
-            self.close();
+            self.give_up();
             return;
         };
         let me = self.me.clone();
@@ -295,6 +325,14 @@ impl Inner {
             }
         });
         *self.reconnect_timer.borrow_mut() = Some(timer);
+    }
+
+    fn give_up(&self) {
+        let attempts = self.schedule.borrow().attempts();
+        self.emit_error(&Error::Closed(format!(
+            "gave up after {attempts} reconnect attempts (backoff.maxAttempts)"
+        )));
+        self.close();
     }
 
     fn drop_connection(&self) {
@@ -321,39 +359,49 @@ impl Inner {
         if name == HEARTBEAT {
             self.heartbeats.set(true);
         }
-        let verdict = match &id {
-            EventId::Number(n) => self.resume.borrow_mut().accept_number(*n),
-            EventId::Text(text) => self.resume.borrow_mut().accept(text),
-        };
-        if verdict == Verdict::Duplicate {
-            return false;
-        }
         if name == RESET {
+            // Always reaches `onReset`, whatever its id, and nothing after it is ever dropped as
+            // a repeat of something before it.
+            self.resume.borrow_mut().reset(&id_text(&id));
             let data = event.data();
-            let data = dispatch::parse_json(&data).unwrap_or(data);
-            for (_, cb) in self.registry.borrow().resets.snapshot().iter() {
-                match cb {
-                    Callback::Js(f) => call_js(f, &[&data]),
-                    Callback::Rust(f) => f(&data),
-                }
-            }
+            self.notify_reset(&dispatch::parse_json(&data).unwrap_or(data));
             if self.closed.get() {
                 return false;
+            }
+        } else {
+            let verdict = match &id {
+                EventId::Number(n) => self.resume.borrow_mut().accept_number(*n),
+                EventId::Text(text) => self.resume.borrow_mut().accept(text),
+            };
+            match verdict {
+                Verdict::Duplicate => return false,
+                Verdict::Restarted => {
+                    let previous = self.resume.borrow_mut().take_restarted_from();
+                    let notice = dispatch::restart_notice(&previous, &id_text(&id));
+                    self.notify_reset(&notice);
+                    if self.closed.get() {
+                        return false;
+                    }
+                }
+                Verdict::Deliver => {}
             }
         }
         if js_only.get() {
             return true;
         }
-        let id = match id {
-            EventId::Number(n) => {
-                let mut text = String::new();
-                resume::push_decimal(&mut text, n);
-                Some(text)
-            }
-            EventId::Text(text) => (!text.is_empty()).then_some(text),
-        };
+        let id = id_text(&id);
+        let id = (!id.is_empty()).then_some(id);
         self.deliver(name, id, &event.data());
         false
+    }
+
+    fn notify_reset(&self, data: &JsValue) {
+        for (_, cb) in self.registry.borrow().resets.snapshot().iter() {
+            match cb {
+                Callback::Js(f) => call_js(f, &[data]),
+                Callback::Rust(f) => f(data),
+            }
+        }
     }
 
     fn deliver(&self, name: &str, id: Option<String>, data: &JsValue) {
@@ -386,8 +434,9 @@ impl Inner {
                 let Ok(v) = parsed else { continue };
                 match sink {
                     EventSink::Js(f) => {
-                        let m =
-                            js_meta.get_or_insert_with(|| dispatch::js_meta(id.as_deref(), name));
+                        let m = js_meta.get_or_insert_with(|| {
+                            dispatch::js_meta(id.as_deref().unwrap_or(""), name)
+                        });
                         call_js(f, &[v, m]);
                     }
                     EventSink::Typed(decode) => {
@@ -574,5 +623,17 @@ impl Inner {
         self.closed.set(true);
         let released = std::mem::take(&mut *self.registry.borrow_mut());
         drop(released);
+    }
+}
+
+/// The id as text: what the native `lastEventId` holds.
+fn id_text(id: &EventId) -> String {
+    match id {
+        EventId::Number(n) => {
+            let mut text = String::new();
+            resume::push_decimal(&mut text, *n);
+            text
+        }
+        EventId::Text(text) => text.clone(),
     }
 }
