@@ -64,10 +64,38 @@ ensure_chromium() {
   fi
 }
 
+# The interop tests' third-party Python server (sse-starlette + uvicorn) and client (httpx-sse),
+# pinned in tests/interop/requirements.txt, in a venv of their own; reinstalled only when that
+# file changes.
+ensure_interop_venv() {
+  local venv=target/interop-venv req=tests/interop/requirements.txt
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements.txt"; then
+    return
+  fi
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      say "installing Debian's python3 and python3-venv"
+      as_root apt-get update -qq
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv
+    else
+      echo "error: the interop tests need python3 (3.11+) with the venv module" >&2
+      exit 1
+    fi
+  fi
+  say "installing the interop tests' Python packages into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+  cp "$req" "$venv/.requirements.txt"
+}
+
 ensure_wasm_target
 ensure_wasm_bindgen
 ensure_wasm_pack
 ensure_npm_tools
 if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
   ensure_chromium
+fi
+if [ "$purpose" = test ]; then
+  ensure_interop_venv
 fi

@@ -1,0 +1,628 @@
+// Interop matrix (issue 12): livesource against SSE servers nobody here wrote, with the browser's
+// own EventSource on the same page as the reference, and third-party clients and htmx against
+// livesource-dev.
+//
+// Servers (tests/interop/): stdlib_server.py, Python's standard library only, resuming from the
+// Last-Event-ID request header and nothing else; starlette_server.py, sse-starlette + uvicorn as
+// their docs show them (installed into target/interop-venv by `scripts/setup.sh test`).
+// Clients: npm `eventsource` and Python `httpx-sse` against livesource-dev; htmx 2 +
+// htmx-ext-sse from another origin against a livesource-dev started with --cors-origin.
+//
+// Each matrix case opens one page, starts a raw EventSource and a LiveSource on streams of their
+// own, waits (bounded) until the raw one has the whole expected sequence, gives LiveSource a
+// short grace after that, and asserts: raw got the expected (id, data) sequence; LiveSource got
+// exactly the same, in the same order. One line per case starting `interop:` gives the figures.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { isDeepStrictEqual } from 'node:util';
+import { EventSource as NodeEventSource } from 'eventsource';
+import { server, launch, mintToken, watchProblems } from './support.mjs';
+
+const VENV_PYTHON = 'target/interop-venv/bin/python';
+const NO_VENV = `${VENV_PYTHON} is missing: run \`scripts/setup.sh test\` (or \`make test\`), which installs sse-starlette, uvicorn and httpx-sse into it`;
+
+let browser;
+let stdlib; // { url, stop }
+let starlette; // { url, stop } or null when the venv is missing
+const started = [];
+
+// ---- processes ---------------------------------------------------------------------------------
+
+// Starts a server that prints its URL on stdout ("listening on http://..."), and waits for it.
+async function startServer(cmd, args, { env = process.env, pattern = /listening on (http:\/\/\S+)/ } = {}) {
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')} printed no URL in 20 s: ${stderr}`)), 20_000);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${cmd} exited (${code}) before listening: ${stderr}`)); });
+    lines.on('line', (line) => {
+      const m = pattern.exec(line);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((ok) => child.once('exit', ok));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const handle = { url, stop, child, stderr: () => stderr };
+  started.push(handle);
+  return handle;
+}
+
+// Polls `check` until it returns a truthy value: waiting on a state, bounded.
+async function waitFor(check, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 20));
+  }
+}
+
+before(async () => {
+  browser = await launch();
+  stdlib = await startServer('python3', ['tests/interop/stdlib_server.py', '--port', '0']);
+  starlette = existsSync(VENV_PYTHON)
+    ? await startServer(VENV_PYTHON, ['tests/interop/starlette_server.py', '--port', '0'])
+    : null;
+});
+after(async () => {
+  await browser?.close();
+  for (const s of started) await s.stop();
+});
+
+// ---- the matrix: raw EventSource and LiveSource on one page ------------------------------------
+
+const key = ([id, data]) => `${id === null ? '<undefined>' : JSON.stringify(id)}:${JSON.stringify(data)}`;
+
+// "1-5, 11-15, gen2:1-10": consecutive ids of one generation folded into ranges.
+function ranges(seq) {
+  const parts = [];
+  let run = null;
+  for (const [id, data] of seq) {
+    const n = /^\d+$/.test(id ?? '') ? Number(id) : NaN;
+    const gen = data?.gen && data.gen > 1 ? `gen${data.gen}:` : '';
+    if (run && !Number.isNaN(n) && run.gen === gen && n === run.to + 1) { run.to = n; continue; }
+    if (run) parts.push(run.from === run.to ? `${run.gen}${run.from}` : `${run.gen}${run.from}-${run.to}`);
+    run = Number.isNaN(n) ? null : { gen, from: n, to: n };
+    if (!run) parts.push(`${gen}${id === null ? '<undefined>' : JSON.stringify(id)}`);
+  }
+  if (run) parts.push(run.from === run.to ? `${run.gen}${run.from}` : `${run.gen}${run.from}-${run.to}`);
+  return parts.join(', ') || '(none)';
+}
+
+function minMax(values) {
+  if (!values.length) return 'none';
+  const r = values.map((v) => Math.round(v));
+  return `${Math.min(...r)}–${Math.max(...r)} ms`;
+}
+
+// The server's view of one stream: connections, what each carried, and the delay before each
+// reconnect that followed a drop (or a restart) the server made.
+function connectionFacts(log) {
+  const conns = log.connections.filter((c) => c.kind === 'stream').sort((a, b) => a.openMs - b.openMs);
+  const delays = [];
+  for (let i = 1; i < conns.length; i++) {
+    const prev = conns[i - 1];
+    if ((prev.end === 'drop' || prev.end === 'restart') && prev.endMs !== null) delays.push(conns[i].openMs - prev.endMs);
+  }
+  const reconnects = conns.slice(1);
+  return {
+    count: conns.length,
+    preflights: log.connections.filter((c) => c.kind === 'preflight').length,
+    delays,
+    withHeader: reconnects.filter((c) => c.lastEventId !== null && c.lastEventId !== undefined).length,
+    withQuery: reconnects.filter((c) => /(^|&)lastEventId=/.test(c.query)).length,
+    reconnects: reconnects.length,
+    summary: conns.map((c) => `#${c.n} ${c.lastEventId === null ? '-' : `LEI=${c.lastEventId}`} ${c.resume ?? ''} sent ${ranges((c.sent || []).map((id) => [id, null]))} ${c.end ?? 'open'}`),
+  };
+}
+
+// The first `head` and last `tail` entries, as JSON.
+const clip = (list, head, tail) => (list.length <= head + tail
+  ? JSON.stringify(list)
+  : `${JSON.stringify(list.slice(0, head))} … ${JSON.stringify(list.slice(-tail))}`);
+
+async function serverLog(base, s) {
+  const res = await fetch(`${base}/log?s=${encodeURIComponent(s)}`);
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+// Runs one case: returns what the page saw and what the server logged, and prints the figures.
+async function compare({ label, base, path, query, expected, options = {}, deadlineMs, graceMs = 2000 }) {
+  const run = `${label.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}`;
+  const rawKey = `${run}-raw`;
+  const lsKey = `${run}-ls`;
+  const url = (s) => `${base}${path}?s=${encodeURIComponent(s)}${query ? `&${query}` : ''}`;
+  const page = await browser.newPage();
+  const problems = watchProblems(page);
+  await page.goto(`${server}/health`);
+  await page.evaluate(async ({ rawUrl, lsUrl, options }) => {
+    const m = await import('/pkg/livesource.js');
+    await m.default();
+    const t0 = performance.now();
+    const at = () => Math.round(performance.now() - t0);
+    const cmp = { raw: [], ls: [], rawStates: [], lsStates: [], lsErrors: [], resets: [] };
+    window.cmp = cmp;
+    const es = new EventSource(rawUrl);
+    window.rawEs = es;
+    es.addEventListener('message', (e) => cmp.raw.push([e.lastEventId, JSON.parse(e.data)]));
+    es.addEventListener('open', () => cmp.rawStates.push(['open', at()]));
+    es.addEventListener('error', () => cmp.rawStates.push([es.readyState === 2 ? 'closed' : 'error', at()]));
+    const src = new m.LiveSource(lsUrl, options);
+    window.src = src;
+    src.on('message', (data, meta) => cmp.ls.push([meta.id === undefined ? null : meta.id, data]));
+    src.onState((s) => cmp.lsStates.push([s, at()]));
+    src.onError((e) => cmp.lsErrors.push([e.kind, e.message, at()]));
+    src.onReset((data) => cmp.resets.push([data, at()]));
+  }, { rawUrl: url(rawKey), lsUrl: url(lsKey), options });
+
+  const n = expected.length;
+  const t0 = Date.now();
+  let rawMs = null;
+  try {
+    await page.waitForFunction((n) => window.cmp.raw.length >= n, n, { timeout: deadlineMs, polling: 50 });
+    rawMs = Date.now() - t0;
+    // LiveSource ran alongside; it gets a short grace after the reference finished.
+    await page.waitForFunction((n) => window.cmp.ls.length >= n, n, { timeout: graceMs, polling: 50 });
+  } catch {
+    // Reported below with both sequences.
+  }
+  const seen = await page.evaluate(() => {
+    window.src.close();
+    window.rawEs.close();
+    return window.cmp;
+  });
+  await page.close();
+  const rawFacts = connectionFacts(await serverLog(base, rawKey));
+  const lsFacts = connectionFacts(await serverLog(base, lsKey));
+
+  const expectedKeys = new Set(expected.map(key));
+  const lsKeys = seen.ls.map(key);
+  const missing = expected.filter((e) => !lsKeys.includes(key(e)));
+  const dups = lsKeys.length - new Set(lsKeys).size;
+  const extra = seen.ls.filter((e) => !expectedKeys.has(key(e)));
+  const figures = `interop: ${label}: raw ${seen.raw.length}/${n}` +
+    `${rawMs === null ? ' (deadline)' : ` in ${rawMs} ms`}, livesource ${seen.ls.length}/${n}` +
+    ` (missing ${missing.length ? ranges(missing) : 0}, duplicates ${dups}, unexpected ${extra.length})` +
+    `; connections raw ${rawFacts.count}, livesource ${lsFacts.count}` +
+    ` (reconnects with Last-Event-ID header ${lsFacts.withHeader}/${lsFacts.reconnects}, with ?lastEventId ${lsFacts.withQuery}/${lsFacts.reconnects}, preflights ${lsFacts.preflights})` +
+    `; delay after a server drop raw ${minMax(rawFacts.delays)}, livesource ${minMax(lsFacts.delays)}` +
+    `; onReset ${seen.resets.length}`;
+  console.log(figures);
+  const detail = () => [
+    `expected:   ${ranges(expected)}`,
+    `raw:        ${ranges(seen.raw)}`,
+    `livesource: ${ranges(seen.ls)}`,
+    `raw states: ${clip(seen.rawStates, 4, 3)}`,
+    `livesource states: ${clip(seen.lsStates, 4, 8)}`,
+    `livesource errors: ${JSON.stringify(seen.lsErrors.slice(-6))}`,
+    `onReset: ${JSON.stringify(seen.resets)}`,
+    `raw connections (server log):\n  ${rawFacts.summary.join('\n  ')}`,
+    `livesource connections (server log):\n  ${lsFacts.summary.slice(0, 30).join('\n  ')}`,
+    `page problems: ${JSON.stringify(problems.slice(0, 6))}`,
+  ].join('\n');
+  return { seen, rawFacts, lsFacts, problems, figures, detail, rawMs };
+}
+
+// The reference first (the harness and the server are right), then LiveSource against it. The
+// messages carry both sequences folded into ranges, not a diff of hundreds of lines.
+function assertSameAsRaw(r, expected) {
+  assert.ok(isDeepStrictEqual(r.seen.raw, expected),
+    `the raw EventSource (the reference) did not get the expected sequence\n${r.detail()}`);
+  assert.ok(isDeepStrictEqual(r.seen.ls.map(key), r.seen.raw.map(key)),
+    `LiveSource did not deliver exactly what the raw EventSource did, in order\n${r.figures}\n${r.detail()}`);
+  assert.deepEqual(r.problems.filter((p) => p.startsWith('pageerror')), [], 'no uncaught error in the page');
+}
+
+// The restart is told to the app once, with where the ids went from and to; no other reset.
+function assertRestartReported(r) {
+  const reasons = r.seen.resets.map(([data]) => [data.reason, data.lastEventId, data.resumeFrom]);
+  assert.deepEqual(reasons, [['ids-restarted', '10', '1']], `onReset for the restart\n${r.detail()}`);
+}
+
+const seq = (from, to, gen = 1) => Array.from({ length: to - from + 1 }, (_, i) => [String(from + i), { n: from + i, gen }]);
+const needStarlette = () => assert.ok(starlette, NO_VENV);
+
+test('stdlib server, drops every 5 (60 events at 10/s, retry: 500): every event once, in order', async () => {
+  const expected = seq(1, 60);
+  const r = await compare({
+    label: 'stdlib drops every 5 (60 at 10/s, retry 500)', base: stdlib.url, path: '/drops',
+    query: 'every=5&total=60&interval_ms=100&retry=500', expected, deadlineMs: 20_000,
+  });
+  assert.equal(r.rawFacts.withHeader, r.rawFacts.reconnects, 'raw EventSource resumes with the header every time');
+  assertSameAsRaw(r, expected);
+});
+
+test('sse-starlette, drops every 5 (60 events at 10/s, retry: 500): every event once, in order', async () => {
+  needStarlette();
+  const expected = seq(1, 60);
+  const r = await compare({
+    label: 'sse-starlette drops every 5 (60 at 10/s, retry 500)', base: starlette.url, path: '/drops',
+    query: 'every=5&total=60&interval_ms=100&retry=500', expected, deadlineMs: 20_000,
+  });
+  assertSameAsRaw(r, expected);
+});
+
+test('stdlib server, fast: 300 events one per 5 ms, drops every 5, retry: 1, backoff 1 ms without jitter', async () => {
+  const expected = seq(1, 300);
+  const r = await compare({
+    label: 'stdlib drops every 5 (300 at 1/5ms, retry 1, backoff 1 ms no jitter)', base: stdlib.url, path: '/drops',
+    query: 'every=5&total=300&interval_ms=5&retry=1', expected, deadlineMs: 20_000,
+    options: { backoff: { initialMs: 1, jitter: false } },
+  });
+  assertSameAsRaw(r, expected);
+});
+
+test('stdlib server, backlog from id 1 to clients without the header: no livelock', async () => {
+  const expected = seq(1, 60);
+  const r = await compare({
+    label: 'stdlib backlog-from-start (60, drops every 5, retry 200)', base: stdlib.url, path: '/backlog',
+    query: 'every=5&total=60&interval_ms=0&retry=200', expected, deadlineMs: 20_000,
+  });
+  assertSameAsRaw(r, expected);
+});
+
+test('sse-starlette, backlog from id 1 to clients without the header: no livelock', async () => {
+  needStarlette();
+  const expected = seq(1, 60);
+  const r = await compare({
+    label: 'sse-starlette backlog-from-start (60, drops every 5, retry 200)', base: starlette.url, path: '/backlog',
+    query: 'every=5&total=60&interval_ms=0&retry=200', expected, deadlineMs: 20_000,
+  });
+  assertSameAsRaw(r, expected);
+});
+
+test('stdlib server restarts and numbers from 1 again: every new event is delivered', async () => {
+  const expected = [...seq(1, 10, 1), ...seq(1, 20, 2)];
+  const r = await compare({
+    label: 'stdlib ids restart (10, restart, 20 more)', base: stdlib.url, path: '/restart',
+    query: 'first=10&then=20&interval_ms=20&retry=200', expected, deadlineMs: 15_000,
+  });
+  assertSameAsRaw(r, expected);
+  assertRestartReported(r);
+});
+
+test('sse-starlette restarts and numbers from 1 again: every new event is delivered', async () => {
+  needStarlette();
+  const expected = [...seq(1, 10, 1), ...seq(1, 20, 2)];
+  const r = await compare({
+    label: 'sse-starlette ids restart (10, restart, 20 more)', base: starlette.url, path: '/restart',
+    query: 'first=10&then=20&interval_ms=20&retry=200', expected, deadlineMs: 15_000,
+  });
+  assertSameAsRaw(r, expected);
+  assertRestartReported(r);
+});
+
+test('stdlib server, retry: 500: LiveSource waits at least the server\'s retry after a drop', async () => {
+  const expected = seq(1, 12);
+  const r = await compare({
+    label: 'stdlib retry: 500 timing (12 at 10/s, drops every 3)', base: stdlib.url, path: '/drops',
+    query: 'every=3&total=12&interval_ms=100&retry=500', expected, deadlineMs: 15_000, graceMs: 1500,
+  });
+  assert.ok(isDeepStrictEqual(r.seen.raw, expected), `the raw EventSource (the reference) did not get the expected sequence\n${r.detail()}`);
+  assert.ok(r.rawFacts.delays.length >= 3 && r.rawFacts.delays.every((d) => d >= 480),
+    `the raw EventSource (reference) waits retry: 500 after each drop: ${r.rawFacts.delays.map(Math.round)}`);
+  assert.ok(r.lsFacts.delays.length >= 1, `LiveSource reconnected after a drop at least once\n${r.detail()}`);
+  assert.ok(r.lsFacts.delays.every((d) => d >= 480),
+    `LiveSource reconnected sooner than the server's retry: 500 after a drop: ${r.lsFacts.delays.map(Math.round).join(', ')} ms (raw: ${r.rawFacts.delays.map(Math.round).join(', ')} ms)\n${r.detail()}`);
+});
+
+test('stdlib server, a repeated non-adjacent id (7 after 11) is delivered like the raw EventSource does', async () => {
+  const ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 7, 12, 13, 14, 15];
+  const expected = ids.map((id, i) => [String(id), { n: i + 1 }]);
+  const r = await compare({
+    label: 'stdlib repeated id (1-11, 7, 12-15)', base: stdlib.url, path: '/repeat',
+    query: 'interval_ms=10', expected, deadlineMs: 10_000,
+  });
+  assertSameAsRaw(r, expected);
+});
+
+test('stdlib server, an empty id: field: meta.id is \'\' where the raw lastEventId is \'\'', async () => {
+  const expected = [['1', { n: 1 }], ['2', { n: 2 }], ['', { n: 3 }], ['4', { n: 4 }]];
+  const r = await compare({
+    label: 'stdlib empty id field (1, 2, "", 4)', base: stdlib.url, path: '/emptyid',
+    query: 'interval_ms=10', expected, deadlineMs: 10_000,
+  });
+  assert.ok(isDeepStrictEqual(r.seen.raw, expected), `the raw EventSource (the reference) did not get the expected sequence\n${r.detail()}`);
+  assert.equal(r.seen.ls.length, 4, `LiveSource got all four events\n${r.detail()}`);
+  assert.strictEqual(r.seen.ls[2][0], '',
+    `meta.id of the event with an empty id: field is ${r.seen.ls[2][0] === null ? 'undefined' : JSON.stringify(r.seen.ls[2][0])}; raw lastEventId is ''`);
+  assertSameAsRaw(r, expected);
+});
+
+// ---- third-party clients against livesource-dev --------------------------------------------
+
+const STREAM = `${server}/shop/products/_streams/changes`;
+
+async function insertInto(base, token, name) {
+  const res = await fetch(`${base}/shop/products`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ name, price: 1 }),
+  });
+  assert.equal(res.status, 201, await res.text());
+}
+
+// An npm `eventsource` whose requests carry extra headers (its documented custom fetch); its own
+// headers (a Last-Event-ID it learnt by itself) win over ours.
+function nodeSource(url, headers = {}) {
+  return new NodeEventSource(url, {
+    fetch: (input, init) => fetch(input, { ...init, headers: { ...headers, ...init.headers } }),
+  });
+}
+
+function watchChanges(es, batch) {
+  const got = { changes: [], resets: [], heartbeats: 0, errors: [] };
+  es.addEventListener('change', (e) => {
+    const name = JSON.parse(e.data).fullDocument?.name;
+    if (typeof name === 'string' && name.startsWith(`${batch}-`)) got.changes.push([e.lastEventId, name]);
+  });
+  es.addEventListener('reset', (e) => got.resets.push([e.lastEventId, JSON.parse(e.data)]));
+  es.addEventListener('heartbeat', () => { got.heartbeats++; });
+  es.addEventListener('error', (e) => got.errors.push([e.code, e.message, es.readyState]));
+  return got;
+}
+
+test('npm eventsource: resume with the Last-Event-ID header gets exactly the missed changes, in order', async () => {
+  const batch = `interop-es-${Date.now()}`;
+  const token = mintToken('editor');
+  const es1 = nodeSource(STREAM);
+  const first = watchChanges(es1, batch);
+  try {
+    await waitFor(() => first.heartbeats > 0, 10_000, 'the first heartbeat (the stream is live)');
+    for (let i = 0; i < 3; i++) await insertInto(server, token, `${batch}-${i}`);
+    await waitFor(() => first.changes.length >= 3, 10_000, `three changes on the first connection (got ${JSON.stringify(first.changes)})`);
+  } finally {
+    es1.close();
+  }
+  const lastId = first.changes[2][0];
+  for (let i = 3; i < 6; i++) await insertInto(server, token, `${batch}-${i}`);
+  const es2 = nodeSource(STREAM, { 'Last-Event-ID': lastId });
+  const second = watchChanges(es2, batch);
+  try {
+    await waitFor(() => second.heartbeats > 0 || second.changes.length > 0, 10_000, 'the resumed stream to open');
+    await insertInto(server, token, `${batch}-6`); // a sentinel: anything extra would come before it
+    await waitFor(() => second.changes.some(([, name]) => name === `${batch}-6`), 10_000,
+      `the sentinel change (got ${JSON.stringify(second.changes)})`);
+  } finally {
+    es2.close();
+  }
+  console.log(`interop: npm eventsource header resume: first ${first.changes.length}, resumed from ${lastId}, then ${second.changes.map(([id, n]) => `${id}:${n.slice(batch.length + 1)}`).join(' ')}, resets ${second.resets.length}`);
+  assert.deepEqual(first.changes.map(([, n]) => n), [0, 1, 2].map((i) => `${batch}-${i}`));
+  assert.deepEqual(second.changes.map(([, n]) => n), [3, 4, 5, 6].map((i) => `${batch}-${i}`), 'exactly the missed changes, then the sentinel');
+  const ids = [lastId, ...second.changes.map(([id]) => id)].map(Number);
+  for (let i = 1; i < ids.length; i++) assert.ok(ids[i] > ids[i - 1], `ids increase: ${ids}`);
+  assert.deepEqual(second.resets, [], 'no reset on a valid resume');
+});
+
+test('npm eventsource: a malformed or far-future Last-Event-ID gets an event: reset frame', async () => {
+  const got = {};
+  for (const [lei, reason] of [['not-an-id', 'malformed-id'], ['999999999999', 'unknown-id']]) {
+    const es = nodeSource(STREAM, { 'Last-Event-ID': lei });
+    const w = watchChanges(es, 'none');
+    try {
+      await waitFor(() => w.resets.length > 0, 10_000, `event: reset for Last-Event-ID ${lei}`);
+    } finally {
+      es.close();
+    }
+    const [id, data] = w.resets[0];
+    got[lei] = data.reason;
+    assert.equal(data.reason, reason, JSON.stringify(data));
+    assert.equal(data.lastEventId, lei);
+    assert.match(id, /^\d+$/, 'the reset carries the newest id, to resume from');
+  }
+  console.log(`interop: npm eventsource reset: ${JSON.stringify(got)}`);
+});
+
+test('npm eventsource: bearer auth on /api/events (viewer), 401 without a token and with a bad one', async () => {
+  const batch = `interop-es-auth-${Date.now()}`;
+  const viewer = mintToken('viewer');
+  const es = nodeSource(`${server}/api/events`, { Authorization: `Bearer ${viewer}` });
+  const states = [];
+  const created = [];
+  es.addEventListener('server.state', (e) => states.push(JSON.parse(e.data)));
+  es.addEventListener('item.created', (e) => {
+    const d = JSON.parse(e.data);
+    if (d.document?.name === `${batch}-0`) created.push([e.lastEventId, d]);
+  });
+  try {
+    await waitFor(() => states.length > 0, 10_000, 'server.state on /api/events');
+    await insertInto(server, mintToken('editor'), `${batch}-0`);
+    await waitFor(() => created.length > 0, 10_000, 'item.created for the inserted document');
+  } finally {
+    es.close();
+  }
+  assert.deepEqual(states[0], { mode: 'normal' });
+  assert.match(created[0][0], /^\d+$/);
+
+  const refused = {};
+  for (const [what, headers] of [['no token', {}], ['a bad token', { Authorization: 'Bearer not-a-token' }]]) {
+    const bad = nodeSource(`${server}/api/events`, headers);
+    const errors = [];
+    bad.addEventListener('error', (e) => errors.push(e.code));
+    try {
+      await waitFor(() => bad.readyState === 2, 10_000, `the source to close on ${what}`);
+    } finally {
+      bad.close();
+    }
+    refused[what] = errors;
+    assert.deepEqual(errors, [401], `${what}: one error, 401, then closed`);
+  }
+  console.log(`interop: npm eventsource bearer auth: viewer ok (server.state, item.created ${created[0][0]}), refused ${JSON.stringify(refused)}`);
+});
+
+function httpxSse(...args) {
+  return new Promise((resolve, reject) => {
+    execFile(VENV_PYTHON, ['tests/interop/httpx_sse_client.py', ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`httpx_sse_client.py ${args[0]} failed: ${err.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout));
+    });
+  });
+}
+
+test('Python httpx-sse: header resume, reset and bearer auth against livesource-dev', async () => {
+  assert.ok(existsSync(VENV_PYTHON), NO_VENV);
+  const batch = `interop-httpx-${Date.now()}`;
+  const resumed = await httpxSse('resume', server, mintToken('editor'), batch);
+  assert.deepEqual(resumed.first.map(([, n]) => n), [0, 1, 2].map((i) => `${batch}-${i}`));
+  assert.equal(resumed.resumedFrom, resumed.first[2][0]);
+  assert.deepEqual(resumed.second.map(([, n]) => n), [3, 4, 5, 6].map((i) => `${batch}-${i}`),
+    `exactly the missed changes, then the sentinel: ${JSON.stringify(resumed)}`);
+  const ids = [resumed.resumedFrom, ...resumed.second.map(([id]) => id)].map(Number);
+  for (let i = 1; i < ids.length; i++) assert.ok(ids[i] > ids[i - 1], `ids increase: ${ids}`);
+  assert.ok(!resumed.events.some(([event]) => event === 'reset'), 'no reset on a valid resume');
+
+  const resets = {};
+  for (const [lei, reason] of [['not-an-id', 'malformed-id'], ['999999999999', 'unknown-id']]) {
+    const r = await httpxSse('reset', server, lei);
+    assert.equal(r.status, 200);
+    assert.equal(r.event?.event, 'reset', JSON.stringify(r));
+    assert.equal(r.event.data.reason, reason);
+    resets[lei] = r.event.data.reason;
+  }
+
+  const auth = await httpxSse('auth', server, mintToken('viewer'));
+  assert.equal(auth.bearer.status, 200);
+  assert.deepEqual(auth.bearer.first, { event: 'server.state', data: { mode: 'normal' } });
+  assert.equal(auth.none.status, 401, JSON.stringify(auth.none));
+  assert.equal(auth.bad.status, 401, JSON.stringify(auth.bad));
+  console.log(`interop: httpx-sse: resume from ${resumed.resumedFrom} got ${resumed.second.map(([id]) => id).join(' ')}; reset ${JSON.stringify(resets)}; bearer ${auth.bearer.status}, none ${auth.none.status}, bad ${auth.bad.status}`);
+});
+
+// ---- htmx from another origin --------------------------------------------------------------
+
+test('htmx 2 + htmx-ext-sse on another origin: sse-connect and hx-get against livesource-dev (--cors-origin)', async () => {
+  const htmxJs = readFileSync('node_modules/htmx.org/dist/htmx.min.js');
+  const sseJs = readFileSync('node_modules/htmx-ext-sse/sse.js');
+  let lsd = null;
+  const pageServer = createServer((req, res) => {
+    if (req.url === '/htmx.min.js' || req.url === '/sse.js') {
+      res.writeHead(200, { 'Content-Type': 'text/javascript' });
+      res.end(req.url === '/sse.js' ? sseJs : htmxJs);
+    } else if (req.url === '/') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      // htmx 2 refuses cross-origin requests unless told otherwise: what such a page does.
+      res.end(`<!doctype html><meta charset="utf-8">
+<meta name="htmx-config" content='{"selfRequestsOnly": false}'>
+<script src="/htmx.min.js"></script><script src="/sse.js"></script>
+<div hx-ext="sse" sse-connect="${lsd}/shop/products/_streams/changes">
+  <table id="list" hx-get="${lsd}/shop/products?pagesize=20" hx-trigger="sse:change"
+         hx-target="find tbody" hx-swap="outerHTML"><tbody></tbody></table>
+</div>`);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise((ok) => pageServer.listen(0, '127.0.0.1', ok));
+  const origin = `http://127.0.0.1:${pageServer.address().port}`;
+  const env = { ...process.env };
+  env.LIVESOURCE_JWT_SECRET ||= `interop-${Date.now()}-0123456789abcdef0123456789abcdef`;
+  const dev = await startServer('target/debug/livesource-dev',
+    ['serve', '--addr', '127.0.0.1:0', '--memory', '--heartbeat', '1s', '--cors-origin', origin],
+    { env, pattern: /livesource-dev listening on (http:\/\/\S+)/ });
+  lsd = dev.url;
+  const token = execFileSync('target/debug/livesource-dev', ['token', '--sub', 'interop', '--role', 'editor'],
+    { env, encoding: 'utf8' }).trim();
+  const page = await browser.newPage();
+  const problems = watchProblems(page);
+  try {
+    // Listening from before the page's scripts run, so htmx:sseOpen is not missed.
+    await page.addInitScript(() => {
+      window.htmxLog = [];
+      for (const name of ['htmx:sseOpen', 'htmx:sseError', 'htmx:sendError', 'htmx:responseError', 'htmx:afterSwap', 'htmx:validateUrl']) {
+        document.addEventListener(name, (e) => window.htmxLog.push([name, e.detail?.xhr?.status ?? null]));
+      }
+    });
+    await page.goto(`${origin}/`);
+    const batch = `interop-htmx-${Date.now()}`;
+    const describe = async () => JSON.stringify({ htmx: await page.evaluate(() => window.htmxLog), problems: problems.slice(0, 6) });
+    await page.waitForFunction(() => window.htmxLog.some(([name]) => name === 'htmx:sseOpen'), null, { timeout: 10_000, polling: 50 })
+      .catch(async (e) => { throw new Error(`the cross-origin EventSource did not open: ${await describe()}`, { cause: e }); });
+    const swapped = [];
+    for (let i = 0; i < 2; i++) {
+      const name = `${batch}-${i}`;
+      await insertInto(lsd, token, name);
+      try {
+        await page.waitForFunction((name) => document.querySelector('#list tbody')?.textContent.includes(name), name, { timeout: 10_000, polling: 50 });
+        swapped.push(name);
+      } catch (e) {
+        console.log(`interop: htmx cross-origin: ${swapped.length}/2 inserts swapped in; htmx events ${await describe()}`);
+        throw new Error(`htmx did not swap in ${name} from ${lsd} (cross-origin hx-get): ${await describe()}`, { cause: e });
+      }
+    }
+    console.log(`interop: htmx cross-origin: 2/2 inserts swapped in from ${lsd} into a page on ${origin}`);
+    assert.deepEqual(problems.filter((p) => p.startsWith('pageerror')), []);
+  } finally {
+    await page.close();
+    await dev.stop();
+    await new Promise((ok) => pageServer.close(ok));
+  }
+});
+
+// ---- livesource-dev --memory restarted -------------------------------------------------------
+
+// The server comes back empty and answers the browser's Last-Event-ID with `event: reset` (id 0,
+// the new head). It must reach onReset, and what follows must be delivered as the raw
+// EventSource delivers it, although the new ids repeat the old ones.
+test('livesource-dev --memory restarted on the same port: reset reaches onReset, then every new change', async () => {
+  const env = { ...process.env };
+  env.LIVESOURCE_JWT_SECRET ||= `interop-${Date.now()}-0123456789abcdef0123456789abcdef`;
+  const args = (addr) => ['serve', '--addr', addr, '--memory', '--heartbeat', '1s'];
+  const pattern = /livesource-dev listening on (http:\/\/\S+)/;
+  let dev = await startServer('target/debug/livesource-dev', args('127.0.0.1:0'), { env, pattern });
+  const base = dev.url;
+  const token = execFileSync('target/debug/livesource-dev', ['token', '--sub', 'interop', '--role', 'editor'],
+    { env, encoding: 'utf8' }).trim();
+  const page = await browser.newPage();
+  const problems = watchProblems(page);
+  try {
+    await page.goto(`${base}/health`);
+    await page.evaluate(async () => {
+      const m = await import('/pkg/livesource.js');
+      await m.default();
+      const url = '/shop/products/_streams/changes';
+      window.cmp = { raw: [], ls: [], resets: [] };
+      const raw = new EventSource(url);
+      raw.addEventListener('change', (e) => window.cmp.raw.push([e.lastEventId, JSON.parse(e.data).fullDocument.name]));
+      const src = new m.LiveSource(url, { backoff: { initialMs: 50, maxMs: 200 } });
+      src.on('change', (d, meta) => window.cmp.ls.push([meta.id, d.fullDocument.name]));
+      src.onReset((data) => window.cmp.resets.push(data));
+      window.src = src;
+      await new Promise((ok) => { const t = setInterval(() => { if (src.state === 'open' && raw.readyState === 1) { clearInterval(t); ok(); } }, 20); });
+    });
+    const counts = () => page.evaluate(() => [window.cmp.raw.length, window.cmp.ls.length]);
+    const names = (prefix, n) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+    for (const name of names('before', 3)) await insertInto(base, token, name);
+    await waitFor(async () => { const [r, l] = await counts(); return r === 3 && l === 3; }, 10_000, 'three changes before the restart');
+    await dev.stop();
+    dev = await startServer('target/debug/livesource-dev', args(new URL(base).host), { env, pattern });
+    await waitFor(() => page.evaluate(() => window.cmp.resets.length > 0 && window.src.state === 'open'), 15_000,
+      'onReset after the restart');
+    for (const name of names('after', 2)) await insertInto(base, token, name);
+    await waitFor(async () => { const [r, l] = await counts(); return r === 5 && l >= 5; }, 10_000, 'two changes after the restart');
+    const got = await page.evaluate(() => window.cmp);
+    console.log(`interop: livesource-dev --memory restart: raw ${got.raw.length}/5, livesource ${got.ls.length}/5, onReset ${JSON.stringify(got.resets.map((r) => r.reason))}`);
+    const expected = [...names('before', 3).map((n, i) => [String(i + 1), n]), ...names('after', 2).map((n, i) => [String(i + 1), n])];
+    assert.deepEqual(got.raw, expected, 'the raw EventSource (the reference)');
+    assert.deepEqual(got.ls, got.raw, 'LiveSource delivers what the raw EventSource does');
+    assert.deepEqual(got.resets.map((r) => r.reason), ['unknown-id']);
+    assert.deepEqual(problems.filter((p) => p.startsWith('pageerror')), []);
+  } finally {
+    await page.close();
+    await dev.stop();
+  }
+});

@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""A Server-Sent Events server that follows only the spec, written with nothing but Python's
+standard library: the kind of server livesource must work against without knowing it.
+
+It resumes from the standard `Last-Event-ID` request header and from nothing else: query
+parameters only choose the scenario (`every`, `total`, ...) and the stream (`s`); a
+`lastEventId` query parameter is ignored like any unknown one. Every stream is keyed by its
+path and `s`, so the raw EventSource and LiveSource of one test each get their own.
+
+Scenarios (GET, `?s=KEY` plus the parameters shown with their defaults):
+
+  /drops?every=5&total=60&interval_ms=100&retry=500
+      A live feed: event k (ids 1..total, data {"n": k, "gen": 1}) is published at
+      t0 + k * interval, t0 being the stream's first connection. A connection with a
+      Last-Event-ID this server issued resumes right after it; any other connection gets the
+      events published from now on (a new subscriber of a live feed). Each connection is dropped
+      after `every` events (0: never). A client that has everything gets 204 (the spec's "stop
+      reconnecting"). `retry: R` opens every response (omitted when retry is negative).
+  /backlog?every=5&total=60&interval_ms=0&retry=200
+      The same, but a connection without a known Last-Event-ID gets the whole backlog from id 1.
+  /restart?first=10&then=20&interval_ms=20&retry=200
+      Generation 1 publishes ids 1..first, then the server "restarts": the connection closes and
+      generation 2 numbers again from 1 (ids 1..then, data {"n": k, "gen": 2}); its clock starts
+      at its first connection, and it knows none of generation 1's ids.
+  /repeat?interval_ms=10
+      One connection: ids 1..11, then 7 again (a repeated, non-adjacent id), then 12..15; data
+      {"n": position}. Never drops.
+  /emptyid?interval_ms=10
+      id 1, id 2, then an event with an empty `id:` field (which resets the last event id to ''),
+      then id 4. Never drops.
+
+Other routes:
+  GET /log?s=KEY   JSON {"connections": [...]}: one record per request of that stream (open and
+                   end time in ms since the server started, the Last-Event-ID header, the query
+                   string, a few request headers, the ids sent, how it ended).
+  GET /health      "ok"
+  OPTIONS *        a CORS preflight: allows GET and whatever headers were asked for.
+
+CORS: every answer carries `Access-Control-Allow-Origin: *`, as a public feed built for
+EventSource would (a credentialed request, `withCredentials: true`, is then refused by the
+browser, which is correct). Pass `--cors echo` to echo the Origin and allow credentials instead.
+
+Usage: stdlib_server.py [--port 0] [--cors star|echo]; prints
+"listening on http://127.0.0.1:PORT" on its first stdout line.
+"""
+
+import argparse
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+START = time.monotonic()
+# A connection never lives longer than this, whatever the client does (bounded test servers).
+MAX_CONNECTION_S = 120.0
+KEEPALIVE_S = 1.0
+DECIMAL = re.compile(r"(0|[1-9][0-9]{0,14})\Z")
+
+LOCK = threading.Lock()
+STREAMS = {}
+CONNECTIONS = []
+CORS = "star"
+
+
+def now_ms():
+    return (time.monotonic() - START) * 1000.0
+
+
+class ClientGone(Exception):
+    pass
+
+
+class Clock:
+    """One stream of clock-published events (drops, backlog, restart)."""
+
+    def __init__(self, totals, interval_ms, nohdr):
+        self.totals = totals  # events per generation
+        self.interval = interval_ms / 1000.0
+        self.nohdr = nohdr  # 'live' or 'start'
+        self.gen = 0  # index into totals
+        self.t0 = None  # this generation's clock, set by its first connection
+
+    def published(self, t):
+        total = self.totals[self.gen]
+        if self.t0 is None:
+            return 0
+        if self.interval <= 0:
+            return total
+        return max(0, min(total, int((t - self.t0) / self.interval)))
+
+    def due(self, k):
+        return self.t0 + k * self.interval
+
+
+def stream_for(key, make):
+    with LOCK:
+        stream = STREAMS.get(key)
+        if stream is None:
+            stream = STREAMS[key] = make()
+        return stream
+
+
+def param(query, name, default):
+    values = query.get(name)
+    if not values:
+        return default
+    try:
+        return int(values[0])
+    except ValueError:
+        return default
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "stdlib-sse/1"
+    # HTTP/1.0: a response ends when the connection closes, which is what a drop is.
+    protocol_version = "HTTP/1.0"
+
+    def setup(self):
+        super().setup()
+        # Each event leaves at once, not when Nagle's algorithm decides.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, *args):  # quiet: the connection log is the record
+        pass
+
+    # ---- plumbing -----------------------------------------------------------------------------
+
+    def cors_headers(self):
+        origin = self.headers.get("Origin")
+        if CORS == "echo" and origin:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Access-Control-Allow-Credentials", "true")
+            self.send_header("Vary", "Origin")
+        else:
+            self.send_header("Access-Control-Allow-Origin", "*")
+
+    def record(self, kind, **extra):
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        rec = {
+            "kind": kind,
+            "s": (query.get("s") or [None])[0],
+            "path": url.path,
+            "query": url.query,
+            "lastEventId": self.headers.get("Last-Event-ID"),
+            "origin": self.headers.get("Origin"),
+            "accept": self.headers.get("Accept"),
+            "cacheControl": self.headers.get("Cache-Control"),
+            "secFetchMode": self.headers.get("Sec-Fetch-Mode"),
+            "secFetchDest": self.headers.get("Sec-Fetch-Dest"),
+            "accessControlRequestHeaders": self.headers.get("Access-Control-Request-Headers"),
+            "openMs": round(now_ms(), 1),
+            "endMs": None,
+            "status": None,
+            "sent": [],
+            "end": None,
+        }
+        rec.update(extra)
+        with LOCK:
+            rec["n"] = len(CONNECTIONS) + 1
+            CONNECTIONS.append(rec)
+        return rec
+
+    def finish_record(self, rec, status, end):
+        rec["status"] = status
+        rec["end"] = end
+        rec["endMs"] = round(now_ms(), 1)
+
+    def write(self, text):
+        try:
+            self.wfile.write(text.encode("utf-8"))
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, OSError):
+            raise ClientGone()
+
+    def start_stream(self, retry):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.cors_headers()
+        self.end_headers()
+        if retry >= 0:
+            self.write(f"retry: {retry}\n\n")
+
+    def event(self, rec, event_id, data):
+        # event_id: a string (an `id:` line, possibly empty) or None (no `id:` line).
+        lines = ""
+        if event_id is not None:
+            lines += f"id: {event_id}\n" if event_id != "" else "id:\n"
+        lines += f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+        self.write(lines)
+        rec["sent"].append(event_id)
+
+    def idle(self, rec, deadline):
+        """Holds the connection open with keep-alive comments until the client leaves."""
+        while time.monotonic() < deadline:
+            time.sleep(KEEPALIVE_S)
+            self.write(": keep-alive\n\n")
+        self.finish_record(rec, 200, "limit")
+
+    def no_content(self, rec):
+        self.send_response(204)
+        self.cors_headers()
+        self.end_headers()
+        self.finish_record(rec, 204, "done")
+
+    def json_answer(self, status, body):
+        data = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.cors_headers()
+        self.end_headers()
+        self.wfile.write(data)
+
+    # ---- routes -------------------------------------------------------------------------------
+
+    def do_OPTIONS(self):
+        rec = self.record("preflight")
+        self.send_response(204)
+        self.cors_headers()
+        self.send_header("Access-Control-Allow-Methods", "GET")
+        asked = self.headers.get("Access-Control-Request-Headers")
+        if asked:
+            self.send_header("Access-Control-Allow-Headers", asked)
+        self.send_header("Access-Control-Max-Age", "0")
+        self.end_headers()
+        self.finish_record(rec, 204, "preflight")
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path == "/health":
+            return self.json_answer(200, {"status": "ok"})
+        if url.path == "/log":
+            key = (query.get("s") or [None])[0]
+            with LOCK:
+                conns = [dict(c, sent=list(c["sent"])) for c in CONNECTIONS
+                         if key is None or c["s"] == key]
+            return self.json_answer(200, {"nowMs": round(now_ms(), 1), "connections": conns})
+        routes = {
+            "/drops": self.clock_stream,
+            "/backlog": self.clock_stream,
+            "/restart": self.clock_stream,
+            "/repeat": self.script_stream,
+            "/emptyid": self.script_stream,
+        }
+        route = routes.get(url.path)
+        if route is None:
+            return self.json_answer(404, {"error": "not_found"})
+        rec = self.record("stream")
+        try:
+            route(url.path, query, rec)
+        except ClientGone:
+            self.finish_record(rec, rec["status"] or 200, "client")
+
+    def clock_stream(self, path, query, rec):
+        key = (path, (query.get("s") or [""])[0])
+        if path == "/restart":
+            totals = [param(query, "first", 10), param(query, "then", 20)]
+            every, interval, retry, nohdr = 0, param(query, "interval_ms", 20), param(query, "retry", 200), "live"
+        elif path == "/backlog":
+            totals = [param(query, "total", 60)]
+            every, interval, retry, nohdr = (param(query, "every", 5), param(query, "interval_ms", 0),
+                                             param(query, "retry", 200), "start")
+        else:
+            totals = [param(query, "total", 60)]
+            every, interval, retry, nohdr = (param(query, "every", 5), param(query, "interval_ms", 100),
+                                             param(query, "retry", 500), "live")
+        clock = stream_for(key, lambda: Clock(totals, interval, nohdr))
+        header = self.headers.get("Last-Event-ID")
+        with LOCK:
+            t = time.monotonic()
+            if clock.t0 is None:
+                clock.t0 = t
+            gen = clock.gen
+            total = clock.totals[gen]
+            published = clock.published(t)
+            known = header is not None and DECIMAL.match(header) and 1 <= int(header) <= published
+            if known:
+                start = int(header) + 1
+                rec["resume"] = f"header {header}"
+            elif nohdr == "start":
+                start = 1
+                rec["resume"] = "backlog from 1"
+            else:
+                start = published + 1
+                rec["resume"] = f"live from {start}"
+        rec["gen"] = gen + 1
+        last_gen = gen == len(clock.totals) - 1
+        if known and int(header) == total and last_gen:
+            return self.no_content(rec)
+        self.start_stream(retry)
+        deadline = time.monotonic() + MAX_CONNECTION_S
+        sent = 0
+        k = start
+        while k <= total and (every == 0 or sent < every) and time.monotonic() < deadline:
+            wait = clock.due(k) - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self.event(rec, str(k), {"n": k, "gen": gen + 1})
+            sent += 1
+            k += 1
+        if k > total and not last_gen:
+            # The server restarts: this connection ends, and the next generation starts from 1
+            # with a clock of its own, knowing none of the old ids.
+            with LOCK:
+                if clock.gen == gen:
+                    clock.gen += 1
+                    clock.t0 = None
+            return self.finish_record(rec, 200, "restart")
+        if every and sent >= every:
+            return self.finish_record(rec, 200, "drop")
+        self.idle(rec, deadline)
+
+    def script_stream(self, path, query, rec):
+        interval = param(query, "interval_ms", 10) / 1000.0
+        if path == "/repeat":
+            ids = [str(i) for i in range(1, 12)] + ["7"] + [str(i) for i in range(12, 16)]
+        else:
+            ids = ["1", "2", "", "4"]
+        script = [(event_id, {"n": i + 1}) for i, event_id in enumerate(ids)]
+        header = self.headers.get("Last-Event-ID")
+        start = 0
+        if header:
+            # A naive resume: after the last event that carried this id.
+            found = [i for i, (event_id, _) in enumerate(script) if event_id == header]
+            if found:
+                start = found[-1] + 1
+        rec["resume"] = f"from position {start + 1}"
+        self.start_stream(param(query, "retry", 500))
+        deadline = time.monotonic() + MAX_CONNECTION_S
+        for event_id, data in script[start:]:
+            time.sleep(interval)
+            self.event(rec, event_id, data)
+        self.idle(rec, deadline)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+def main():
+    global CORS
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cors", choices=["star", "echo"], default="star")
+    args = parser.parse_args()
+    CORS = args.cors
+    httpd = Server(("127.0.0.1", args.port), Handler)
+    print(f"listening on http://127.0.0.1:{httpd.server_address[1]}", flush=True)
+    try:
+        httpd.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
