@@ -339,8 +339,8 @@ impl Store {
 
     /// The raw stages of stream `name` on `db/coll`, if defined.
     pub fn stream_stages(&self, db: &str, coll: &str, name: &str) -> AppResult<Option<Value>> {
-        let conn = self.lock();
-        let stages: Option<String> = conn
+        let stages: Option<String> = self
+            .lock()
             .query_row(
                 "SELECT stages FROM streams WHERE db = ?1 AND coll = ?2 AND name = ?3",
                 params![db, coll, name],
