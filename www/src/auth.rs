@@ -1,22 +1,25 @@
-//! Tokens (HS256 JWTs, algorithm pinned), roles, and the access rules that map paths to roles.
+//! Who may do what. This file: tokens (HS256 JWTs, algorithm pinned), roles and the signing
+//! secret. `access`: the access rules that map paths and methods to roles. `path`: the one
+//! canonical form of a request path the rules match. `request`: the token a request carries,
+//! and the decision for it.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::Response;
 use jsonwebtoken::{
     decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::access::Access;
 use crate::config::DEFAULT_MAX_TOKEN_TTL;
-use crate::error::AppError;
-use crate::path::CanonicalPath;
-use crate::state::AppState;
+use crate::error::{AppError, AppResult};
+
+mod access;
+mod path;
+mod request;
+pub(crate) use access::AccessRules;
+pub(crate) use path::CanonicalPath;
+pub(crate) use request::authorize;
 
 /// Roles are ordered: each one may do everything the ones below it may.
 #[derive(
@@ -30,7 +33,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "viewer" => Self::Viewer,
             "editor" => Self::Editor,
@@ -45,7 +48,7 @@ impl Role {
 /// at once whatever its `nbf` meant. A string, a fraction, a negative number or one past
 /// `i64` in any of them makes the token malformed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub sub: String,
     pub role: Role,
     #[serde(deserialize_with = "numeric_date")]
@@ -75,13 +78,11 @@ fn optional_numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Optio
 }
 
 /// Name of the environment variable that overrides the generated secret.
-pub const SECRET_ENV: &str = "LIVESOURCE_JWT_SECRET";
+const SECRET_ENV: &str = "LIVESOURCE_JWT_SECRET";
 const SECRET_FILE: &str = "jwt-secret";
 /// HS256 is only as strong as its key: RFC 7518 asks for at least the hash's 256 bits. A
 /// generated secret is 64 hex digits.
-pub const MIN_SECRET_BYTES: usize = 32;
-/// Query parameter and cookie name that carry a token where headers cannot (EventSource).
-pub const TOKEN_PARAM: &str = "access_token";
+const MIN_SECRET_BYTES: usize = 32;
 
 pub struct Keys {
     encoding: EncodingKey,
@@ -107,8 +108,16 @@ impl Keys {
         }
     }
 
+    /// The server's keys: signed with the secret `load_secret` finds for `dir`, refusing
+    /// tokens that live longer than `max_ttl`.
+    pub(crate) fn load(dir: Option<&Path>, max_ttl: Duration) -> AppResult<Self> {
+        let secret =
+            load_secret(dir).map_err(|e| AppError::internal(format!("signing secret: {e}")))?;
+        Ok(Self::new(&secret).with_max_ttl(max_ttl))
+    }
+
     /// Refuse tokens whose `exp` lies more than `max_ttl` after now or after their `iat`.
-    pub fn with_max_ttl(mut self, max_ttl: Duration) -> Self {
+    fn with_max_ttl(mut self, max_ttl: Duration) -> Self {
         self.max_ttl_secs = ttl_secs(max_ttl);
         self
     }
@@ -126,7 +135,7 @@ impl Keys {
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::internal)
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, AppError> {
+    pub(crate) fn verify(&self, token: &str) -> Result<Claims, AppError> {
         let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
@@ -239,84 +248,6 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(contents.as_bytes())
-}
-
-/// The token a request carries: `Authorization: Bearer`, else `?access_token=`, else the
-/// `access_token` cookie.
-pub fn token_from(req: &Request) -> Option<String> {
-    let headers = req.headers();
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(token) = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-        {
-            return Some(token.trim().to_owned());
-        }
-    }
-    if let Some(query) = req.uri().query() {
-        let found = form_pairs(query)
-            .find(|(k, _)| k == TOKEN_PARAM)
-            .map(|(_, v)| v);
-        if found.is_some() {
-            return found;
-        }
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == TOKEN_PARAM)
-        .map(|(_, v)| v.to_owned())
-}
-
-fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .unwrap_or_default()
-        .into_iter()
-}
-
-/// Middleware: verifies the token if one is present (a bad token is 401 even on public paths,
-/// so clients learn to refresh it), then enforces the access rule for the path.
-pub async fn authorize(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, AppError> {
-    let claims = match token_from(&req) {
-        Some(token) => Some(state.keys.verify(&token)?),
-        None => None,
-    };
-    // `path::canonicalize` runs first on every route; computing it here as well keeps this
-    // middleware safe if it is ever mounted without that layer.
-    let path = match req.extensions().get::<CanonicalPath>() {
-        Some(path) => path.clone(),
-        None => CanonicalPath::parse(req.uri().path()).map_err(AppError::BadRequest)?,
-    };
-    match (state.rules.required(req.method(), &path), &claims) {
-        (Access::Anyone, _) => {}
-        (Access::AtLeast(_), None) => {
-            return Err(AppError::Unauthorized("authentication required".into()))
-        }
-        (Access::AtLeast(need), Some(c)) if c.role < need => {
-            return Err(AppError::Forbidden(format!(
-                "role {:?} may not {} {}; needs {:?} or above",
-                c.role,
-                req.method(),
-                path,
-                need
-            )))
-        }
-        (Access::AtLeast(_), Some(_)) => {}
-    }
-    if let Some(claims) = claims {
-        req.extensions_mut().insert(claims);
-    }
-    Ok(next.run(req).await)
 }
 
 #[cfg(test)]

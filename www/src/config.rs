@@ -49,7 +49,10 @@ pub const DEFAULT_MAX_SSE_PER_CLIENT: usize = 128;
 
 /// A stolen token is useful until it expires; a day bounds that, even for a token minted with
 /// an absurd `exp`.
-pub const DEFAULT_MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Largest request body accepted, in bytes; larger ones get 413 `payload_too_large`.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 impl Config {
     /// Defaults for tests and embedding: in-memory storage, loopback, port chosen by the OS.

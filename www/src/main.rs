@@ -138,7 +138,7 @@ fn serve(args: Serve) -> Result<(), String> {
         static_dir: args.static_dir,
     };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let result = runtime.block_on(livesource_dev::server::serve(config));
+    let result = runtime.block_on(livesource_dev::http::serve(config));
     // Do not wait for tasks still running (streams past the drain deadline): exit now.
     runtime.shutdown_timeout(Duration::from_millis(100));
     result

@@ -1,5 +1,8 @@
-//! HTML: the demo index and the Facet-style catalog page (minijinja templates compiled into
-//! the binary from `www/templates/`), including the htmx list fragment.
+//! HTML: the demo index and the catalog page (minijinja templates compiled into the binary from
+//! `www/templates/`), including the htmx list fragment. The catalog follows the product-catalog
+//! example of Facet (RESTHeart's server-side templates): a `<tbody id="product-list">` fetched
+//! again as an htmx fragment when the change stream reports a change, so the demo is the page a
+//! Facet user would write.
 
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};

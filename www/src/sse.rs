@@ -1,17 +1,26 @@
-//! The SSE wire format and the response every SSE endpoint shares: headers, `retry:` hint,
-//! keep-alives, the connected-client count, and the shutdown cut-off.
+//! Server-Sent Events: the wire format (this file), the response every SSE endpoint shares
+//! (`response`), the channel that fans one stream out to its clients (`fanout`), and the cap on
+//! the streams one client address holds open (`limit`).
+//!
+//! Why not `axum::response::Sse`: its `Event` is built and serialised per response and cannot
+//! be made from bytes already built, so no event could be shared between clients. Here
+//! endpoints yield ready `Bytes`: a patch frame is built once per publish and the same `Bytes`
+//! (a reference count, not a copy) goes to every subscriber of the topic, and a change's JSON
+//! is serialised once, when it is written, each client's frame only wrapping it. `response`
+//! also does what `Sse` would leave to every endpoint: `retry:` before anything else; a
+//! `heartbeat` event on a fixed period (axum's keep-alive restarts its timer on every event and
+//! is a comment by default, which scripts never see); a farewell frame and the end of the
+//! stream on shutdown; the count of open responses for `/ready`; and `X-Accel-Buffering: no`
+//! for nginx.
 
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-use tokio_util::sync::CancellationToken;
+
+mod fanout;
+mod limit;
+mod response;
+pub use fanout::{ConnCut, Fanout, Subscription};
+pub use limit::{client_key, Slot, SseLimit};
+pub use response::{response, SseClients, SseOptions};
 
 /// Rejects what would let a value escape its field: CR or LF end the line (and so could start
 /// a forged `data:`/`id:` field), and NUL makes browsers ignore an `id` silently.
@@ -58,113 +67,16 @@ pub fn retry_frame(ms: u64) -> Bytes {
     Bytes::from(format!("retry: {ms}\n\n"))
 }
 
+/// A comment frame. Only the test routes send one: scripts never see comments (see `heartbeat`).
+#[cfg(feature = "test-routes")]
 pub fn comment(text: &'static str) -> Bytes {
     Bytes::from(format!(": {text}\n\n"))
-}
-
-/// Number of open SSE responses, for `/ready`. Each response holds a guard; the count drops
-/// when hyper drops the body, i.e. at the first failed write after the client left.
-#[derive(Clone, Default)]
-pub struct SseClients(Arc<AtomicUsize>);
-
-impl SseClients {
-    pub fn count(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn enter(&self) -> ClientGuard {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        ClientGuard(self.0.clone())
-    }
-}
-
-struct ClientGuard(Arc<AtomicUsize>);
-
-impl Drop for ClientGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// `event: heartbeat` with no id. An event, not a comment: scripts never see comments, so only
 /// an event lets a client tell a quiet stream from a dead one.
 pub fn heartbeat() -> Bytes {
     trusted_frame("heartbeat", None, "{}")
-}
-
-/// What wraps an endpoint's own frames.
-pub struct SseOptions {
-    /// Sent once, first.
-    pub retry_ms: u64,
-    /// Frame sent every interval (a comment, or a `heartbeat` event); `None` for silence.
-    pub keepalive: Option<(Duration, Bytes)>,
-    /// Sent when the server shuts down, before the stream closes.
-    pub farewell: Option<Bytes>,
-}
-
-/// Turns `frames` into an SSE response. The stream ends when `frames` ends (the endpoint cut
-/// the client off, e.g. for falling behind) or on shutdown, so no response outlives the
-/// server's drain.
-pub fn response<S>(
-    frames: S,
-    options: SseOptions,
-    clients: &SseClients,
-    shutdown: CancellationToken,
-) -> Response
-where
-    S: Stream<Item = Bytes> + Send + 'static,
-{
-    let guard = clients.enter();
-    let SseOptions {
-        retry_ms,
-        keepalive,
-        farewell,
-    } = options;
-    let body = async_stream::stream! {
-        let _guard = guard;
-        // Polled on every frame, so it is this stream's own: the shared token's lock would be
-        // taken (twice) per frame by every stream on the server.
-        let stopping = shutdown.child_token().cancelled_owned();
-        futures_util::pin_mut!(stopping);
-        yield retry_frame(retry_ms);
-        let frames = frames;
-        futures_util::pin_mut!(frames);
-        let (period, ping) = match keepalive {
-            Some((period, ping)) => (Some(period), ping),
-            None => (None, Bytes::new()),
-        };
-        // A week stands in for "never" so one `select!` serves both cases.
-        let period = period.unwrap_or(Duration::from_secs(7 * 24 * 3600));
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut stopping => {
-                    if let Some(farewell) = farewell {
-                        yield farewell;
-                    }
-                    break;
-                }
-                next = frames.next() => match next {
-                    Some(bytes) => yield bytes,
-                    None => break,
-                },
-                _ = ticks.tick(), if !ping.is_empty() => yield ping.clone(),
-            }
-        }
-    };
-    let mut response = Body::from_stream(body.map(Ok::<_, Infallible>)).into_response();
-    *response.status_mut() = StatusCode::OK;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // nginx: pass each frame through at once instead of buffering the response.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
 }
 
 #[cfg(test)]

@@ -1,19 +1,18 @@
-//! What every handler shares.
+//! What every handler shares: the services below the routes (store, stream hub, topics, keys
+//! and rules, SSE bookkeeping, pages), built once from the configuration.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::access::AccessRules;
-use crate::auth::{load_secret, Keys};
-use crate::client_limit::SseLimit;
+use crate::auth::{AccessRules, Keys};
 use crate::config::{parse_cors_origin, Config, Storage};
 use crate::error::{AppError, AppResult};
-use crate::hub::StreamHub;
 use crate::pages::Pages;
-use crate::sse::SseClients;
+use crate::sse::{SseClients, SseLimit, SseOptions};
 use crate::store::Store;
+use crate::streams::StreamHub;
 use crate::topics::Topics;
 
 pub struct Shared {
@@ -29,8 +28,6 @@ pub struct Shared {
     pub pages: Pages,
     /// Cancelled on SIGTERM/Ctrl-C: every SSE stream says goodbye and ends.
     pub shutdown: CancellationToken,
-    #[cfg(feature = "test-routes")]
-    pub test: crate::test_routes::TestState,
 }
 
 /// Cheap to clone: one pointer.
@@ -47,7 +44,7 @@ impl Deref for AppState {
 
 impl AppState {
     /// An SSE response of `frames`, counted in `/ready` and ended by the shutdown drain.
-    pub fn sse<S>(&self, frames: S, options: crate::sse::SseOptions) -> axum::response::Response
+    pub fn sse<S>(&self, frames: S, options: SseOptions) -> axum::response::Response
     where
         S: futures_util::Stream<Item = bytes::Bytes> + Send + 'static,
     {
@@ -70,26 +67,20 @@ impl AppState {
             }
             Storage::Memory => None,
         };
-        let secret =
-            load_secret(dir).map_err(|e| AppError::internal(format!("signing secret: {e}")))?;
+        let keys = Keys::load(dir, config.max_token_ttl)?;
         let store = Arc::new(Store::open(dir)?);
         let shutdown = CancellationToken::new();
         Ok(Self(Arc::new(Shared {
             hub: Arc::new(StreamHub::new(store.clone(), shutdown.clone())),
             topics: Topics::default(),
-            keys: Keys::new(&secret).with_max_ttl(config.max_token_ttl),
-            rules: match &config.access_rules {
-                Some(json) => AccessRules::with_file_rules(json).map_err(AppError::BadRequest)?,
-                None => AccessRules::default(),
-            },
+            keys,
+            rules: AccessRules::load(config.access_rules.as_deref())?,
             clients: SseClients::default(),
             client_limit: SseLimit::new(config.max_sse_per_client),
             pages: Pages::new().map_err(AppError::internal)?,
             store,
             shutdown,
             config,
-            #[cfg(feature = "test-routes")]
-            test: Default::default(),
         })))
     }
 

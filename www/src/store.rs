@@ -1,5 +1,7 @@
 //! SQLite storage: JSON documents per `<db>/<coll>` and the append-only events log, always
-//! written in one transaction, then announced on a broadcast channel in commit order.
+//! written in one transaction, then announced on a broadcast channel in commit order. Also
+//! here: the change events it logs (`change`), document and resume ids (`ids`), reading the log
+//! back for replay (`log`), stream definitions (`definitions`), what may be stored (`validate`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -7,15 +9,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 
-use crate::change::{change_event, merge_patch, Change, Operation};
 use crate::error::{AppError, AppResult};
-use crate::fanout::{ConnCut, Fanout, Subscription};
-use crate::ids::validate_doc_id;
+use crate::sse::{ConnCut, Fanout, Subscription};
 
+mod change;
+mod definitions;
+mod ids;
 mod log;
 mod validate;
+use change::{change_event, merge_patch};
+pub use change::{Change, Operation};
+use ids::validate_doc_id;
+pub use ids::{new_object_id, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};
-pub use validate::MAX_DOC_DEPTH;
 use validate::{check_depth, with_id};
 
 /// How many changes a subscriber may fall behind the newest before it is cut off (and has to
@@ -82,7 +88,7 @@ impl Store {
 
     /// Live changes from now on, in log order. Subscribe *before* reading the log to resume
     /// without a gap; drop live changes whose `seq` the replay already covered.
-    /// `cut` closes the subscriber's connection if it falls too far behind (see `fanout`).
+    /// `cut` closes the subscriber's connection if it falls too far behind (see `sse::Fanout`).
     pub fn subscribe(&self, cut: Option<ConnCut>) -> Subscription<Arc<Change>> {
         self.changes.subscribe(cut)
     }
@@ -335,34 +341,6 @@ impl Store {
             };
             Ok((true, Some(pending)))
         })
-    }
-
-    /// The raw stages of stream `name` on `db/coll`, if defined.
-    pub fn stream_stages(&self, db: &str, coll: &str, name: &str) -> AppResult<Option<Value>> {
-        let stages: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT stages FROM streams WHERE db = ?1 AND coll = ?2 AND name = ?3",
-                params![db, coll, name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        stages.map(|s| parse_body(&s)).transpose()
-    }
-
-    /// Creates or replaces the named streams (others on the collection are kept).
-    pub fn put_streams(&self, db: &str, coll: &str, streams: &[(String, Value)]) -> AppResult<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        for (name, stages) in streams {
-            tx.execute(
-                "INSERT INTO streams (db, coll, name, stages) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (db, coll, name) DO UPDATE SET stages = excluded.stages",
-                params![db, coll, name, stages.to_string()],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
     }
 }
 

@@ -1,9 +1,13 @@
-//! Change-stream definitions in RESTHeart's dialect: a pipeline of `$match` stages over the
-//! change event, with `_$` escaping `$` and `{"$var": name}` placeholders filled from `avars`.
+//! Change streams. This file: their definitions in RESTHeart's dialect, a pipeline of `$match`
+//! stages over the change event, with `_$` escaping `$` and `{"$var": name}` placeholders
+//! filled from `avars`. `hub`: one shared upstream subscription per live stream.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
+
+mod hub;
+pub use hub::{StreamHub, StreamKey, MAX_STREAMS};
 
 /// Deepest nesting accepted in stages: definitions come from clients, are evaluated for every
 /// change, and recursion must stay bounded.

@@ -65,7 +65,7 @@ fn a_body_over_the_limit_gets_413_and_stores_nothing() {
     let server = Server::start(&[]);
     let editor = server.token("editor");
     server.insert(&editor, "/shop/products", r#"{"name":"kept"}"#);
-    let limit = livesource_dev::app::BODY_LIMIT;
+    let limit = livesource_dev::config::BODY_LIMIT;
     let (status, body) = post_large(
         &server,
         &editor,

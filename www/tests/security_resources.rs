@@ -137,7 +137,7 @@ fn distinct_unused_avars_share_one_stream() {
 /// of a live stream still join, and room comes back as soon as a stream's clients leave.
 #[test]
 fn over_the_stream_cap_a_new_stream_gets_503_with_retry_after() {
-    let cap = livesource_dev::hub::MAX_STREAMS;
+    let cap = livesource_dev::MAX_STREAMS;
     // All clients here share one address: lift the per-client SSE limit, which is not what
     // this measures.
     let server = Server::start(&["--max-sse-per-client", "0"]);
@@ -254,7 +254,7 @@ fn a_hundred_large_publishes_keep_memory_bounded_and_resume_resets() {
         r#"[{{"op":"add","path":"/blob","value":"{}"}}]"#,
         "x".repeat(1_900_000)
     );
-    assert!(body.len() < livesource_dev::app::BODY_LIMIT);
+    assert!(body.len() < livesource_dev::config::BODY_LIMIT);
     let publish = |topic: &str| {
         let r = server.request(
             "POST",

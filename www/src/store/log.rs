@@ -7,8 +7,7 @@ use std::sync::Arc;
 use rusqlite::params;
 use serde_json::Value;
 
-use super::Store;
-use crate::change::{Change, Operation};
+use super::{Change, Operation, Store};
 use crate::error::AppResult;
 
 /// One row of the log as replay sees it.

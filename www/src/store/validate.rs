@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use super::ids::{new_object_id, validate_doc_id};
 use crate::error::{AppError, AppResult};
-use crate::ids::{new_object_id, validate_doc_id};
 
 /// Deepest nesting of objects and arrays a stored document may have. Its change event wraps it
 /// up to two levels deeper (`updateDescription.updatedFields`), and the log is parsed back with

@@ -9,8 +9,7 @@ use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{AppError, AppResult};
-use crate::fanout::{ConnCut, Fanout, Subscription};
-use crate::sse::frame;
+use crate::sse::{frame, ConnCut, Fanout, Subscription};
 
 /// Ring size per topic: how far a subscriber may fall behind before it is cut off.
 const CHANNEL_CAPACITY: usize = 256;

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::ids::{resume_point, ResumeError};
+use crate::store::{resume_point, ResumeError};
 
 const SMALL: Limits = Limits {
     topics: 3,

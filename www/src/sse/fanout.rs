@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 /// many as remain live), so a prune costs O(1) amortised per departure.
 const PRUNE_SLACK: usize = 32;
 
-/// Cancelling this closes one HTTP connection (see `write_deadline::DeadlineIo`). The accept
-/// loop puts one in every request's extensions.
+/// Cancelling this closes one HTTP connection (see `DeadlineIo` in `http/write_deadline.rs`).
+/// The accept loop puts one in every request's extensions.
 #[derive(Clone, Debug, Default)]
 pub struct ConnCut(pub CancellationToken);
 

@@ -1,26 +1,22 @@
-//! The router: routes, the access-rule middleware, CORS, and request tracing that never
-//! records query strings (they carry tokens).
+//! The router: which route goes to which handler, and the layers around them: the access
+//! rules, the canonical path, the per-client SSE cap, CORS, and request tracing.
 
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post};
-use axum::{middleware, Json, Router};
-use serde_json::json;
+use axum::{middleware, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
-use tracing::Instrument;
 
-use crate::config::parse_cors_origin;
-use crate::error::{AppError, AppResult};
+use super::client_limit;
+use super::middleware::{authorize, canonicalize, trace_request};
+use crate::config::{parse_cors_origin, BODY_LIMIT};
+use crate::error::AppError;
+use crate::routes::{change_streams, documents, feed, site, topics};
 use crate::state::AppState;
-use crate::{auth, change_streams, client_limit, documents, feed, path, topics};
-
-/// Largest request body accepted, in bytes; larger ones get 413 `payload_too_large`.
-pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 pub fn app(state: AppState) -> Router {
-    // Everything here passes the access rules (`auth::AccessRules`).
+    // Everything here passes the access rules (`auth::AccessRules`, through `authorize`).
     let guarded = Router::new()
         .route("/api/events", get(feed::events))
         .route("/_publish/{topic}", post(topics::publish))
@@ -39,13 +35,10 @@ pub fn app(state: AppState) -> Router {
                 .delete(documents::delete),
         )
         .route("/{db}/{coll}/_streams/{name}", get(change_streams::stream))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authorize,
-        ));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
 
     let router = Router::new()
-        .route("/", get(index))
+        .route("/", get(site::index))
         // The JSON-Patch and typed-feed demos are static pages driven by the library.
         .route_service(
             "/dashboard",
@@ -55,8 +48,8 @@ pub fn app(state: AppState) -> Router {
             "/feed",
             ServeFile::new(state.config.static_dir.join("feed.html")),
         )
-        .route("/health", get(health))
-        .route("/ready", get(ready))
+        .route("/health", get(site::health))
+        .route("/ready", get(site::ready))
         .nest_service("/pkg", ServeDir::new(&state.config.pkg_dir))
         .nest_service("/static", ServeDir::new(&state.config.static_dir))
         .merge(guarded)
@@ -66,11 +59,11 @@ pub fn app(state: AppState) -> Router {
         // the slash).
         .fallback(axum::handler::Handler::layer(
             not_found,
-            middleware::from_fn_with_state(state.clone(), auth::authorize),
+            middleware::from_fn_with_state(state.clone(), authorize),
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Before the access rules and every extractor: one canonical path per request.
-        .layer(middleware::from_fn(path::canonicalize))
+        .layer(middleware::from_fn(canonicalize))
         // Outside every route and its errors, so whichever answers with an event stream is
         // counted; inside the trace, so a refusal is logged with its 429.
         .layer(middleware::from_fn_with_state(
@@ -89,7 +82,7 @@ pub fn app(state: AppState) -> Router {
 
 #[cfg(feature = "test-routes")]
 fn test_routes() -> Router<AppState> {
-    crate::test_routes::routes()
+    crate::routes::test_routes::routes()
 }
 
 #[cfg(not(feature = "test-routes"))]
@@ -142,59 +135,6 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .expose_headers([header::RETRY_AFTER])
             .allow_credentials(true),
     )
-}
-
-async fn index(State(state): State<AppState>) -> AppResult<Response> {
-    state.pages.index()
-}
-
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-/// Readiness, with the number of open SSE responses and of live runtime tasks (each
-/// connection is one, so a leak shows here). 503 while draining, so a load balancer stops
-/// sending new clients.
-async fn ready(State(state): State<AppState>) -> AppResult<Response> {
-    let head = state.blocking(|s| s.head()).await?;
-    let draining = state.shutdown.is_cancelled();
-    let body = json!({
-        "status": if draining { "draining" } else { "ready" },
-        "sseClients": state.clients.count(),
-        "streams": state.hub.len(),
-        "topics": state.topics.len(),
-        "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
-        "lastEventId": head.to_string(),
-    });
-    let status = if draining {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(body)).into_response())
-}
-
-/// A span per request around the handler, and its status and time to headers. Unlike
-/// `tower_http`'s `TraceLayer` it leaves the response body alone: an SSE body is polled once
-/// per event per client, and entering a span on each poll was about 8% of the server's
-/// user-space time per delivery in a profile of the P5 fan-out.
-async fn trace_request(req: Request, next: middleware::Next) -> Response {
-    // The path only: query strings carry `access_token`, so they never reach a log.
-    let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path());
-    let start = std::time::Instant::now();
-    async move {
-        tracing::debug!("started processing request");
-        let response = next.run(req).await;
-        let (status, latency_us) = (response.status().as_u16(), start.elapsed().as_micros());
-        if response.status().is_server_error() {
-            tracing::error!(status, latency_us, "request failed");
-        } else {
-            tracing::debug!(status, latency_us, "response head ready");
-        }
-        response
-    }
-    .instrument(span)
-    .await
 }
 
 async fn not_found(req: Request) -> AppError {

@@ -1,4 +1,5 @@
-//! `GET /api/events`: the typed activity feed (silo's shape) over every collection.
+//! `GET /api/events`: the typed activity feed over every collection, in the shape of silo's
+//! `/api/events` (a Go server's feed), so a client written against one works against the other.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -8,14 +9,13 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::{resume_id, Query};
+use super::replay::{replay_then_live, Feed, ReadFilter};
 use crate::auth::Claims;
-use crate::change::{Change, Operation};
 use crate::error::AppResult;
-use crate::extract::{resume_id, Query};
-use crate::fanout::ConnCut;
-use crate::replay::{replay_then_live, Feed, ReadFilter};
-use crate::sse::{self, trusted_frame, SseOptions};
+use crate::sse::{self, trusted_frame, ConnCut, SseOptions};
 use crate::state::AppState;
+use crate::store::{Change, Operation};
 
 pub const RETRY_MS: u64 = 1000;
 

@@ -2,21 +2,21 @@
 //! `make run`): scripted SSE responses, planned failures with a hit log, tokens, a crash.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::Query;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
-use crate::extract::Query;
 use crate::sse::{self, trusted_frame, SseOptions};
 use crate::state::AppState;
 
@@ -30,8 +30,10 @@ struct Flaky {
     hits: Vec<u64>,
 }
 
+/// What `/_test/flaky` remembers. It lives with these routes rather than in `AppState`, which
+/// knows nothing of them; `http::app` builds one router per server, so there is one per server.
 #[derive(Default)]
-pub struct TestState {
+struct TestState {
     flaky: Mutex<HashMap<String, Flaky>>,
 }
 
@@ -43,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_test/token", get(token))
         .route("/_test/exit", post(exit))
         .route("/_test/fragment", get(fragment))
+        .layer(Extension(Arc::new(TestState::default())))
 }
 
 #[derive(Deserialize)]
@@ -97,6 +100,7 @@ struct FlakyQuery {
 /// `hello` event says which attempt it is.
 async fn flaky(
     State(state): State<AppState>,
+    Extension(test): Extension<Arc<TestState>>,
     Path(key): Path<String>,
     Query(q): Query<FlakyQuery>,
 ) -> AppResult<Response> {
@@ -105,7 +109,7 @@ async fn flaky(
         .filter(|s| (200..600).contains(&s.as_u16()))
         .ok_or_else(|| AppError::bad_request("status must be between 200 and 599"))?;
     let attempt = {
-        let mut flaky = state.test.flaky.lock().unwrap_or_else(|e| e.into_inner());
+        let mut flaky = test.flaky.lock().unwrap_or_else(|e| e.into_inner());
         if !flaky.contains_key(&key) && flaky.len() >= MAX_KEYS {
             return Err(AppError::bad_request("too many flaky keys"));
         }
@@ -151,8 +155,11 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn hits(State(state): State<AppState>, Path(key): Path<String>) -> Json<serde_json::Value> {
-    let flaky = state.test.flaky.lock().unwrap_or_else(|e| e.into_inner());
+async fn hits(
+    Extension(test): Extension<Arc<TestState>>,
+    Path(key): Path<String>,
+) -> Json<serde_json::Value> {
+    let flaky = test.flaky.lock().unwrap_or_else(|e| e.into_inner());
     let hits = flaky.get(&key).map(|f| f.hits.clone()).unwrap_or_default();
     Json(json!({ "hits": hits }))
 }

@@ -1,5 +1,5 @@
-//! The one canonical form of a request path, decided once per request, before the access rules
-//! and the router's extractors look at it.
+//! The one canonical form of a request path, decided once per request (by `http`'s
+//! `canonicalize` middleware), before the access rules and the router's extractors look at it.
 //!
 //! Access rules used to compare the raw path while handlers saw axum's percent-decoded `Path`,
 //! so `/hr/%73alaries` passed a rule on `/hr/salaries` and still reached that collection. Now a
@@ -7,12 +7,6 @@
 //! parameter; rules match those segments. Spellings that could mean something else to some
 //! other layer (empty segments, `.` and `..`, malformed escapes, control characters, bytes that
 //! are not UTF-8) are refused with 400 rather than guessed at.
-
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
-
-use crate::error::AppError;
 
 /// A request path as the handlers see it: decoded segments, none empty. A segment may contain
 /// `/` (sent as `%2F`): it is still one segment, as it is to axum's router and `Path`.
@@ -96,14 +90,6 @@ fn percent_decode(segment: &str) -> Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|_| "the path does not decode to UTF-8".to_owned())
-}
-
-/// Middleware for every route: refuses a non-canonical path with 400 and leaves the canonical
-/// form in the request's extensions for the access rules.
-pub async fn canonicalize(mut req: Request, next: Next) -> Result<Response, AppError> {
-    let path = CanonicalPath::parse(req.uri().path()).map_err(AppError::BadRequest)?;
-    req.extensions_mut().insert(path);
-    Ok(next.run(req).await)
 }
 
 #[cfg(test)]

@@ -8,17 +8,15 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::documents::check_name;
+use super::extract::{resume_id, Query};
+use super::replay::{replay_then_live, Feed, ReadFilter};
 use crate::auth::Claims;
-use crate::change::Change;
-use crate::documents::check_name;
 use crate::error::{AppError, AppResult};
-use crate::extract::{resume_id, Query};
-use crate::fanout::ConnCut;
-use crate::hub::StreamKey;
-use crate::replay::{replay_then_live, Feed, ReadFilter};
-use crate::sse::{self, SseOptions};
+use crate::sse::{self, ConnCut, SseOptions};
 use crate::state::AppState;
-use crate::streams::{parse_avars, Pipeline};
+use crate::store::Change;
+use crate::streams::{parse_avars, Pipeline, StreamKey};
 
 /// Reconnect hint for change streams.
 pub const RETRY_MS: u64 = 1000;

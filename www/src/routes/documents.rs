@@ -7,13 +7,12 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::Claims;
+use super::extract::{JsonObject, JsonValue, Query};
+use crate::auth::{CanonicalPath, Claims};
 use crate::error::{AppError, AppResult};
-use crate::extract::{JsonObject, JsonValue, Query};
-use crate::ids::new_object_id;
 use crate::pages;
-use crate::path::CanonicalPath;
 use crate::state::AppState;
+use crate::store::new_object_id;
 use crate::streams::Pipeline;
 
 /// Database, collection and stream names: what RESTHeart allows, minus anything that needs

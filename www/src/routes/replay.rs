@@ -13,14 +13,10 @@ use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::auth::{Claims, Role};
-use crate::change::Change;
-use crate::fanout::Subscription;
-use crate::ids::{resume_point, ResumeError};
-use crate::path::CanonicalPath;
-use crate::sse::trusted_frame;
+use crate::auth::{CanonicalPath, Claims, Role};
+use crate::sse::{trusted_frame, Subscription};
 use crate::state::AppState;
-use crate::store::{Logged, ReplayBatch};
+use crate::store::{resume_point, Change, Logged, ReplayBatch, ResumeError};
 
 /// What one replay query may read: a resumer that never reads holds at most this much of the
 /// log in memory, however large its documents are.

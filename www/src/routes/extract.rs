@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::config::BODY_LIMIT;
 use crate::error::AppError;
 
 /// A JSON request body that must be an object.
@@ -36,7 +37,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonValue {
             .map_err(|e: JsonRejection| match e.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(format!(
                     "the body is over the {} byte limit",
-                    crate::app::BODY_LIMIT
+                    BODY_LIMIT
                 )),
                 _ => AppError::BadRequest(e.body_text()),
             })

@@ -11,11 +11,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::change::Change;
+use super::Pipeline;
 use crate::error::{AppError, AppResult};
-use crate::fanout::{ConnCut, Fanout, Subscription};
-use crate::store::Store;
-use crate::streams::Pipeline;
+use crate::sse::{ConnCut, Fanout, Subscription};
+use crate::store::{Change, Store};
 
 /// Per-stream ring size: how far one client may fall behind its stream before it is cut off
 /// and must resume from the log. Allocated once per stream, not per client.

@@ -12,11 +12,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::app::app;
+use super::app;
+use super::write_deadline::DeadlineIo;
 use crate::config::Config;
-use crate::fanout::ConnCut;
+use crate::sse::ConnCut;
 use crate::state::AppState;
-use crate::write_deadline::DeadlineIo;
 
 /// After a shutdown signal the process exits within this, even if a connection will not close.
 pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);

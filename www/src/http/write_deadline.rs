@@ -5,7 +5,7 @@
 //! reading but keeps its TCP connection open would otherwise hold its connection (and its
 //! place in `/ready`) forever. With a write deadline the connection errors out, hyper drops
 //! it, and the client — if it ever comes back — resumes from the log. The cut is quicker: a
-//! stream cancels it the moment the client falls past its buffer bound (`fanout`).
+//! stream cancels it the moment the client falls past its buffer bound (`sse::Fanout`).
 
 use std::future::Future;
 use std::io;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::fanout::ConnCut;
+use crate::sse::ConnCut;
 
 pub struct DeadlineIo {
     inner: TcpStream,

@@ -4,8 +4,8 @@
 use axum::http::Method;
 use serde::Deserialize;
 
-use crate::auth::Role;
-use crate::path::CanonicalPath;
+use super::{CanonicalPath, Role};
+use crate::error::{AppError, AppResult};
 
 /// Who may do something: anyone (`$unauthenticated`), or a role and everything above it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +69,14 @@ struct RuleSpec {
 }
 
 impl AccessRules {
+    /// The server's rules: those of `--access FILE` (its contents) before the defaults.
+    pub fn load(file: Option<&str>) -> AppResult<Self> {
+        match file {
+            Some(json) => Self::with_file_rules(json).map_err(AppError::BadRequest),
+            None => Ok(Self::default()),
+        }
+    }
+
     /// Parses a rules file and puts its rules before the defaults.
     pub fn with_file_rules(json: &str) -> Result<Self, String> {
         let specs: Vec<RuleSpec> =
