@@ -196,28 +196,158 @@ mod tests {
         );
     }
 
+    /// Feeds `text` in the given chunks, checking the line bound after each; returns every item.
+    fn feed_chunked(p: &mut Parser, text: &str, cuts: &[usize]) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut from = 0;
+        for &to in cuts.iter().chain([text.len()].iter()) {
+            items.extend(p.feed(&text[from..to]));
+            from = to;
+            // A char is pushed while the line is under the bound, so it may end up to three
+            // bytes (one UTF-8 char less one byte) over it, never more.
+            assert!(
+                p.line.len() <= MAX_LINE + 3,
+                "a line grew to {} bytes",
+                p.line.len()
+            );
+        }
+        items
+    }
+
     #[test]
-    fn arbitrary_input_never_panics_and_lines_stay_bounded() {
-        // A small deterministic generator stands in for a fuzzer: every byte class that matters
-        // (CR, LF, colon, space, NUL, digits, multi-byte) in random order and chunking.
-        let alphabet = [
-            '\r', '\n', ':', ' ', '\0', '1', 'd', 'a', 't', 'é', 'r', 'y', 'i', '\u{feff}',
+    fn an_over_long_line_is_cut_at_the_bound_and_parsing_goes_on() {
+        // "data:" then four-byte chars, so the last push overshoots the bound by one byte.
+        let long = format!("data:{}", "\u{1f600}".repeat(MAX_LINE / 4 + 1000));
+        let text = format!(
+            ": {}\nretry: 250\n{long}\n\nid: 3\ndata: after\n\n",
+            "x".repeat(3 * MAX_LINE)
+        );
+        let cuts: Vec<usize> = (1..text.len())
+            .step_by(65_537)
+            .map(|mut i| {
+                while !text.is_char_boundary(i) {
+                    i += 1;
+                }
+                i
+            })
+            .collect();
+        let mut p = Parser::new();
+        let items = feed_chunked(&mut p, &text, &cuts);
+        assert_eq!(
+            items[0],
+            Item::Retry(250),
+            "an over-long comment does not eat the next line"
+        );
+        let frames = events(items);
+        assert_eq!(frames.len(), 2, "{} frames", frames.len());
+        let data = &frames[0].data;
+        assert_eq!(
+            "data:".len() + data.len(),
+            MAX_LINE + 1,
+            "the line is kept up to the bound, whole chars only"
+        );
+        assert!(
+            long["data:".len()..].starts_with(data.as_str()),
+            "a prefix of the line"
+        );
+        assert_eq!(
+            (frames[1].data.as_str(), frames[1].id.as_str()),
+            ("after", "3")
+        );
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_keep_lines_bounded_and_parse_the_same_however_chunked() {
+        // A small deterministic generator stands in for a fuzzer: arbitrary bytes (any value,
+        // invalid UTF-8 included) mixed with the pieces of the format, decoded as `TextDecoder`
+        // decodes them (invalid sequences become U+FFFD), fed in arbitrary chunks. Some rounds
+        // end in a line longer than the bound.
+        let fields: [&[u8]; 12] = [
+            b"data:",
+            b"data: ",
+            b"id:",
+            b"id: ",
+            b"retry:",
+            b"retry: ",
+            b"event:",
+            b": ",
+            b"",
+            b"dat",
+            b"\0",
+            "\u{feff}".as_bytes(),
         ];
+        let breaks: [&[u8]; 6] = [b"\n", b"\r", b"\r\n", b"\n\n", b"\r\n\r\n", b""];
         let mut rand = crate::test_rng(0x9e37_79b9_7f4a_7c15);
-        for _ in 0..crate::fuzz_rounds(300) {
-            let mut p = Parser::new();
-            for _ in 0..20 {
-                let mut chunk = String::new();
-                for _ in 0..rand(40) {
-                    chunk.push(alphabet[rand(alphabet.len())]);
+        let (mut dispatched, mut retries) = (0, 0);
+        for round in 0..crate::fuzz_rounds(300) {
+            let mut bytes = Vec::new();
+            for _ in 0..rand(40) {
+                bytes.extend_from_slice(fields[rand(fields.len())]);
+                let digits = rand(2) == 0;
+                for _ in 0..rand(12) {
+                    bytes.push(match rand(4) {
+                        _ if digits => b'0' + rand(10) as u8,
+                        0 => b"\r\n:\0 "[rand(5)],
+                        1 => rand(256) as u8,
+                        _ => b'a' + rand(26) as u8,
+                    });
                 }
-                for item in p.feed(&chunk) {
-                    if let Item::Event(f) = item {
-                        assert!(!f.id.contains('\0'));
+                bytes.extend_from_slice(breaks[rand(breaks.len())]);
+            }
+            let long_line = round % 50 == 7;
+            if long_line {
+                // Arbitrary bytes without a line break, up to 1.5 times the bound, left open at
+                // the end so the parser must hold it (cut into many chunks) at the bound.
+                bytes.extend(
+                    (0..MAX_LINE + rand(MAX_LINE / 2)).map(|_| match rand(256) as u8 {
+                        b'\r' | b'\n' => b'x',
+                        b => b,
+                    }),
+                );
+            }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let mut cuts: Vec<usize> = (0..rand(20))
+                .map(|_| {
+                    let mut i = rand(text.len() + 1);
+                    while !text.is_char_boundary(i) {
+                        i -= 1;
                     }
+                    i
+                })
+                .collect();
+            cuts.sort_unstable();
+
+            let mut chunked = Parser::new();
+            let items = feed_chunked(&mut chunked, &text, &cuts);
+            let mut whole = Parser::new();
+            assert_eq!(
+                items,
+                whole.feed(&text),
+                "chunking changed the result (round {round})"
+            );
+            assert_eq!(chunked.line, whole.line, "chunking changed the open line");
+            if long_line {
+                assert!(
+                    chunked.line.len() >= MAX_LINE,
+                    "the long line reached the bound"
+                );
+            }
+            for item in items {
+                match item {
+                    Item::Event(f) => {
+                        dispatched += 1;
+                        assert!(!f.id.contains('\0'));
+                        // One-line fields are bounded like lines (data may span many lines).
+                        assert!(f.event.len() <= MAX_LINE + 3 && f.id.len() <= MAX_LINE + 3);
+                    }
+                    Item::Retry(_) => retries += 1,
                 }
-                assert!(p.line.len() <= MAX_LINE + 4);
             }
         }
+        // The generator reaches what it is for: events and retry values, not only junk.
+        assert!(
+            dispatched > 300 && retries > 100,
+            "{dispatched} events, {retries} retries"
+        );
     }
 }

@@ -6,6 +6,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::ops;
+use super::ops::tests::{fuzz_states, random_patch};
 use crate::error::Error;
 
 #[wasm_bindgen(module = "/src/patch/engine.js")]
@@ -14,9 +15,24 @@ extern "C" {
     fn apply_patch(root: &JsValue, patch: &JsValue, local: bool) -> Result<JsValue, JsValue>;
 }
 
+/// The engine's result, after checking that it left `root` (the state subscribers hold) as it
+/// was, whether the patch applied or failed.
 fn engine(initial: &Value, patch: &str) -> Result<Value, Option<usize>> {
     let root = js_sys::JSON::parse(&initial.to_string()).unwrap();
-    match apply_patch(&root, &patch.into(), false) {
+    let before = String::from(js_sys::JSON::stringify(&root).unwrap());
+    let result = apply_patch(&root, &patch.into(), false);
+    let after = String::from(js_sys::JSON::stringify(&root).unwrap());
+    assert_eq!(
+        before,
+        after,
+        "{patch} {} the old state",
+        if result.is_ok() {
+            "applied but changed"
+        } else {
+            "failed and changed"
+        }
+    );
+    match result {
         Ok(next) => {
             let text = String::from(js_sys::JSON::stringify(&next).unwrap());
             Ok(serde_json::from_str(&text).unwrap())
@@ -76,4 +92,38 @@ fn the_js_engine_and_the_rust_rules_agree() {
         let text = Value::Array(patch).to_string();
         assert_eq!(engine(&initial, &text), rust(&initial, &text), "{text}");
     }
+}
+
+#[wasm_bindgen_test]
+fn on_mostly_valid_patches_the_engines_agree_and_the_js_engine_is_atomic() {
+    // The generator of the `ops` fuzz: pointers that exist, valid moves and copies, both forms.
+    // `engine` checks that the old state's JSON is unchanged after every patch, applied or not.
+    let mut rand = crate::test_rng(0x2545_f491_4f6c_dd1d);
+    let states = fuzz_states();
+    let (mut applied, mut failed) = (0, 0);
+    let rounds = 3000;
+    for round in 0..rounds {
+        let initial = &states[round % states.len()];
+        let (tuples, objects) = random_patch(&mut rand, initial);
+        for patch in [tuples, objects] {
+            let text = Value::Array(patch).to_string();
+            let result = engine(initial, &text);
+            assert_eq!(result, rust(initial, &text), "{text}");
+            match result {
+                Ok(_) => applied += 1,
+                Err(Some(_)) => failed += 1,
+                Err(None) => {}
+            }
+        }
+    }
+    assert!(
+        applied * 10 >= rounds * 2 * 3,
+        "{applied} of {} applied",
+        rounds * 2
+    );
+    assert!(
+        failed * 10 >= rounds * 2,
+        "{failed} of {} failed at an op",
+        rounds * 2
+    );
 }

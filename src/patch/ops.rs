@@ -1,6 +1,6 @@
 //! Parsing and normalising patches. Pure: every rule is a native unit test.
 
-use json_patch::{patch, PatchOperation};
+use json_patch::{patch_unsafe, PatchOperation};
 use serde_json::{json, Value};
 
 use crate::error::Error;
@@ -84,12 +84,19 @@ fn from_tuple(i: usize, tuple: Vec<Value>) -> Result<Value, Error> {
 }
 
 /// Applies `ops` to `state` atomically: on error the state is exactly as before.
+///
+/// On a copy rather than with json-patch's own undo: its undo panics ("unable to undo applied
+/// patches") when an op fails after a `move` to the root, which the fuzz found.
 pub fn apply(state: &mut Value, ops: &[PatchOperation]) -> Result<(), Error> {
-    patch(state, ops).map_err(|e| op_error(e.operation, format!("{} at '{}'", e.kind, e.path)))
+    let mut next = state.clone();
+    patch_unsafe(&mut next, ops)
+        .map_err(|e| op_error(e.operation, format!("{} at '{}'", e.kind, e.path)))?;
+    *state = next;
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -174,34 +181,193 @@ mod tests {
     }
 
     #[test]
-    fn arbitrary_patches_never_panic_and_failures_never_change_state() {
-        // A deterministic generator over ops, paths and values stands in for a fuzzer.
-        let ops = ["add", "remove", "replace", "move", "copy", "test", "nope"];
-        let paths = [
-            "", "/", "/a", "/a/0", "/a/-", "/a/9", "/b/c", "/~1", "/~0x", "/a/01",
-        ];
-        let values = [json!(1), json!([1, 2]), json!({"c": null}), json!("s")];
-        let mut rand = crate::test_rng(0x2545_f491_4f6c_dd1d);
-        for _ in 0..crate::fuzz_rounds(2000) {
-            let initial = json!({"a": [1, {"x": 2}], "b": {"c": 3}});
-            let patch: Vec<Value> = (0..1 + rand(4))
-                .map(|_| {
-                    json!([
-                        ops[rand(ops.len())],
-                        paths[rand(paths.len())],
-                        values[rand(values.len())]
-                    ])
-                })
-                .collect();
-            let mut state = initial.clone();
-            match normalise(Value::Array(patch)) {
-                Ok(ops) => {
-                    if apply(&mut state, &ops).is_err() {
-                        assert_eq!(state, initial);
+    fn a_failure_after_a_move_to_the_root_leaves_the_state_unchanged() {
+        // Found by the fuzz below: json-patch 5's undo log cannot undo a move to the root (its
+        // `patch` panics with "unable to undo applied patches").
+        let initial = json!({"a": {"b": 1}});
+        let mut state = initial.clone();
+        let ops = parse(r#"[["move","/a/b",""],["remove","/x"]]"#).unwrap();
+        let err = apply(&mut state, &ops).unwrap_err();
+        assert_eq!(state, initial);
+        assert!(
+            matches!(err, Error::Patch { index: Some(1), .. }),
+            "{err:?}"
+        );
+    }
+
+    /// Every pointer into `value` (the root included), each with the value it points at.
+    pub(crate) fn pointers(value: &Value) -> Vec<(String, Value)> {
+        fn walk(at: String, value: &Value, out: &mut Vec<(String, Value)>) {
+            out.push((at.clone(), value.clone()));
+            match value {
+                Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(format!("{at}/{i}"), v, out);
                     }
                 }
-                Err(e) => assert_eq!(e.kind(), "patch"),
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        let k = k.replace('~', "~0").replace('/', "~1");
+                        walk(format!("{at}/{k}"), v, out);
+                    }
+                }
+                _ => {}
             }
         }
+        let mut out = Vec::new();
+        walk(String::new(), value, &mut out);
+        out
+    }
+
+    /// A random patch against `state`, as (compact tuples, the same ops as RFC 6902 objects).
+    /// Most pointers exist in `state` or name a new member of a container that does, so most
+    /// single ops are valid; now and then a pointer, an op or a tuple's shape is wrong.
+    pub(crate) fn random_patch(
+        rand: &mut impl FnMut(usize) -> usize,
+        state: &Value,
+    ) -> (Vec<Value>, Vec<Value>) {
+        let values = [
+            json!(1),
+            json!([1, 2]),
+            json!({"c": null}),
+            json!("s"),
+            json!({"x": [2, {"y": 3}]}),
+        ];
+        let existing = pointers(state);
+        let pick = |rand: &mut dyn FnMut(usize) -> usize| -> (String, Value) {
+            let (p, v) = &existing[rand(existing.len())];
+            (p.clone(), v.clone())
+        };
+        // A pointer for `add`, a move's or a copy's target: often a new member.
+        let target =
+            |rand: &mut dyn FnMut(usize) -> usize, (p, v): (String, Value)| match (rand(4), &v) {
+                (0, Value::Array(items)) => format!("{p}/{}", rand(items.len() + 1)),
+                (1, Value::Array(_)) => format!("{p}/-"),
+                (0 | 1, Value::Object(_)) => format!("{p}/new{}", rand(3)),
+                _ => p,
+            };
+        let broken = ["/nope/x", "/a/9", "/a/01", "no-slash", "/~2", "/b/c/d"];
+        let mut tuples = Vec::new();
+        let mut objects = Vec::new();
+        for _ in 0..1 + rand(4) {
+            let (p, v) = pick(rand);
+            let p = if rand(10) == 0 {
+                broken[rand(broken.len())].to_owned()
+            } else {
+                p
+            };
+            let value = values[rand(values.len())].clone();
+            let (tuple, object) = match rand(13) {
+                0 | 1 => {
+                    let path = target(rand, (p, v));
+                    (
+                        json!(["add", path, value]),
+                        json!({"op": "add", "path": path, "value": value}),
+                    )
+                }
+                2 => (json!(["remove", p]), json!({"op": "remove", "path": p})),
+                3 | 4 => (
+                    json!(["replace", p, value]),
+                    json!({"op": "replace", "path": p, "value": value}),
+                ),
+                5 => {
+                    // The value it holds, so the test passes (unless an earlier op changed it).
+                    let value = if rand(2) == 0 { v } else { value };
+                    (
+                        json!(["test", p, value]),
+                        json!({"op": "test", "path": p, "value": value}),
+                    )
+                }
+                op @ 6..=11 => {
+                    let op = if op < 9 { "move" } else { "copy" };
+                    let to = pick(rand);
+                    let path = target(rand, to);
+                    (
+                        json!([op, p, path]),
+                        json!({"op": op, "from": p, "path": path}),
+                    )
+                }
+                _ => match rand(3) {
+                    0 => (json!(["nope", p]), json!({"op": "nope", "path": p})),
+                    1 => (json!(["remove", p, value]), json!({"path": p})),
+                    _ => (json!(["move", p]), json!({"op": "move", "path": p})),
+                },
+            };
+            tuples.push(tuple);
+            objects.push(object);
+        }
+        (tuples, objects)
+    }
+
+    /// Initial states for the fuzz loops: arrays, nesting, and keys that need escaping.
+    pub(crate) fn fuzz_states() -> [Value; 3] {
+        [
+            json!({"a": [1, {"x": 2}], "b": {"c": 3}}),
+            json!({"rows": [{"id": 1, "tags": ["p", "q"]}, {"id": 2}], "m~n/o": {"": 0}, "n": null}),
+            json!([[0, 1], {"k": [true]}, "z"]),
+        ]
+    }
+
+    #[test]
+    fn arbitrary_patches_never_panic_and_failures_never_change_state() {
+        // A deterministic generator over the ops, mostly valid pointers into the state, and both
+        // forms stands in for a fuzzer. Each patch is generated as compact tuples and as RFC
+        // 6902 objects: both must parse to the same ops, apply the same way, and a failure must
+        // leave the state exactly as it was.
+        let mut rand = crate::test_rng(0x2545_f491_4f6c_dd1d);
+        let states = fuzz_states();
+        let rounds = crate::fuzz_rounds(2000);
+        let (mut applied, mut moved, mut copied, mut failed) = (0, 0, 0, 0);
+        for round in 0..rounds {
+            let initial = &states[round % states.len()];
+            let (tuples, objects) = random_patch(&mut rand, initial);
+            let (compact, rfc) = (normalise(json!(tuples)), normalise(json!(objects)));
+            let ops = match (compact, rfc) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "{tuples:?}");
+                    a
+                }
+                (Err(a), Err(b)) => {
+                    let index = |e: &Error| match e {
+                        Error::Patch { index, .. } => *index,
+                        other => panic!("{other:?}"),
+                    };
+                    assert_eq!(index(&a), index(&b), "{tuples:?}: {a} / {b}");
+                    continue;
+                }
+                (a, b) => panic!("{tuples:?}: the forms disagree: {a:?} / {b:?}"),
+            };
+            let mut state = initial.clone();
+            match apply(&mut state, &ops) {
+                Ok(()) => {
+                    applied += 1;
+                    for op in &ops {
+                        match op {
+                            PatchOperation::Move(_) => moved += 1,
+                            PatchOperation::Copy(_) => copied += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    assert_eq!(
+                        &state, initial,
+                        "{tuples:?} failed ({e}) but changed the state"
+                    );
+                }
+            }
+        }
+        // The generator reaches what it is for: most patches apply, valid moves and copies among
+        // them, and enough fail to test atomicity.
+        assert!(
+            applied * 3 >= rounds,
+            "{applied} of {rounds} patches applied"
+        );
+        assert!(failed * 10 >= rounds, "{failed} of {rounds} patches failed");
+        assert!(
+            moved * 20 >= rounds && copied * 20 >= rounds,
+            "{moved} moves, {copied} copies applied"
+        );
     }
 }

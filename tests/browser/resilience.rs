@@ -43,6 +43,48 @@ async fn until_state(states: &mut mpsc::UnboundedReceiver<State>, want: State, m
     while next(states, ms, want.as_str()).await != want {}
 }
 
+/// A fence for "no more requests": a control source with the same `backoff`, started now against
+/// a route that always fails, has made `attempts` attempts (each is an `EventSource` request and a
+/// probe). A source that was going to retry on the same schedule would have retried by then.
+async fn after_retries_of_a_control_source(backoff: Backoff, attempts: usize) {
+    let key = unique("fence");
+    let control = LiveSource::connect(
+        &url(&format!("/_test/flaky/{key}?fail=100000&status=500")),
+        Options::default().backoff(backoff),
+    )
+    .unwrap();
+    within(10_000, "the control source's retries", async {
+        while hits(&key).await.len() < 2 * attempts {
+            sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    control.close();
+}
+
+/// A fence for "no stall": a control source that does stall (its route sends one `heartbeat`,
+/// without an id so none is dropped as a repeat, then silence), started now with the same
+/// `heartbeat_timeout_ms`, has been reported stalled twice. Two, because one stall comes between
+/// one and one and a half timeouts after the last event, and the control got its event a little
+/// later than the source watched got its own.
+async fn after_two_stalls_of_a_control_source(heartbeat_timeout_ms: u32) {
+    let control = LiveSource::connect(
+        &url("/_test/sse?event=heartbeat&data=%7B%7D"),
+        Options::default()
+            .backoff(quick_backoff())
+            .heartbeat_timeout_ms(heartbeat_timeout_ms),
+    )
+    .unwrap();
+    let mut errors = collect_errors(&control);
+    for _ in 0..2 {
+        match next(&mut errors, 5000, "the control source's stall").await {
+            Error::Network(m) if m.contains("stalled") => {}
+            other => panic!("expected the control source to stall, got {other:?}"),
+        }
+    }
+    control.close();
+}
+
 #[wasm_bindgen_test]
 async fn forbidden_stops_the_source_with_the_status() {
     let key = unique("forbidden");
@@ -58,7 +100,7 @@ async fn forbidden_stops_the_source_with_the_status() {
         other => panic!("expected http 403, got {other:?}"),
     }
     until_state(&mut states, State::Closed, 2000).await;
-    sleep(Duration::from_millis(400)).await;
+    after_retries_of_a_control_source(quick_backoff(), 3).await;
     assert_eq!(
         hits(&key).await.len(),
         2,
@@ -124,11 +166,73 @@ async fn unauthorized_asks_for_a_fresh_token_once_and_connects() {
         2,
         "the token function runs before every connect"
     );
-    while let Ok(e) = errors.try_recv() {
-        let text = e.to_string();
+    assert!(
+        errors.try_recv().is_err(),
+        "a 401 cured by a fresh token is not reported"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_token_is_reported_without_the_token() {
+    // Every request answers 401 (or 403), so the URL each token went out in is refused, and the
+    // errors that name that URL, to Rust and to JS, must not carry the token.
+    for status in [401, 403] {
+        let key = unique("refused");
+        let secret = unique("leak-check-token");
+        // `token: (() => { let n = 0; return () => Promise.resolve(`${secret}-${++n}`); })()`
+        let token = js_sys::Function::new_no_args(&format!(
+            "let n = 0; return () => Promise.resolve({secret:?} + '-' + (++n));"
+        ))
+        .call0(&JsValue::NULL)
+        .unwrap();
+        let src = livesource::JsLiveSource::new(
+            &url(&format!("/_test/flaky/{key}?fail=1000&status={status}")),
+            object(&[
+                ("token", token),
+                ("backoff", object(&[("initialMs", 50.into())])),
+            ]),
+        )
+        .map_err(JsValue::from)
+        .unwrap();
+        let mut errors = collect_errors(src.source());
+        let (tx, mut js_errors) = mpsc::unbounded();
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            let _ = tx.unbounded_send(String::from(js_sys::JSON::stringify(&e).unwrap()));
+        });
+        src.on_error(on_error.as_ref().clone())
+            .map_err(JsValue::from)
+            .unwrap();
+        on_error.forget();
+
+        let error = next(&mut errors, 5000, "the refusal").await;
+        let js_error = next(&mut js_errors, 100, "the refusal, in JS").await;
+        src.close();
+        let url_in_error = match (&error, status) {
+            (Error::Auth(m), 401) => {
+                assert!(m.contains("refused a freshly fetched token"), "{m}");
+                m.clone()
+            }
+            (
+                Error::Http {
+                    status: 403, url, ..
+                },
+                403,
+            ) => url.clone(),
+            (other, _) => panic!("HTTP {status}: unexpected {other:?}"),
+        };
+        for text in [error.to_string(), format!("{error:?}"), js_error.clone()] {
+            assert!(!text.contains(&secret), "token leaked: {text}");
+        }
+        // And it is an error that could have carried it: it names the URL that was requested,
+        // with the token parameter redacted.
         assert!(
-            !text.contains(&expired) && !text.contains(&valid),
-            "token leaked: {text}"
+            url_in_error.contains(&format!("/_test/flaky/{key}?"))
+                && url_in_error.contains("access_token=REDACTED"),
+            "HTTP {status}: {url_in_error}"
+        );
+        assert!(
+            js_error.contains(&format!("/_test/flaky/{key}?")),
+            "{js_error}"
         );
     }
 }
@@ -152,8 +256,14 @@ async fn a_stalled_stream_is_closed_and_resumed_without_a_duplicate() {
         other => panic!("expected a network error, got {other:?}"),
     }
     until_state(&mut states, State::Open, 2000).await;
-    // The route sends id 5 again on the new connection: it must be dropped as a duplicate.
-    sleep(Duration::from_millis(150)).await;
+    // The route sends id 5 again on the new connection: it must be dropped as a duplicate. The
+    // fence: the watchdog arms only once a connection has delivered a `heartbeat` (see the next
+    // test), so a second stall proves this connection's replayed heartbeat was received, and
+    // after it the connection is gone: whatever it sent has been delivered or dropped by now.
+    match next(&mut errors, 3000, "the second stall report").await {
+        Error::Network(m) => assert!(m.contains("stalled"), "{m}"),
+        other => panic!("expected a network error, got {other:?}"),
+    }
     assert!(
         ticks.next().now_or_never().is_none(),
         "a replayed id was delivered twice"
@@ -173,7 +283,7 @@ async fn a_quiet_stream_without_heartbeat_events_is_not_a_stall() {
     let mut states = collect_states(&source);
     let mut ticks = source.subscribe::<serde::de::IgnoredAny>("tick");
     next(&mut ticks, 3000, "the event").await.unwrap();
-    sleep(Duration::from_millis(800)).await;
+    after_two_stalls_of_a_control_source(200).await;
     while let Ok(s) = states.try_recv() {
         assert_ne!(
             s,
@@ -187,23 +297,28 @@ async fn a_quiet_stream_without_heartbeat_events_is_not_a_stall() {
 #[wasm_bindgen_test]
 async fn close_leaves_no_timer_or_listener_behind() {
     let key = unique("closing");
+    let backoff = Backoff {
+        initial_ms: 20,
+        max_ms: 40,
+        ..quick_backoff()
+    };
     let source = LiveSource::connect(
         &url(&format!("/_test/flaky/{key}?fail=100000&status=500")),
-        Options::default().backoff(Backoff {
-            initial_ms: 20,
-            max_ms: 40,
-            ..quick_backoff()
-        }),
+        Options::default().backoff(backoff.clone()),
     )
     .unwrap();
     let mut stream = source.subscribe::<Hello>("hello");
     let mut states = collect_states(&source);
-    within(5000, "three failed attempts", async {
-        while hits(&key).await.len() < 6 {
-            sleep(Duration::from_millis(20)).await;
+    let mut errors = collect_errors(&source);
+    for _ in 0..3 {
+        match next(&mut errors, 5000, "a failed attempt's report").await {
+            Error::Http { status: 500, .. } => {}
+            other => panic!("expected http 500, got {other:?}"),
         }
-    })
-    .await;
+    }
+    // The third attempt's probe has just reported: its reconnect timer is pending and no request
+    // is in flight, so any request the server sees from now on is one close() failed to stop.
+    let closed_at = js_sys::Date::now();
     source.close();
     until_state(&mut states, State::Closed, 100).await;
     assert!(
@@ -212,10 +327,14 @@ async fn close_leaves_no_timer_or_listener_behind() {
             .is_none(),
         "closing ends Rust streams"
     );
-    sleep(Duration::from_millis(100)).await;
-    let before = hits(&key).await.len();
-    sleep(Duration::from_millis(400)).await;
-    assert_eq!(hits(&key).await.len(), before, "no reconnect after close()");
+    after_retries_of_a_control_source(backoff, 5).await;
+    let at = hits(&key).await;
+    let late: Vec<f64> = at.iter().copied().filter(|&t| t > closed_at).collect();
+    assert!(
+        late.is_empty(),
+        "requests at {late:?}, after close() at {closed_at}"
+    );
+    assert_eq!(at.len(), 6, "three attempts of two requests each");
 }
 
 #[wasm_bindgen_test]
@@ -246,10 +365,13 @@ async fn going_online_reconnects_at_once() {
         }),
     )
     .unwrap();
-    let mut states = collect_states(&source);
+    let mut errors = collect_errors(&source);
     let mut hello = source.subscribe::<Hello>("hello");
-    until_state(&mut states, State::Reconnecting, 3000).await;
-    sleep(Duration::from_millis(200)).await;
+    // The probe's report: the source is now waiting out its minute of backoff.
+    match next(&mut errors, 3000, "the 500 report").await {
+        Error::Http { status, .. } => assert_eq!(status, 500),
+        other => panic!("expected http 500, got {other:?}"),
+    }
     let online = web_sys::Event::new("online").unwrap();
     web_sys::window().unwrap().dispatch_event(&online).unwrap();
     let event = next(&mut hello, 3000, "hello without waiting a minute")

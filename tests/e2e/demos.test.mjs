@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { server, launch, insertProduct, mintToken, watchProblems } from './support.mjs';
+import { server, launch, insertProduct, mintToken, watchProblems, waitForOpen } from './support.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -64,10 +64,10 @@ test('with htmx on the page, hx-* attributes inside a swapped fragment work', as
     document.body.append(slot);
     const m = await import('/pkg/livesource.js');
     await m.default();
-    const src = new m.LiveSource('/shop/products/_streams/changes');
-    src.refresh('change', { url, target: '#slot', swap: 'innerHTML' });
+    window.src = new m.LiveSource('/shop/products/_streams/changes');
+    window.src.refresh('change', { url, target: '#slot', swap: 'innerHTML' });
   }, `/_test/fragment?html=${fragment}`);
-  await page.waitForTimeout(300); // the source is open before the write that triggers a refresh
+  await waitForOpen(page); // open before the write that triggers a refresh
   await insertProduct({ name: `htmx-${Date.now()}` });
   await page.waitForSelector('#more', { timeout: 10_000 });
   await page.click('#more');

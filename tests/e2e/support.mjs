@@ -50,3 +50,28 @@ export function watchProblems(page) {
   });
   return problems;
 }
+
+// Asserts that `locator`'s element is on screen: scrolled into view, laid out with a size, not
+// hidden or transparent, and what is painted at its centre is the element (or a child of it),
+// not something covering it. What a screenshot of a rendered page would show, checked.
+export async function assertPainted(locator, what) {
+  await locator.scrollIntoViewIfNeeded();
+  const problem = await locator.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) return `its box is ${r.width}×${r.height}`;
+    for (let e = el; e; e = e.parentElement) {
+      const s = getComputedStyle(e);
+      if (s.visibility !== 'visible' || s.display === 'none' || Number(s.opacity) === 0) {
+        return `${e.tagName} has visibility ${s.visibility}, display ${s.display}, opacity ${s.opacity}`;
+      }
+    }
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    return el.contains(hit) ? '' : `covered by ${hit ? hit.outerHTML.slice(0, 80) : 'nothing'}`;
+  });
+  assert.equal(problem, '', `${what} is not painted: ${problem}`);
+}
+
+// Resolves once the page's `window[name]` (a LiveSource) reports `open`.
+export async function waitForOpen(page, name = 'src') {
+  await page.waitForFunction((n) => window[n]?.state === 'open', name, { timeout: 10_000, polling: 20 });
+}
