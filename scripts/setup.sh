@@ -51,16 +51,26 @@ ensure_npm_tools() {
   fi
 }
 
-ensure_chromium() {
-  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    if command -v apt-get >/dev/null 2>&1; then
-      say "installing Debian's chromium and chromium-driver"
-      as_root apt-get update -qq
-      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
-    else
-      echo "error: headless tests need chromium and chromedriver on PATH (apt-get not found)" >&2
-      exit 1
-    fi
+# The three engines the end-to-end tests run in, from Debian's packages: Chromium (and its
+# driver, for wasm-pack's tests), Firefox ESR, and WebKitGTK's MiniBrowser with its WebDriver,
+# which needs an X display (Xvfb): it has no headless mode.
+ensure_browsers() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  command -v firefox-esr >/dev/null 2>&1 || missing+=(firefox-esr)
+  command -v WebKitWebDriver >/dev/null 2>&1 || missing+=(webkit2gtk-driver)
+  command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
+  if [ "${#missing[@]}" -eq 0 ]; then
+    return
+  fi
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  else
+    echo "error: the browser tests need ${missing[*]} (apt-get not found)" >&2
+    exit 1
   fi
 }
 
@@ -94,7 +104,7 @@ ensure_wasm_bindgen
 ensure_wasm_pack
 ensure_npm_tools
 if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
-  ensure_chromium
+  ensure_browsers
 fi
 if [ "$purpose" = test ]; then
   ensure_interop_venv

@@ -42,9 +42,12 @@ grep -q 'Running headless tests in Chrome' "$logs/browser.log" || {
   exit 1
 }
 
-# The release package end to end: the demo page in Chromium, driven by Playwright.
-step e2e '^(ℹ|#) (tests|pass|fail) ' scripts/with-server.sh \
-  node --test --test-reporter=spec tests/e2e/
+# The release package end to end, once per engine (tests/e2e/browser.mjs): the demo pages, the
+# fault proxy, the npm app and the interop matrix in Chromium, Firefox and WebKitGTK.
+for engine in chromium firefox webkit; do
+  step "e2e-$engine" '^(ℹ|#) (tests|pass|fail) ' env LIVESOURCE_ENGINE="$engine" \
+    scripts/with-server.sh node --test --test-reporter=spec tests/e2e/
+done
 
 echo
 echo "==> summary"

@@ -1,18 +1,12 @@
-// Shared by the end-to-end tests: the server under test, Chromium, tokens, page error capture.
+// Shared by the end-to-end tests: the server under test, the browser (one engine per run, see
+// browser.mjs), tokens, what a page must show.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
+
+export { launch, engine } from './browser.mjs';
 
 export const server = process.env.LIVESOURCE_TEST_SERVER;
 assert.ok(server, 'LIVESOURCE_TEST_SERVER is not set: run through `make test`');
-
-export function launch(extraArgs = []) {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs],
-  });
-}
 
 // The token CLI a README reader would use, signing with the test server's secret.
 export function mintToken(role = 'editor') {
@@ -32,31 +26,15 @@ export async function insertProduct(fields) {
   return JSON.parse(body);
 }
 
-// Collects uncaught errors and console errors; a bad wasm-opt or a broken module shows up here.
-// Failed responses are listed by URL (the console's "Failed to load resource" names none);
-// the browser's own favicon probe is not the page's doing.
-export function watchProblems(page) {
-  const problems = [];
-  page.on('pageerror', e => problems.push(`pageerror: ${e.message}`));
-  page.on('console', m => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-      problems.push(`console: ${m.text()}`);
-    }
-  });
-  page.on('response', r => {
-    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) {
-      problems.push(`HTTP ${r.status()}: ${r.url()}`);
-    }
-  });
-  return problems;
-}
-
-// Asserts that `locator`'s element is on screen: scrolled into view, laid out with a size, not
-// hidden or transparent, and what is painted at its centre is the element (or a child of it),
-// not something covering it. What a screenshot of a rendered page would show, checked.
-export async function assertPainted(locator, what) {
-  await locator.scrollIntoViewIfNeeded();
-  const problem = await locator.evaluate((el) => {
+// Asserts that the element `selector` names (its first match, or the first one whose text
+// includes `hasText`) is on screen: scrolled into view, laid out with a size, not hidden or
+// transparent, and what is painted at its centre is the element (or a child of it), not
+// something covering it. What a screenshot of a rendered page would show, checked.
+export async function assertPainted(page, selector, what, hasText = null) {
+  const problem = await page.evaluate(([sel, text]) => {
+    const el = [...document.querySelectorAll(sel)].find((e) => text === null || e.textContent.includes(text));
+    if (!el) return `no element ${sel}`;
+    el.scrollIntoView({ block: 'center' });
     const r = el.getBoundingClientRect();
     if (r.width < 1 || r.height < 1) return `its box is ${r.width}×${r.height}`;
     for (let e = el; e; e = e.parentElement) {
@@ -67,8 +45,21 @@ export async function assertPainted(locator, what) {
     }
     const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
     return el.contains(hit) ? '' : `covered by ${hit ? hit.outerHTML.slice(0, 80) : 'nothing'}`;
-  });
+  }, [selector, hasText]);
   assert.equal(problem, '', `${what} is not painted: ${problem}`);
+}
+
+// Waits for an element matching `selector` whose text includes `text`; returns its text.
+export function waitForText(page, selector, text, timeout = 10_000) {
+  return page.waitForFunction(([sel, t]) =>
+    [...document.querySelectorAll(sel)].map((e) => e.textContent).find((c) => c.includes(t)),
+  [selector, text], { timeout, what: `${selector} with text ${text}` });
+}
+
+// Asserts the page reported no problem (uncaught errors everywhere; console errors and failed
+// responses where the engine's driver reports them).
+export async function assertNoProblems(page) {
+  assert.deepEqual(await page.problems(), [], 'no errors in the page');
 }
 
 // Resolves once the page's `window[name]` (a LiveSource) reports `open`.

@@ -7,10 +7,13 @@ const list = document.getElementById('events');
 let src;
 let heartbeats = 0;
 
-await init();
+// Loading starts now, but the form is handled from the first moment: a submit before the wasm
+// is ready must not fall through to the browser's own form submission (a reload).
+const ready = init();
 
-document.getElementById('connect').addEventListener('submit', (event) => {
+document.getElementById('connect').addEventListener('submit', async (event) => {
   event.preventDefault();
+  await ready;
   const input = event.target.elements.token;
   src?.close();
   heartbeats = 0;
@@ -28,7 +31,7 @@ document.getElementById('connect').addEventListener('submit', (event) => {
       document.getElementById('error').hidden = true;
       const li = document.createElement('li');
       li.dataset.event = name;
-      li.textContent = `#${meta.id ?? '-'} ${name} ${data.db}/${data.coll}/${data.id}` +
+      li.textContent = `#${meta.id || '-'} ${name} ${data.db}/${data.coll}/${data.id}` +
         (data.revision_number ? ` revision ${data.revision_number}` : '');
       list.prepend(li);
     });
