@@ -62,16 +62,9 @@ impl Key {
 }
 
 /// `id` as a number if it is a canonical decimal (digits only, no leading zero) of at most 15
-/// digits, so that it converts exactly to and from a JS number.
-pub fn decimal(id: &str) -> Option<u64> {
-    let bytes = id.as_bytes();
-    if bytes.is_empty() || bytes.len() > 15 || (bytes.len() > 1 && bytes[0] == b'0') {
-        return None;
-    }
-    bytes.iter().try_fold(0u64, |v, &c| {
-        c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
-    })
-}
+/// digits, so that it converts exactly to and from a JS number. The workspace's one
+/// implementation, in `livesource-protocol` (the server's reader, beside it, takes any `u64`).
+pub use livesource_protocol::resume::decimal_js as decimal;
 
 /// Where the current connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,20 +211,7 @@ impl Resume {
 }
 
 /// Appends `n` in decimal, without the formatting machinery.
-pub(crate) fn push_decimal(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
-}
+pub(crate) use livesource_protocol::resume::push_decimal;
 
 /// Returns `url` with each `(name, value)` pair set as a query parameter: earlier values of the
 /// same names are removed, `None` only removes. The fragment is kept.

@@ -1,7 +1,12 @@
 //! Parsing and normalising patches. Pure: every rule is a native unit test.
+//!
+//! The shapes (RFC 6902 objects and compact tuples, checked pointers) are the workspace's one
+//! implementation in `livesource-protocol` ([`livesource_protocol::patch`]), shared with the dev
+//! server; this module applies the result with the `json-patch` crate.
 
 use json_patch::{patch_unsafe, PatchOperation};
-use serde_json::{json, Value};
+use livesource_protocol::patch::{self as protocol, PatchError};
+use serde_json::Value;
 
 use crate::error::Error;
 
@@ -12,75 +17,35 @@ fn op_error(index: usize, message: impl Into<String>) -> Error {
     }
 }
 
+impl From<PatchError> for Error {
+    fn from(e: PatchError) -> Self {
+        Error::Patch {
+            index: e.index,
+            message: e.message,
+        }
+    }
+}
+
 /// Parses event data into operations. Accepts an array whose items are RFC 6902 objects or
 /// compact tuples, in any mix.
 pub fn parse(text: &str) -> Result<Vec<PatchOperation>, Error> {
-    let value: Value = serde_json::from_str(text).map_err(|e| Error::Patch {
-        index: None,
-        message: format!("not JSON: {e}"),
-    })?;
-    normalise(value)
+    into_operations(protocol::parse(text)?)
 }
 
 pub fn normalise(value: Value) -> Result<Vec<PatchOperation>, Error> {
-    let Value::Array(items) = value else {
-        return Err(Error::Patch {
-            index: None,
-            message: "a patch must be an array of operations".into(),
-        });
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let object = match item {
-                Value::Array(tuple) => from_tuple(i, tuple)?,
-                object @ Value::Object(_) => object,
-                other => {
-                    return Err(op_error(
-                        i,
-                        format!("an operation must be an object or a tuple, got {other}"),
-                    ))
-                }
-            };
-            serde_json::from_value::<PatchOperation>(object).map_err(|e| op_error(i, e.to_string()))
-        })
-        .collect()
+    into_operations(protocol::normalize(&value)?)
 }
 
-/// `[op, path, value]`, `[op, path]` for remove, `[op, from, path]` for move and copy.
-fn from_tuple(i: usize, tuple: Vec<Value>) -> Result<Value, Error> {
-    let mut it = tuple.into_iter();
-    let op = match it.next() {
-        Some(Value::String(op)) => op,
-        _ => return Err(op_error(i, "a tuple starts with the op name")),
-    };
-    let rest: Vec<Value> = it.collect();
-    let arity = |n: usize, shape: &str| {
-        if rest.len() == n {
-            Ok(())
-        } else {
-            Err(op_error(
-                i,
-                format!("'{op}' takes {shape}, got {} values", rest.len()),
-            ))
-        }
-    };
-    Ok(match op.as_str() {
-        "add" | "replace" | "test" => {
-            arity(2, "[op, path, value]")?;
-            json!({ "op": op, "path": rest[0], "value": rest[1] })
-        }
-        "remove" => {
-            arity(1, "[op, path]")?;
-            json!({ "op": op, "path": rest[0] })
-        }
-        "move" | "copy" => {
-            arity(2, "[op, from, path]")?;
-            json!({ "op": op, "from": rest[0], "path": rest[1] })
-        }
-        other => return Err(op_error(i, format!("unknown op '{other}'"))),
-    })
+/// The normal form as the `json-patch` crate's operations. Its pointers were checked by the same
+/// rules, so the conversion cannot fail; should the crates ever disagree, the op is named.
+fn into_operations(ops: Vec<protocol::Op>) -> Result<Vec<PatchOperation>, Error> {
+    ops.into_iter()
+        .enumerate()
+        .map(|(i, op)| {
+            serde_json::from_value::<PatchOperation>(op.into_rfc6902())
+                .map_err(|e| op_error(i, e.to_string()))
+        })
+        .collect()
 }
 
 /// Applies `ops` to `state` atomically: on error the state is exactly as before.
@@ -98,6 +63,7 @@ pub fn apply(state: &mut Value, ops: &[PatchOperation]) -> Result<(), Error> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use serde_json::json;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 

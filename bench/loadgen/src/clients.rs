@@ -10,6 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
+use livesource_protocol::sse;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -20,7 +21,6 @@ use tokio::time::Instant;
 use crate::hist::Histogram;
 use crate::net::{self, Dechunk};
 use crate::pacing::Pacing;
-use crate::sse;
 
 /// How long one client may take to connect and receive its first frame.
 const PER_CLIENT_CONNECT: Duration = Duration::from_secs(15);
@@ -101,12 +101,22 @@ struct Tracker {
 }
 
 impl Tracker {
+    fn on_item(&mut self, item: sse::Item<'_>) {
+        match item {
+            sse::Item::Event(event) => self.on_event(event),
+            sse::Item::Retry(_) => {}
+            sse::Item::TooLong => self
+                .report
+                .problem("a line or an event over the parser's 1 MiB bound".into()),
+        }
+    }
+
     fn on_event(&mut self, event: sse::Event<'_>) {
         match event.event {
             // The first frame of a fresh subscription: the topic's position (0 for a new one).
             "heartbeat" if !self.positioned => {
                 self.positioned = true;
-                if event.id != Some("0") {
+                if event.id != "0" {
                     self.report.problem(format!(
                         "first heartbeat has id {:?}, expected \"0\" (topic not fresh?)",
                         event.id
@@ -118,7 +128,7 @@ impl Tracker {
                 let received_at = crate::now_us();
                 match parse_patch(event.data) {
                     Some((stamp, n)) => {
-                        if event.id.and_then(|id| id.parse::<u64>().ok()) != Some(n) {
+                        if event.id.parse::<u64>().ok() != Some(n) {
                             self.report
                                 .problem(format!("patch n={n} carries id {:?}", event.id));
                         }
@@ -206,7 +216,7 @@ impl Conn {
         let Self {
             body, parser, buf, ..
         } = self;
-        let mut on_event = |e: sse::Event<'_>| tracker.on_event(e);
+        let mut on_event = |item: sse::Item<'_>| tracker.on_item(item);
         match body {
             Body::Identity => {
                 parser.feed(&buf[..n], &mut on_event);
@@ -253,7 +263,7 @@ async fn open(settings: &Settings, tracker: &mut Tracker) -> Result<Conn, String
         } else {
             Body::Identity
         },
-        parser: sse::Parser::default(),
+        parser: sse::Parser::new(),
         buf: vec![0u8; READ_BUF].into_boxed_slice(),
     };
     // Whatever came with the head, then reads until the position heartbeat: from then on the

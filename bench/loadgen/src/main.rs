@@ -15,7 +15,6 @@ mod hist;
 mod limits;
 mod net;
 mod pacing;
-mod sse;
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,15 +1,27 @@
 //! A raw SSE client: every byte on the wire is visible, and any field the server did not mean
-//! to send fails the test.
+//! to send fails the test. The stream is parsed by the workspace's one SSE parser (the
+//! library's, `livesource_protocol::sse`), traced line by line for what a browser would not
+//! show: comments, unknown fields, and which frame carried an `id:`.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
+use std::mem;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use livesource_protocol::sse::{self, Line, Parser, Traced};
+
 use super::{read_head, write_request};
+
+/// The parser's bound on a line and an event: far above the server's largest frame (a document
+/// or a patch of up to `BODY_LIMIT`, 2 MiB, with its envelope), so only a broken stream hits it.
+const LIMIT: usize = 64 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub event: String,
+    /// The `id:` this frame carried, if any: what the server sent with it, not the browser's
+    /// last event id (which persists from frame to frame).
     pub id: Option<String>,
     pub data: String,
 }
@@ -25,15 +37,28 @@ impl Event {
 pub enum Item {
     Event(Event),
     Retry(u64),
+    /// A frame of comments only (its last one, less one leading space).
     Comment(String),
     Closed,
     TimedOut,
+}
+
+/// What the current frame (up to its blank line) has shown so far.
+#[derive(Default)]
+struct Frame {
+    id: Option<String>,
+    comment: Option<String>,
+    /// It produced an event or a retry hint.
+    produced: bool,
 }
 
 pub struct SseClient {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     reader: BufReader<TcpStream>,
+    parser: Parser,
+    frame: Frame,
+    ready: VecDeque<Item>,
 }
 
 impl SseClient {
@@ -51,6 +76,9 @@ impl SseClient {
             status,
             headers,
             reader,
+            parser: Parser::with_limit(LIMIT),
+            frame: Frame::default(),
+            ready: VecDeque::new(),
         }
     }
 
@@ -61,26 +89,36 @@ impl SseClient {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The rest of the body (what `next_item` has not read yet).
     pub fn body(mut self) -> String {
         let mut s = String::new();
         let _ = self.reader.read_to_string(&mut s);
         s
     }
 
-    /// The next item (a blank-line-terminated block), waiting at most `timeout`.
+    /// The next item, waiting at most `timeout` for bytes.
     pub fn next_item(&mut self, timeout: Duration) -> Item {
         self.reader
             .get_ref()
             .set_read_timeout(Some(timeout))
             .unwrap();
-        let (mut event, mut id, mut data, mut retry, mut comment) =
-            (None, None, Vec::new(), None, None);
-        let mut any = false;
+        let Self {
+            reader,
+            parser,
+            frame,
+            ready,
+            ..
+        } = self;
         loop {
-            let mut line = String::new();
-            match self.reader.read_line(&mut line) {
-                Ok(0) => return Item::Closed,
-                Ok(_) => {}
+            if let Some(item) = ready.pop_front() {
+                return item;
+            }
+            let read = match reader.fill_buf() {
+                Ok([]) => return Item::Closed,
+                Ok(bytes) => {
+                    parser.feed_traced(bytes, &mut |t| trace(frame, ready, t));
+                    bytes.len()
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -91,36 +129,8 @@ impl SseClient {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Item::Closed,
                 Err(e) => panic!("read: {e}"),
-            }
-            let line = line.strip_suffix('\n').unwrap_or(&line);
-            if line.is_empty() {
-                if !any {
-                    continue;
-                }
-                if let Some(ms) = retry {
-                    return Item::Retry(ms);
-                }
-                if let Some(c) = comment.filter(|_| data.is_empty() && event.is_none()) {
-                    return Item::Comment(c);
-                }
-                return Item::Event(Event {
-                    event: event.unwrap_or_else(|| "message".into()),
-                    id,
-                    data: data.join("\n"),
-                });
-            }
-            any = true;
-            let (field, value) = line
-                .split_once(':')
-                .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
-            match field {
-                "" => comment = Some(value.to_owned()),
-                "event" => event = Some(value.to_owned()),
-                "id" => id = Some(value.to_owned()),
-                "data" => data.push(value.to_owned()),
-                "retry" => retry = value.parse().ok(),
-                other => panic!("unexpected field {other:?}"),
-            }
+            };
+            reader.consume(read);
         }
     }
 
@@ -162,5 +172,40 @@ impl SseClient {
             }
         }
         out
+    }
+}
+
+/// Turns what the parser traced into items, checking every field on the way.
+fn trace(frame: &mut Frame, ready: &mut VecDeque<Item>, traced: Traced<'_>) {
+    match traced {
+        Traced::Item(sse::Item::Event(e)) => {
+            frame.produced = true;
+            ready.push_back(Item::Event(Event {
+                event: e.event.to_owned(),
+                id: frame.id.clone(),
+                data: e.data.to_owned(),
+            }));
+        }
+        Traced::Item(sse::Item::Retry(ms)) => {
+            frame.produced = true;
+            ready.push_back(Item::Retry(ms.into()));
+        }
+        Traced::Item(sse::Item::TooLong) => {
+            panic!("the server sent a line or an event over {LIMIT} bytes")
+        }
+        Traced::Line(Line::Comment(text)) => {
+            frame.comment = Some(text.strip_prefix(' ').unwrap_or(text).to_owned());
+        }
+        Traced::Line(Line::Field { name, value }) => match name {
+            "id" => frame.id = Some(value.to_owned()),
+            "event" | "data" | "retry" => {}
+            other => panic!("unexpected field {other:?}"),
+        },
+        Traced::Line(Line::Blank) => {
+            let frame = mem::take(frame);
+            if let (Some(comment), false) = (frame.comment, frame.produced) {
+                ready.push_back(Item::Comment(comment));
+            }
+        }
     }
 }
