@@ -355,6 +355,14 @@ async function p1(dev) {
       `Runs alternate raw and LiveSource; per round, raw/LiveSource in thousands of events/s: ${perRound}.`);
   }
 
+  // P8, side by side with P1: the same stream and page, LiveSource with the fetch transport
+  // (each chunk parsed in wasm) against the same raw EventSource + JSON.parse.
+  const f = await runPage('p1.html', { count: events, rounds, stream: '/bench/p1/_streams/changes', event: 'change', from: '0', transport: 'fetch' },
+    { base: `${dev.origin}/static/` });
+  verbose('P8', f.all);
+  rows.push(['P8', `events/s to a listener, fetch transport: the P1 stream (${fmt(events)} change events of ${fmt(bytes)} B), median of ${f.rounds}`, fmt(f.livesource),
+    `${fmt(f.raw)} raw EventSource + JSON.parse`, ratio(f.livesource, f.raw), '≥ 0.9×', met(f.livesource >= 0.9 * f.raw)]);
+
   const ctl = await runPage('p1.html', { count: events, rounds, stream: `/bench/stream?count=${events}` });
   verbose('P1 control', ctl.all);
   rows.push(['P1', `control: the same page, ${fmt(events)} events written by the harness from memory (median of ${ctl.rounds})`, fmt(ctl.livesource),
@@ -496,7 +504,7 @@ try {
   server.close();
 }
 
-const order = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7'];
+const order = ['P1', 'P8', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7'];
 rows.sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
 notes.sort((a, b) => order.indexOf(a.slice(0, 2)) - order.indexOf(b.slice(0, 2)));
 const chromiumVersion = execFileSync(chromium, ['--version'], { encoding: 'utf8' }).trim();

@@ -99,9 +99,14 @@ impl Schedule {
             None => self.policy.delay(self.attempts, random, self.retry_hint_ms),
         };
         self.attempts += 1;
-        Some(delay)
+        // Browser timers take a signed 32-bit delay: a longer one (a huge `retry:` or
+        // `Retry-After`) would fire at once instead of late.
+        Some(delay.min(MAX_TIMER_MS))
     }
 }
+
+/// The longest delay a browser timer honours.
+pub const MAX_TIMER_MS: u32 = i32::MAX as u32;
 
 /// Parses a `Retry-After` value: delay-seconds, or an HTTP date relative to `now_ms` (Unix
 /// milliseconds). Returns milliseconds to wait, or `None` if the value is unusable.
@@ -218,6 +223,15 @@ mod tests {
         let p = policy();
         assert_eq!(p.delay(0, 0.0, 3000), 3000);
         assert_eq!(p.delay(10, 1.0, 3000), 5000);
+    }
+
+    /// A `retry:` of u32::MAX (the parser saturates) must wait, not fire at once.
+    #[test]
+    fn delays_never_exceed_what_a_browser_timer_honours() {
+        let mut s = Schedule::new(policy());
+        s.set_retry_hint(u32::MAX);
+        assert_eq!(s.next_delay(0.5), Some(MAX_TIMER_MS));
+        assert_eq!(s.next_delay_after(Some(u32::MAX), 0.5), Some(MAX_TIMER_MS));
     }
 
     #[test]

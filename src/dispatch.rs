@@ -226,7 +226,7 @@ pub(crate) fn call_js(f: &js_sys::Function, args: &[&JsValue]) {
         _ => unreachable!("callbacks take at most two arguments"),
     };
     if let Err(e) = result {
-        crate::connection::report(&e);
+        crate::transport::report(&e);
     }
 }
 

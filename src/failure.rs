@@ -60,12 +60,11 @@ pub fn decide(probe: &Probe, has_token: bool, refreshed_once: bool, url: &str) -
             after_ms: None,
             error: None,
         },
-        200 => Action::Retry {
-            after_ms: None,
-            error: Some(http(Some(format!(
-                "content type '{content_type}', not text/event-stream"
-            )))),
-        },
+        // Not an event stream at all (an HTML error page, a JSON API): what the native object
+        // does too, retrying cannot help.
+        200 => Action::Stop(Some(http(Some(format!(
+            "content type '{content_type}', not text/event-stream"
+        ))))),
         204 => Action::Stop(None),
         401 if has_token && !refreshed_once => Action::RetryWithFreshToken,
         401 => Action::Retry {
@@ -157,12 +156,9 @@ mod tests {
     }
 
     #[test]
-    fn wrong_content_type_and_other_statuses_back_off() {
+    fn wrong_content_type_stops_and_other_statuses_back_off() {
         match decide(&answered(200, None), false, false, "/s") {
-            Action::Retry {
-                after_ms: None,
-                error: Some(e),
-            } => assert!(e.message().contains("not text/event-stream"), "{e}"),
+            Action::Stop(Some(e)) => assert!(e.message().contains("not text/event-stream"), "{e}"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(

@@ -1,6 +1,7 @@
-// The browser calls behind the probe and fragment refresh, in plain JS: each is one call from
-// Rust instead of a dozen web-sys bindings and an async state machine per step. No policy lives
-// here: Rust decides what to ask and what the answers mean.
+// The browser calls behind the probe, the fetch transport, fragment refresh and the per-event
+// listener, in plain JS: each is one call from Rust instead of a dozen web-sys bindings and an
+// async state machine per step. No policy lives here: Rust decides what to ask and what the
+// answers mean.
 
 const failure = (e) => String((e && e.message) || e);
 
@@ -38,6 +39,33 @@ export async function probe(url, withCredentials, waitMs) {
     throw failure(e);
   } finally {
     abort.abort();
+  }
+}
+
+// The fetch transport's request: `head(status, contentType, retryAfter)` says whether to read
+// the body; each chunk of it goes to `chunk(bytes)` until that returns false or the body ends.
+// Resolves when done; rejects with the reason when the request or a read fails. Aborting stops
+// it between any two steps: nothing is called after that.
+export async function fetchStream(url, headers, withCredentials, abort, head, chunk) {
+  const r = await fetch(url, {
+    signal: abort.signal,
+    headers,
+    credentials: withCredentials ? 'include' : 'same-origin',
+    cache: 'no-store',
+  });
+  if (abort.signal.aborted) return;
+  if (!head(r.status, r.headers.get('Content-Type') || '', r.headers.get('Retry-After')) || !r.body) {
+    abort.signal.aborted || r.body?.cancel().catch(() => {});
+    return;
+  }
+  const reader = r.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || abort.signal.aborted || !chunk(value)) return;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
   }
 }
 

@@ -8,6 +8,7 @@ use crate::dispatch::{Callback, EventSink, Kind};
 use crate::error::Error;
 use crate::fragment::{RefreshOptions, Swap, Target};
 use crate::handle::{LiveSource, Registration};
+use crate::headers::HeadersSource;
 use crate::options::{self, BackoffInput, OptionsInput, BACKOFF_NAMES, OPTION_NAMES};
 use crate::token::{js_type_name, TokenSource};
 
@@ -51,8 +52,25 @@ export interface BackoffOptions {
 }
 
 export interface LiveSourceOptions {
-  /** Called before every (re)connect; sent as the `tokenParam` query parameter. */
+  /**
+   * Called before every (re)connect. With the native transport it is sent as the `tokenParam`
+   * query parameter (EventSource cannot send headers); with `transport: 'fetch'`, as
+   * `Authorization: Bearer …` (or the query parameter with `tokenInQuery`).
+   */
   token?: () => string | Promise<string>;
+  /**
+   * 'eventsource' (default): the browser's EventSource. 'fetch': a streamed fetch parsed in wasm,
+   * with real headers (`Authorization`, `Last-Event-ID`) and the status read from the response.
+   */
+  transport?: 'eventsource' | 'fetch';
+  /** Fetch transport: headers for each connect, asked for before every one. */
+  headers?: () => Record<string, string> | Promise<Record<string, string>>;
+  /** Fetch transport: send the token as the `tokenParam` query parameter, not a header. */
+  tokenInQuery?: boolean;
+  /** Fetch transport: also send the resume id as the `lastEventIdParam` query parameter. */
+  resumeInQuery?: boolean;
+  /** Fetch transport: a longer line or event is an error and a reconnect (default 1 MiB). */
+  maxEventBytes?: number;
   /** Send cookies on cross-origin streams. */
   withCredentials?: boolean;
   backoff?: BackoffOptions;
@@ -471,7 +489,7 @@ fn check_names(keys: &js_sys::Array, allowed: &[&str], prefix: &str) -> Result<(
 /// settings (deserialized and validated; unknown names are errors).
 fn parse_options(value: JsValue) -> Result<crate::options::Options, Error> {
     if value.is_undefined() || value.is_null() {
-        return OptionsInput::default().into_options(None);
+        return OptionsInput::default().into_options(None, None);
     }
     let object = options_object(&value, "options", OPTION_NAMES, "")?;
     let o = Fields { object, prefix: "" };
@@ -492,6 +510,10 @@ fn parse_options(value: JsValue) -> Result<crate::options::Options, Error> {
         })
     };
     let input = OptionsInput {
+        transport: o.string("transport")?,
+        token_in_query: o.boolean("tokenInQuery")?,
+        resume_in_query: o.boolean("resumeInQuery")?,
+        max_event_bytes: o.number("maxEventBytes")?,
         with_credentials: o.boolean("withCredentials")?,
         backoff,
         heartbeat_timeout_ms: o.number("heartbeatTimeoutMs")?,
@@ -500,7 +522,10 @@ fn parse_options(value: JsValue) -> Result<crate::options::Options, Error> {
         last_event_id: o.string("lastEventId")?,
         pause_when_hidden: o.boolean("pauseWhenHidden")?,
     };
-    input.into_options(TokenSource::from_js(o.get("token"))?)
+    input.into_options(
+        TokenSource::from_js(o.get("token"))?,
+        HeadersSource::from_js(o.get("headers"))?,
+    )
 }
 
 /// Typed reads of an options object's fields; `undefined` and `null` mean "not set".

@@ -28,12 +28,12 @@
 mod auto;
 pub mod backoff;
 pub mod coalesce;
-mod connection;
 mod dispatch;
 pub mod error;
 pub mod failure;
 pub mod fragment;
 mod handle;
+pub mod headers;
 mod js;
 pub mod options;
 #[cfg(feature = "patch")]
@@ -44,6 +44,7 @@ pub mod resume;
 mod source;
 pub mod sse;
 pub mod token;
+mod transport;
 mod vec_map;
 
 pub use auto::{auto_wire, AutoWiring};
@@ -52,8 +53,9 @@ pub use dispatch::{Meta, State};
 pub use error::Error;
 pub use fragment::{RefreshOptions, Swap, Target};
 pub use handle::{Event, LiveSource, Refresh, Registration, Subscription};
+pub use headers::HeadersSource;
 pub use js::JsLiveSource;
-pub use options::Options;
+pub use options::{Options, Transport};
 pub use token::TokenSource;
 
 /// A panic is a bug (exported functions return errors instead), but if one happens its message

@@ -4,12 +4,39 @@
 
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
+use crate::headers::HeadersSource;
 use crate::token::TokenSource;
+
+/// How a source talks to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// The browser's `EventSource` (the default): its own reconnects send `Last-Event-ID`, but it
+    /// can send no other header, so a token travels in the URL.
+    #[default]
+    EventSource,
+    /// `fetch` with a streamed body, parsed in wasm: real headers (`Authorization`,
+    /// `Last-Event-ID`) on every connect, and the status read from the response itself.
+    Fetch,
+}
+
+/// Default bound on one line or one event's data in the fetch transport.
+pub const DEFAULT_MAX_EVENT_BYTES: u32 = 1 << 20;
 
 /// Validated options. Build with `Options::default()` and the builder methods from Rust.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub token: Option<TokenSource>,
+    pub transport: Transport,
+    /// Fetch transport: headers asked for before every connect.
+    pub headers: Option<HeadersSource>,
+    /// Fetch transport: send the token as the `token_param` query parameter instead of
+    /// `Authorization: Bearer` (for servers that read only the query).
+    pub token_in_query: bool,
+    /// Fetch transport: also send the resume id as the `last_event_id_param` query parameter
+    /// (the `Last-Event-ID` header is always sent).
+    pub resume_in_query: bool,
+    /// Fetch transport: a longer line or event is a typed error and a reconnect.
+    pub max_event_bytes: u32,
     pub with_credentials: bool,
     pub backoff: Backoff,
     /// Reconnect if nothing arrives for this long; 0 turns the watchdog off. It arms once the
@@ -29,6 +56,11 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             token: None,
+            transport: Transport::EventSource,
+            headers: None,
+            token_in_query: false,
+            resume_in_query: false,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             with_credentials: false,
             backoff: Backoff::default(),
             heartbeat_timeout_ms: 45_000,
@@ -43,6 +75,31 @@ impl Default for Options {
 impl Options {
     pub fn token(mut self, token: TokenSource) -> Self {
         self.token = Some(token);
+        self
+    }
+
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    pub fn headers(mut self, headers: HeadersSource) -> Self {
+        self.headers = Some(headers);
+        self
+    }
+
+    pub fn token_in_query(mut self, on: bool) -> Self {
+        self.token_in_query = on;
+        self
+    }
+
+    pub fn resume_in_query(mut self, on: bool) -> Self {
+        self.resume_in_query = on;
+        self
+    }
+
+    pub fn max_event_bytes(mut self, bytes: u32) -> Self {
+        self.max_event_bytes = bytes;
         self
     }
 
@@ -86,6 +143,28 @@ impl Options {
                 describe_number(b.factor)
             )));
         }
+        if self.transport == Transport::EventSource {
+            let fetch_only = [
+                ("headers", self.headers.is_some()),
+                ("tokenInQuery", self.token_in_query),
+                ("resumeInQuery", self.resume_in_query),
+                (
+                    "maxEventBytes",
+                    self.max_event_bytes != DEFAULT_MAX_EVENT_BYTES,
+                ),
+            ];
+            if let Some((name, _)) = fetch_only.iter().find(|(_, set)| *set) {
+                return Err(Error::Config(format!(
+                    "{name} needs transport: 'fetch' (EventSource cannot send headers or bound its own parser)"
+                )));
+            }
+        }
+        if self.max_event_bytes < 1024 {
+            return Err(Error::Config(format!(
+                "maxEventBytes must be at least 1024, got {}",
+                self.max_event_bytes
+            )));
+        }
         for (name, value) in [
             ("lastEventIdParam", &self.last_event_id_param),
             ("tokenParam", &self.token_param),
@@ -98,9 +177,14 @@ impl Options {
     }
 }
 
-/// Option names `OptionsInput` accepts, besides `token`.
+/// Option names the JS options object may have.
 pub const OPTION_NAMES: &[&str] = &[
     "token",
+    "transport",
+    "headers",
+    "tokenInQuery",
+    "resumeInQuery",
+    "maxEventBytes",
     "withCredentials",
     "backoff",
     "heartbeatTimeoutMs",
@@ -138,6 +222,10 @@ pub fn check_names<'a>(
 /// type error.
 #[derive(Default, Debug)]
 pub struct OptionsInput {
+    pub transport: Option<String>,
+    pub token_in_query: Option<bool>,
+    pub resume_in_query: Option<bool>,
+    pub max_event_bytes: Option<f64>,
     pub with_credentials: Option<bool>,
     pub backoff: Option<BackoffInput>,
     pub heartbeat_timeout_ms: Option<f64>,
@@ -158,7 +246,11 @@ pub struct BackoffInput {
 
 impl OptionsInput {
     /// Applies the input over the defaults and validates the result.
-    pub fn into_options(self, token: Option<TokenSource>) -> Result<Options> {
+    pub fn into_options(
+        self,
+        token: Option<TokenSource>,
+        headers: Option<HeadersSource>,
+    ) -> Result<Options> {
         let defaults = Options::default();
         let b = self.backoff.unwrap_or_default();
         let policy = Backoff {
@@ -181,8 +273,37 @@ impl OptionsInput {
                 }
             },
         };
+        let transport = match self.transport.as_deref() {
+            None | Some("eventsource") => Transport::EventSource,
+            Some("fetch") => Transport::Fetch,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "transport must be 'eventsource' or 'fetch', got '{other}'"
+                )))
+            }
+        };
         let options = Options {
             token,
+            transport,
+            headers,
+            token_in_query: self.token_in_query.unwrap_or(false),
+            resume_in_query: self.resume_in_query.unwrap_or(false),
+            max_event_bytes: match self.max_event_bytes {
+                None => DEFAULT_MAX_EVENT_BYTES,
+                Some(n)
+                    if n.is_finite()
+                        && n.fract() == 0.0
+                        && (0.0..=f64::from(u32::MAX)).contains(&n) =>
+                {
+                    n as u32
+                }
+                Some(n) => {
+                    return Err(Error::Config(format!(
+                        "maxEventBytes must be a whole number of bytes, got {}",
+                        describe_number(n)
+                    )))
+                }
+            },
             with_credentials: self.with_credentials.unwrap_or(defaults.with_credentials),
             backoff: policy,
             heartbeat_timeout_ms: millis(
@@ -245,7 +366,7 @@ mod tests {
 
     #[test]
     fn empty_input_gives_the_documented_defaults() {
-        let o = OptionsInput::default().into_options(None).unwrap();
+        let o = OptionsInput::default().into_options(None, None).unwrap();
         assert_eq!(o.backoff, Backoff::default());
         assert_eq!(o.heartbeat_timeout_ms, 45_000);
         assert_eq!(o.last_event_id_param, "lastEventId");
@@ -262,7 +383,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let err = input.into_options(None).unwrap_err();
+        let err = input.into_options(None, None).unwrap_err();
         assert_eq!(err.kind(), "config");
         assert!(err.message().contains("backoff.initialMs"), "{err}");
 
@@ -271,7 +392,7 @@ mod tests {
             ..Default::default()
         };
         assert!(input
-            .into_options(None)
+            .into_options(None, None)
             .unwrap_err()
             .message()
             .contains("heartbeatTimeoutMs"));
@@ -298,7 +419,59 @@ mod tests {
                 backoff: Some(b),
                 ..Default::default()
             };
-            assert_eq!(input.into_options(None).unwrap_err().kind(), "config");
+            assert_eq!(input.into_options(None, None).unwrap_err().kind(), "config");
+        }
+    }
+
+    #[test]
+    fn fetch_options_need_the_fetch_transport_and_are_checked() {
+        let fetch = |input: OptionsInput| OptionsInput {
+            transport: Some("fetch".into()),
+            ..input
+        };
+        let ok = fetch(OptionsInput {
+            token_in_query: Some(true),
+            max_event_bytes: Some(4096.0),
+            ..Default::default()
+        })
+        .into_options(None, None)
+        .unwrap();
+        assert_eq!(
+            (ok.transport, ok.token_in_query, ok.max_event_bytes),
+            (Transport::Fetch, true, 4096)
+        );
+        for (input, needle) in [
+            (
+                OptionsInput {
+                    token_in_query: Some(true),
+                    ..Default::default()
+                },
+                "tokenInQuery needs transport: 'fetch'",
+            ),
+            (
+                OptionsInput {
+                    transport: Some("websocket".into()),
+                    ..Default::default()
+                },
+                "transport must be 'eventsource' or 'fetch'",
+            ),
+            (
+                fetch(OptionsInput {
+                    max_event_bytes: Some(100.0),
+                    ..Default::default()
+                }),
+                "maxEventBytes must be at least 1024",
+            ),
+            (
+                fetch(OptionsInput {
+                    max_event_bytes: Some(1.5e3 + 0.5),
+                    ..Default::default()
+                }),
+                "maxEventBytes must be a whole number",
+            ),
+        ] {
+            let err = input.into_options(None, None).unwrap_err();
+            assert!(err.message().contains(needle), "{err}");
         }
     }
 
@@ -331,7 +504,7 @@ mod tests {
             ..Default::default()
         };
         assert!(input
-            .into_options(None)
+            .into_options(None, None)
             .unwrap_err()
             .message()
             .contains("tokenParam"));

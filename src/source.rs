@@ -9,18 +9,24 @@ use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
-use wasm_bindgen::JsValue;
 use web_sys::MessageEvent;
 
 use crate::backoff::Schedule;
-use crate::connection::{Connection, EventId};
-use crate::dispatch::{self, call_js, Callback, EventSink, Kind, Meta, Registry, State};
+use crate::dispatch::{self, EventSink, Kind, Registry, State};
 use crate::error::{Error, Result};
 use crate::failure::{decide, Action, Probe};
+use crate::headers::Headers;
 use crate::options::Options;
+use crate::options::Transport;
 use crate::platform;
 use crate::probe::probe;
-use crate::resume::{self, Reconnect, Resume, Verdict};
+use crate::resume::{self, Reconnect, Resume};
+use crate::transport::{Conn, Connection, EventId};
+
+mod delivery;
+mod fetch;
+mod lifecycle;
+mod watchdog;
 
 /// Events the source always listens to, whether or not the app subscribed to them.
 const RESET: &str = "reset";
@@ -34,7 +40,7 @@ pub(crate) struct Inner {
     state: Cell<State>,
     closed: Cell<bool>,
     generation: Cell<u64>,
-    conn: RefCell<Option<Connection>>,
+    conn: RefCell<Option<Conn>>,
     /// The current connection fired `open`.
     opened: Cell<bool>,
     /// The current `EventSource` has been open at least once, so the browser's own reconnect
@@ -130,18 +136,26 @@ impl Inner {
         if self.state.get() != State::Reconnecting {
             self.set_state(State::Connecting);
         }
-        let Some(token) = self.options.token.clone() else {
-            self.open(generation, None);
+        let (token, headers) = (self.options.token.clone(), self.options.headers.clone());
+        if token.is_none() && headers.is_none() {
+            self.open(generation, None, Vec::new());
             return;
-        };
+        }
         let me = self.me.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = token.fetch().await;
+            let token = match token {
+                Some(t) => t.fetch().await.map(Some),
+                None => Ok(None),
+            };
+            let headers = match (&token, headers) {
+                (Ok(_), Some(h)) => h.fetch().await,
+                _ => Ok(Vec::new()),
+            };
             let Some(this) = me.upgrade().filter(|s| s.current(generation)) else {
                 return;
             };
-            match result {
-                Ok(token) => this.open(generation, Some(token)),
+            match token.and_then(|t| headers.map(|h| (t, h))) {
+                Ok((token, headers)) => this.open(generation, token, headers),
                 Err(e) => {
                     this.emit_error(&e);
                     this.reconnect_later(None);
@@ -150,7 +164,14 @@ impl Inner {
         });
     }
 
-    fn open(&self, generation: u64, token: Option<String>) {
+    fn open(&self, generation: u64, token: Option<String>, headers: Headers) {
+        match self.options.transport {
+            Transport::EventSource => self.open_native(generation, token),
+            Transport::Fetch => self.open_fetch(generation, token, headers),
+        }
+    }
+
+    fn open_native(&self, generation: u64, token: Option<String>) {
         let url = {
             let resume = self.resume.borrow();
             let mut params = Vec::with_capacity(2);
@@ -216,7 +237,7 @@ impl Inner {
         self.ever_opened.set(false);
         self.native_reconnecting.set(false);
         *self.attempt_url.borrow_mut() = url;
-        *self.conn.borrow_mut() = Some(conn);
+        *self.conn.borrow_mut() = Some(Conn::Native(conn));
         self.start_watchdog();
     }
 
@@ -238,12 +259,8 @@ impl Inner {
     /// kept, and the policy takes over only when the browser gives up (a non-200 answer), when it
     /// never opened, when a token must be refreshed, or when the stall watchdog fires.
     fn failed(&self, generation: u64) {
-        let retrying = self.ever_opened.get()
-            && self
-                .conn
-                .borrow()
-                .as_ref()
-                .is_some_and(Connection::reconnecting);
+        let retrying =
+            self.ever_opened.get() && self.conn.borrow().as_ref().is_some_and(Conn::reconnecting);
         if retrying {
             self.opened.set(false);
             self.native_reconnecting.set(true);
@@ -342,248 +359,6 @@ impl Inner {
         self.watchdog.borrow_mut().take();
         self.opened.set(false);
     }
-
-    // ---- receiving --------------------------------------------------------------------------
-
-    /// One named event. Returns whether the connection's JS listener should deliver it to the
-    /// JS functions it holds (`js_only`: every listener of `name` is one); otherwise Rust has
-    /// delivered or dropped it.
-    fn received(
-        &self,
-        name: &str,
-        event: &MessageEvent,
-        id: EventId,
-        js_only: &Cell<bool>,
-    ) -> bool {
-        self.activity.set(true);
-        if name == HEARTBEAT {
-            self.heartbeats.set(true);
-        }
-        if name == RESET {
-            // Always reaches `onReset`, whatever its id, and nothing after it is ever dropped as
-            // a repeat of something before it.
-            self.resume.borrow_mut().reset(&id_text(&id));
-            let data = event.data();
-            self.notify_reset(&dispatch::parse_json(&data).unwrap_or(data));
-            if self.closed.get() {
-                return false;
-            }
-        } else {
-            let verdict = match &id {
-                EventId::Number(n) => self.resume.borrow_mut().accept_number(*n),
-                EventId::Text(text) => self.resume.borrow_mut().accept(text),
-            };
-            match verdict {
-                Verdict::Duplicate => return false,
-                Verdict::Restarted => {
-                    let previous = self.resume.borrow_mut().take_restarted_from();
-                    let notice = dispatch::restart_notice(&previous, &id_text(&id));
-                    self.notify_reset(&notice);
-                    if self.closed.get() {
-                        return false;
-                    }
-                }
-                Verdict::Deliver => {}
-            }
-        }
-        if js_only.get() {
-            return true;
-        }
-        let id = id_text(&id);
-        let id = (!id.is_empty()).then_some(id);
-        self.deliver(name, id, &event.data());
-        false
-    }
-
-    fn notify_reset(&self, data: &JsValue) {
-        for (_, cb) in self.registry.borrow().resets.snapshot().iter() {
-            match cb {
-                Callback::Js(f) => call_js(f, &[data]),
-                Callback::Rust(f) => f(data),
-            }
-        }
-    }
-
-    fn deliver(&self, name: &str, id: Option<String>, data: &JsValue) {
-        let Some(slots) = self
-            .registry
-            .borrow()
-            .events
-            .get(name)
-            .map(|s| s.snapshot())
-        else {
-            return;
-        };
-        // Parsed once, and only if a listener needs the data.
-        let mut value: Option<Result<JsValue, ()>> = None;
-        let mut js_meta = None;
-        let mut meta = None;
-        for (_, sink) in slots.iter() {
-            if let EventSink::Raw(f) = sink {
-                f(data);
-            } else {
-                let parsed = value.get_or_insert_with(|| {
-                    dispatch::parse_json(data).map_err(|message| {
-                        self.emit_error(&Error::Decode {
-                            event: name.to_owned(),
-                            id: id.clone(),
-                            message,
-                        })
-                    })
-                });
-                let Ok(v) = parsed else { continue };
-                match sink {
-                    EventSink::Js(f) => {
-                        let m = js_meta.get_or_insert_with(|| {
-                            dispatch::js_meta(id.as_deref().unwrap_or(""), name)
-                        });
-                        call_js(f, &[v, m]);
-                    }
-                    EventSink::Typed(decode) => {
-                        let m = meta.get_or_insert_with(|| Meta {
-                            id: id.clone(),
-                            event: name.to_owned(),
-                        });
-                        if let Err(e) = decode(v, m) {
-                            self.emit_error(&e);
-                        }
-                    }
-                    EventSink::Raw(_) => {}
-                }
-            }
-            if self.closed.get() {
-                return;
-            }
-        }
-    }
-
-    pub(crate) fn emit_error(&self, e: &Error) {
-        let errors = self.registry.borrow().errors.snapshot();
-        if errors.is_empty() {
-            web_sys::console::warn_1(&e.to_string().into());
-        }
-        let mut js = None;
-        for (_, cb) in errors.iter() {
-            match cb {
-                Callback::Js(f) => {
-                    call_js(f, &[js.get_or_insert_with(|| dispatch::error_object(e))])
-                }
-                Callback::Rust(f) => f(e),
-            }
-        }
-    }
-
-    fn set_state(&self, state: State) {
-        if self.state.replace(state) == state {
-            return;
-        }
-        let states = self.registry.borrow().states.snapshot();
-        let js: JsValue = state.as_str().into();
-        for (_, cb) in states.iter() {
-            match cb {
-                Callback::Js(f) => call_js(f, &[&js]),
-                Callback::Rust(f) => f(state),
-            }
-        }
-    }
-
-    // ---- stall watchdog ---------------------------------------------------------------------
-
-    /// Ticks every half timeout; two idle ticks in a row mean nothing arrived for between one
-    /// and one and a half timeouts. A flag per event is cheaper than re-arming a timer per event.
-    /// It arms once the connection has delivered a `heartbeat` event.
-    fn start_watchdog(&self) {
-        let timeout = self.options.heartbeat_timeout_ms;
-        if timeout == 0 {
-            return;
-        }
-        self.activity.set(false);
-        self.idle_ticks.set(0);
-        self.heartbeats.set(false);
-        let me = self.me.clone();
-        let interval = Interval::new((timeout / 2).max(1), move || {
-            if let Some(s) = me.upgrade() {
-                s.watchdog_tick();
-            }
-        });
-        *self.watchdog.borrow_mut() = Some(interval);
-    }
-
-    fn watchdog_tick(&self) {
-        // Keep-alive comments are invisible to scripts: on a server that sends no `heartbeat`
-        // events (RESTHeart's change streams, say) a quiet stream is not a stalled one.
-        if !self.heartbeats.get() {
-            return;
-        }
-        if self.activity.replace(false) {
-            self.idle_ticks.set(0);
-            return;
-        }
-        let idle = self.idle_ticks.get() + 1;
-        self.idle_ticks.set(idle);
-        if idle < 2 {
-            return;
-        }
-        let url = self.public_url(&self.attempt_url.borrow());
-        self.emit_error(&Error::Network(format!(
-            "{url} sent nothing for {} ms (stalled); reconnecting",
-            self.options.heartbeat_timeout_ms
-        )));
-        self.drop_connection();
-        self.reconnect_later(None);
-    }
-
-    // ---- page lifecycle ---------------------------------------------------------------------
-
-    fn watch_page_lifecycle(&self) {
-        let Some(window) = platform::window() else {
-            return;
-        };
-        let mut listeners = Vec::new();
-        let me = self.me.clone();
-        listeners.push(EventListener::new(&window, "online", move |_| {
-            if let Some(s) = me.upgrade() {
-                // Waiting out the backoff is pointless once the network is back.
-                if s.state.get() == State::Reconnecting && s.conn.borrow().is_none() {
-                    s.connect();
-                }
-            }
-        }));
-        if self.options.pause_when_hidden {
-            if let Some(document) = window.document() {
-                let me = self.me.clone();
-                let doc = document.clone();
-                listeners.push(EventListener::new(
-                    &document,
-                    "visibilitychange",
-                    move |_| {
-                        if let Some(s) = me.upgrade() {
-                            s.visibility_changed(doc.hidden());
-                        }
-                    },
-                ));
-                if document.hidden() {
-                    self.state.set(State::Paused);
-                }
-            }
-        }
-        *self.lifecycle.borrow_mut() = listeners;
-    }
-
-    fn visibility_changed(&self, hidden: bool) {
-        if self.closed.get() {
-            return;
-        }
-        if hidden {
-            self.bump();
-            self.reconnect_timer.borrow_mut().take();
-            self.drop_connection();
-            self.set_state(State::Paused);
-        } else if self.state.get() == State::Paused {
-            self.connect();
-        }
-    }
-
     // ---- registration -----------------------------------------------------------------------
 
     /// Adds an event listener; starts listening on the live connection for a new name.
@@ -623,17 +398,5 @@ impl Inner {
         self.closed.set(true);
         let released = std::mem::take(&mut *self.registry.borrow_mut());
         drop(released);
-    }
-}
-
-/// The id as text: what the native `lastEventId` holds.
-fn id_text(id: &EventId) -> String {
-    match id {
-        EventId::Number(n) => {
-            let mut text = String::new();
-            resume::push_decimal(&mut text, *n);
-            text
-        }
-        EventId::Text(text) => text.clone(),
     }
 }

@@ -59,11 +59,9 @@ impl TokenSource {
         let token = match self {
             TokenSource::Rust(f) => f().await.map_err(|e| Error::Auth(format!("token: {e}")))?,
             TokenSource::Js(f) => {
-                let value = f.call0(&JsValue::UNDEFINED).map_err(thrown)?;
-                let value = match value.dyn_into::<js_sys::Promise>() {
-                    Ok(promise) => JsFuture::from(promise).await.map_err(thrown)?,
-                    Err(value) => value,
-                };
+                let value = call_js_fn(f).await.map_err(|e| {
+                    Error::Auth(format!("token function failed: {}", thrown_message(&e)))
+                })?;
                 value.as_string().ok_or_else(|| {
                     Error::Auth(format!(
                         "token function must return a string, got {}",
@@ -81,13 +79,21 @@ impl TokenSource {
     }
 }
 
-fn thrown(e: JsValue) -> Error {
-    let message = e
-        .dyn_ref::<js_sys::Error>()
+/// Calls an app's JS function with no arguments and awaits its result if it is a promise.
+pub(crate) async fn call_js_fn(f: &js_sys::Function) -> std::result::Result<JsValue, JsValue> {
+    let value = f.call0(&JsValue::UNDEFINED)?;
+    match value.dyn_into::<js_sys::Promise>() {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(value) => Ok(value),
+    }
+}
+
+/// What a thrown value or a rejection says, for an error message.
+pub(crate) fn thrown_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into());
-    Error::Auth(format!("token function failed: {message}"))
+        .unwrap_or_else(|| "unknown error".into())
 }
 
 pub(crate) fn js_type_name(v: &JsValue) -> String {

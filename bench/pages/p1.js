@@ -1,5 +1,5 @@
-// P1: events/s delivered to a listener, LiveSource against a raw EventSource + JSON.parse in the
-// same page on the same stream. Runs alternate (raw, livesource, raw, ...) so drift in machine
+// P1 (and P8, with the fetch transport): events/s delivered to a listener, LiveSource against a
+// raw EventSource + JSON.parse in the same page on the same stream. Runs alternate (raw, livesource, raw, ...) so drift in machine
 // load hits both alike; the median of each is reported.
 import init, { LiveSource } from '/pkg/livesource.js';
 import { report, fail } from './report.js';
@@ -12,7 +12,9 @@ const event = params.get('event') ?? 'item';
 // Resume position for streams that replay a log (livesource-dev: `0` replays from the start).
 const from = params.get('from');
 const rawUrl = from === null ? stream : `${stream}${stream.includes('?') ? '&' : '?'}lastEventId=${from}`;
-const liveOptions = from === null ? { heartbeatTimeoutMs: 0 } : { heartbeatTimeoutMs: 0, lastEventId: from };
+// P8 runs the same page with `transport=fetch`.
+const transport = params.get('transport') ?? 'eventsource';
+const liveOptions = { heartbeatTimeoutMs: 0, transport, ...(from === null ? {} : { lastEventId: from }) };
 // The counted number: the harness's items carry `n`, livesource-dev's change events the document.
 const pick = event === 'change' ? (data) => data.fullDocument.n : (data) => data.n;
 

@@ -4,6 +4,7 @@
 
 mod config;
 mod connect;
+mod fetch;
 mod fragment;
 mod patches;
 mod resilience;

@@ -16,6 +16,13 @@ Scenarios (GET, `?s=KEY` plus the parameters shown with their defaults):
       events published from now on (a new subscriber of a live feed). Each connection is dropped
       after `every` events (0: never). A client that has everything gets 204 (the spec's "stop
       reconnecting"). `retry: R` opens every response (omitted when retry is negative).
+      Options of /drops, for what a new EventSource cannot do and the fetch transport must:
+        auth=bearer&rotate=N  every connection needs `Authorization: Bearer <token>` (no query
+                              token, no cookie: silo's `/api/events` shape); each token value is
+                              accepted for N connections, then 401 (a token that expired).
+        fail502=N             after each drop, the next N connections get 502 (a deploy).
+        opaque=1              ids are opaque JSON resume tokens like RESTHeart's
+                              {"_data":"8263..."}; resume needs the header byte for byte.
   /backlog?every=5&total=60&interval_ms=0&retry=200
       The same, but a connection without a known Last-Event-ID gets the whole backlog from id 1.
   /restart?first=10&then=20&interval_ms=20&retry=200
@@ -66,6 +73,17 @@ CONNECTIONS = []
 CORS = "star"
 
 
+# Opaque ids (RESTHeart's MongoDB resume tokens look like this) and the event each names.
+OPAQUE = {}
+
+
+def opaque_id(k):
+    token = json.dumps({"_data": f"8263{k:08X}2B022C0100296E5A1004"}, separators=(",", ":"))
+    with LOCK:
+        OPAQUE[token] = str(k)
+    return token
+
+
 def now_ms():
     return (time.monotonic() - START) * 1000.0
 
@@ -83,6 +101,8 @@ class Clock:
         self.nohdr = nohdr  # 'live' or 'start'
         self.gen = 0  # index into totals
         self.t0 = None  # this generation's clock, set by its first connection
+        self.pending_502 = 0  # connections still to refuse after the last drop (fail502)
+        self.token_uses = {}  # bearer token -> connections it opened (auth=bearer)
 
     def published(self, t):
         total = self.totals[self.gen]
@@ -202,6 +222,10 @@ class Handler(BaseHTTPRequestHandler):
             self.write(": keep-alive\n\n")
         self.finish_record(rec, 200, "limit")
 
+    def refuse(self, rec, status, kind):
+        self.json_answer(status, {"error": kind})
+        self.finish_record(rec, status, kind)
+
     def no_content(self, rec):
         self.send_response(204)
         self.cors_headers()
@@ -273,7 +297,26 @@ class Handler(BaseHTTPRequestHandler):
             every, interval, retry, nohdr = (param(query, "every", 5), param(query, "interval_ms", 100),
                                              param(query, "retry", 500), "live")
         clock = stream_for(key, lambda: Clock(totals, interval, nohdr))
+        opaque = param(query, "opaque", 0) == 1
         header = self.headers.get("Last-Event-ID")
+        rec["authorization"] = self.headers.get("Authorization")
+        if param(query, "fail502", 0) > 0:
+            with LOCK:
+                failing = clock.pending_502 > 0
+                clock.pending_502 = max(0, clock.pending_502 - 1)
+            if failing:
+                return self.refuse(rec, 502, "bad_gateway")
+        if (query.get("auth") or [""])[0] == "bearer":
+            auth = self.headers.get("Authorization") or ""
+            token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+            with LOCK:
+                uses = clock.token_uses.get(token, 0) if token else None
+                if token:
+                    clock.token_uses[token] = uses + 1
+            if token is None or uses >= param(query, "rotate", 1_000_000):
+                return self.refuse(rec, 401, "unauthorized")
+        if opaque and header is not None:
+            header = OPAQUE.get(header, "not-issued")
         with LOCK:
             t = time.monotonic()
             if clock.t0 is None:
@@ -303,7 +346,7 @@ class Handler(BaseHTTPRequestHandler):
             wait = clock.due(k) - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            self.event(rec, str(k), {"n": k, "gen": gen + 1})
+            self.event(rec, opaque_id(k) if opaque else str(k), {"n": k, "gen": gen + 1})
             sent += 1
             k += 1
         if k > total and not last_gen:
@@ -315,6 +358,8 @@ class Handler(BaseHTTPRequestHandler):
                     clock.t0 = None
             return self.finish_record(rec, 200, "restart")
         if every and sent >= every:
+            with LOCK:
+                clock.pending_502 = param(query, "fail502", 0)
             return self.finish_record(rec, 200, "drop")
         self.idle(rec, deadline)
 

@@ -382,7 +382,7 @@ fn token_lifetimes_follow_max_token_ttl_in_the_cli_and_the_server() {
 }
 
 #[test]
-fn a_cross_origin_htmx_preflight_is_allowed_its_headers() {
+fn a_cross_origin_preflight_is_allowed_the_headers_htmx_and_the_fetch_transport_send() {
     // Given as a user might type it; browsers send the lowercase origin without the port 80.
     let server = Server::start(&["--cors-origin", "HTTP://LocalHost:80"]);
     let origin = "http://localhost";
@@ -394,7 +394,8 @@ fn a_cross_origin_htmx_preflight_is_allowed_its_headers() {
             ("access-control-request-method", "GET"),
             (
                 "access-control-request-headers",
-                "hx-request, hx-trigger, hx-target, hx-current-url",
+                "hx-request, hx-trigger, hx-trigger-name, hx-target, hx-current-url, hx-boosted, \
+                 hx-prompt, last-event-id, authorization, x-tenant",
             ),
         ],
         None,
@@ -422,6 +423,8 @@ fn a_cross_origin_htmx_preflight_is_allowed_its_headers() {
         "hx-prompt",
         "last-event-id",
         "authorization",
+        // An app's own header, as a fetch-transport `headers` function would send.
+        "x-tenant",
     ] {
         assert!(allowed.split(',').any(|a| a.trim() == h), "{h}: {allowed}");
     }

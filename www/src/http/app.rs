@@ -2,10 +2,10 @@
 //! rules, the canonical path, the per-client SSE cap, CORS, and request tracing.
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::{middleware, Router};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 
 use super::client_limit;
@@ -118,20 +118,11 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 Method::PATCH,
                 Method::DELETE,
             ])
-            // htmx adds `HX-*` request headers (which ones depends on the element), and a
-            // preflight that does not allow every one of them fails the whole request.
-            .allow_headers([
-                header::CONTENT_TYPE,
-                header::AUTHORIZATION,
-                HeaderName::from_static("last-event-id"),
-                HeaderName::from_static("hx-request"),
-                HeaderName::from_static("hx-trigger"),
-                HeaderName::from_static("hx-trigger-name"),
-                HeaderName::from_static("hx-target"),
-                HeaderName::from_static("hx-current-url"),
-                HeaderName::from_static("hx-boosted"),
-                HeaderName::from_static("hx-prompt"),
-            ])
+            // Any request header the configured origins ask for: htmx adds `HX-*` headers (which
+            // ones depends on the element), the fetch transport `Authorization`, `Last-Event-ID`
+            // and whatever an app's `headers` function returns, and a preflight that refuses one
+            // of them fails the whole request. Only the listed origins get this far.
+            .allow_headers(AllowHeaders::mirror_request())
             .expose_headers([header::RETRY_AFTER])
             .allow_credentials(true),
     )

@@ -1,0 +1,143 @@
+//! Request headers for the fetch transport, asked for before *every* connect (like the token),
+//! so an app can put a fresh credential, a tenant or a trace id on each one. Their values are
+//! never formatted into errors or logs.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::error::{Error, Result};
+use crate::token::{call_js_fn, js_type_name, thrown_message};
+
+/// Header name and value pairs, in the order they were given.
+pub type Headers = Vec<(String, String)>;
+
+type HeadersFuture = Pin<Box<dyn Future<Output = Result<Headers, String>>>>;
+
+#[derive(Clone)]
+pub enum HeadersSource {
+    /// A JS function returning an object of string values, or a promise of one.
+    Js(js_sys::Function),
+    /// A Rust closure returning a future.
+    Rust(Rc<dyn Fn() -> HeadersFuture>),
+}
+
+impl fmt::Debug for HeadersSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HeadersSource::Js(_) => "HeadersSource::Js(..)",
+            HeadersSource::Rust(_) => "HeadersSource::Rust(..)",
+        })
+    }
+}
+
+impl HeadersSource {
+    /// Headers from an async Rust function.
+    pub fn from_fn<F, Fut>(f: F) -> Self
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = Result<Headers, String>> + 'static,
+    {
+        HeadersSource::Rust(Rc::new(move || Box::pin(f())))
+    }
+
+    /// Accepts `undefined`/`null` (none) or a function; anything else is a config error.
+    pub fn from_js(value: JsValue) -> Result<Option<Self>> {
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        match value.dyn_into::<js_sys::Function>() {
+            Ok(f) => Ok(Some(HeadersSource::Js(f))),
+            Err(v) => Err(Error::Config(format!(
+                "headers must be a function returning an object of strings (or a Promise of one), got {}",
+                js_type_name(&v)
+            ))),
+        }
+    }
+
+    /// Asks for this connect's headers.
+    pub async fn fetch(&self) -> Result<Headers> {
+        let headers = match self {
+            HeadersSource::Rust(f) => f()
+                .await
+                .map_err(|e| Error::Config(format!("headers: {e}")))?,
+            HeadersSource::Js(f) => {
+                let value = call_js_fn(f).await.map_err(|e| {
+                    Error::Config(format!("headers function failed: {}", thrown_message(&e)))
+                })?;
+                from_object(&value)?
+            }
+        };
+        for (name, _) in &headers {
+            check_name(name)?;
+        }
+        Ok(headers)
+    }
+}
+
+fn from_object(value: &JsValue) -> Result<Headers> {
+    let object = value
+        .dyn_ref::<js_sys::Object>()
+        .filter(|_| !value.is_function() && !js_sys::Array::is_array(value))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "headers function must return an object of strings, got {}",
+                js_type_name(value)
+            ))
+        })?;
+    js_sys::Object::entries(object)
+        .iter()
+        .map(|entry| {
+            let entry: js_sys::Array = entry.unchecked_into();
+            let name = entry.get(0).as_string().unwrap_or_default();
+            let value = entry.get(1);
+            let text = value.as_string().ok_or_else(|| {
+                Error::Config(format!(
+                    "header '{name}' must be a string, got {}",
+                    js_type_name(&value)
+                ))
+            })?;
+            Ok((name, text))
+        })
+        .collect()
+}
+
+/// The transport sets these itself; an app that sets them would break resume or the stream.
+const RESERVED: &[&str] = &["last-event-id", "accept"];
+
+fn check_name(name: &str) -> Result<()> {
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(Error::Config(format!(
+            "'{name}' is not a valid header name"
+        )));
+    }
+    if RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        return Err(Error::Config(format!(
+            "header '{name}' is set by the fetch transport itself"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn header_names_are_tokens_and_not_the_transports_own() {
+        assert!(check_name("Authorization").is_ok());
+        assert!(check_name("X-Tenant").is_ok());
+        for bad in ["", "Bad Name", "a:b", "Last-Event-ID", "accept"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

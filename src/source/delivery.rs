@@ -1,0 +1,184 @@
+//! Receiving: each event's verdict (resume, reset, restart) and its delivery to the listeners,
+//! errors and state changes.
+
+use std::cell::Cell;
+
+use wasm_bindgen::JsValue;
+use web_sys::MessageEvent;
+
+use super::{Inner, HEARTBEAT, RESET};
+use crate::dispatch::{self, call_js, Callback, EventSink, Meta, State};
+use crate::error::Error;
+use crate::resume::{self, Verdict};
+use crate::transport::EventId;
+
+impl Inner {
+    /// One named event from the native transport. Returns whether the connection's JS listener
+    /// should deliver it to the JS functions it holds (`js_only`: every listener of `name` is
+    /// one); otherwise Rust has delivered or dropped it.
+    pub(super) fn received(
+        &self,
+        name: &str,
+        event: &MessageEvent,
+        id: EventId,
+        js_only: &Cell<bool>,
+    ) -> bool {
+        if !self.admit(name, &id, || event.data()) {
+            return false;
+        }
+        if js_only.get() {
+            return true;
+        }
+        let id = id_text(&id);
+        let id = (!id.is_empty()).then_some(id);
+        self.deliver(name, id, &event.data());
+        false
+    }
+
+    /// One event from the fetch transport's parser, with the id buffer at its dispatch.
+    pub(super) fn received_text(&self, name: &str, data: &str, id: &str) {
+        let id = match resume::decimal(id) {
+            Some(n) => EventId::Number(n),
+            None => EventId::Text(id.to_owned()),
+        };
+        let data = JsValue::from_str(data);
+        if self.admit(name, &id, || data.clone()) {
+            let id = id_text(&id);
+            self.deliver(name, (!id.is_empty()).then_some(id), &data);
+        }
+    }
+
+    /// Whether an event is delivered: the resume verdict, `reset` and restart notices, and the
+    /// watchdog's activity flags.
+    fn admit(&self, name: &str, id: &EventId, data: impl FnOnce() -> JsValue) -> bool {
+        self.activity.set(true);
+        if name == HEARTBEAT {
+            self.heartbeats.set(true);
+        }
+        if name == RESET {
+            // Always reaches `onReset`, whatever its id, and nothing after it is ever dropped as
+            // a repeat of something before it.
+            self.resume.borrow_mut().reset(&id_text(id));
+            let data = data();
+            self.notify_reset(&dispatch::parse_json(&data).unwrap_or(data));
+            return !self.closed.get();
+        }
+        let verdict = match id {
+            EventId::Number(n) => self.resume.borrow_mut().accept_number(*n),
+            EventId::Text(text) => self.resume.borrow_mut().accept(text),
+        };
+        match verdict {
+            Verdict::Duplicate => false,
+            Verdict::Restarted => {
+                let previous = self.resume.borrow_mut().take_restarted_from();
+                self.notify_reset(&dispatch::restart_notice(&previous, &id_text(id)));
+                !self.closed.get()
+            }
+            Verdict::Deliver => true,
+        }
+    }
+
+    pub(super) fn notify_reset(&self, data: &JsValue) {
+        for (_, cb) in self.registry.borrow().resets.snapshot().iter() {
+            match cb {
+                Callback::Js(f) => call_js(f, &[data]),
+                Callback::Rust(f) => f(data),
+            }
+        }
+    }
+
+    pub(super) fn deliver(&self, name: &str, id: Option<String>, data: &JsValue) {
+        let Some(slots) = self
+            .registry
+            .borrow()
+            .events
+            .get(name)
+            .map(|s| s.snapshot())
+        else {
+            return;
+        };
+        // Parsed once, and only if a listener needs the data.
+        let mut value: Option<Result<JsValue, ()>> = None;
+        let mut js_meta = None;
+        let mut meta = None;
+        for (_, sink) in slots.iter() {
+            if let EventSink::Raw(f) = sink {
+                f(data);
+            } else {
+                let parsed = value.get_or_insert_with(|| {
+                    dispatch::parse_json(data).map_err(|message| {
+                        self.emit_error(&Error::Decode {
+                            event: name.to_owned(),
+                            id: id.clone(),
+                            message,
+                        })
+                    })
+                });
+                let Ok(v) = parsed else { continue };
+                match sink {
+                    EventSink::Js(f) => {
+                        let m = js_meta.get_or_insert_with(|| {
+                            dispatch::js_meta(id.as_deref().unwrap_or(""), name)
+                        });
+                        call_js(f, &[v, m]);
+                    }
+                    EventSink::Typed(decode) => {
+                        let m = meta.get_or_insert_with(|| Meta {
+                            id: id.clone(),
+                            event: name.to_owned(),
+                        });
+                        if let Err(e) = decode(v, m) {
+                            self.emit_error(&e);
+                        }
+                    }
+                    EventSink::Raw(_) => {}
+                }
+            }
+            if self.closed.get() {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn emit_error(&self, e: &Error) {
+        let errors = self.registry.borrow().errors.snapshot();
+        if errors.is_empty() {
+            web_sys::console::warn_1(&e.to_string().into());
+        }
+        let mut js = None;
+        for (_, cb) in errors.iter() {
+            match cb {
+                Callback::Js(f) => {
+                    call_js(f, &[js.get_or_insert_with(|| dispatch::error_object(e))])
+                }
+                Callback::Rust(f) => f(e),
+            }
+        }
+    }
+
+    pub(super) fn set_state(&self, state: State) {
+        if self.state.replace(state) == state {
+            return;
+        }
+        let states = self.registry.borrow().states.snapshot();
+        let js: JsValue = state.as_str().into();
+        for (_, cb) in states.iter() {
+            match cb {
+                Callback::Js(f) => call_js(f, &[&js]),
+                Callback::Rust(f) => f(state),
+            }
+        }
+    }
+}
+
+/// The id as text: what the native `lastEventId` holds.
+fn id_text(id: &EventId) -> String {
+    match id {
+        EventId::Number(n) => {
+            let mut text = String::new();
+            resume::push_decimal(&mut text, *n);
+            text
+        }
+        EventId::Text(text) => text.clone(),
+    }
+}

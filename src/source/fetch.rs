@@ -1,0 +1,154 @@
+//! The fetch transport's side of the state machine: the request with real headers (the token as
+//! `Authorization: Bearer`, the resume id as `Last-Event-ID`), the status decided from the
+//! response itself with no probe, and the body parsed in wasm a chunk at a time.
+
+use livesource_protocol::sse::{Item, Parser};
+
+use super::Inner;
+use crate::backoff::parse_retry_after;
+use crate::dispatch::State;
+use crate::error::Error;
+use crate::failure::Probe;
+use crate::headers::Headers;
+use crate::platform;
+use crate::resume::{self, Reconnect};
+use crate::transport::{Conn, FetchConnection, Head};
+
+impl Inner {
+    pub(super) fn open_fetch(&self, generation: u64, token: Option<String>, extra: Headers) {
+        let options = &self.options;
+        let resume_id = self.resume.borrow().last_id().map(str::to_owned);
+        let mut params = Vec::with_capacity(2);
+        if options.resume_in_query {
+            params.push((options.last_event_id_param.as_str(), resume_id.as_deref()));
+        }
+        if options.token_in_query {
+            params.push((options.token_param.as_str(), token.as_deref()));
+        }
+        let url = resume::with_query_params(&self.url, &params);
+        let bearer = token.filter(|_| !options.token_in_query);
+        let mut headers: Headers = vec![("Accept".into(), "text/event-stream".into())];
+        if let Some(id) = &resume_id {
+            headers.push(("Last-Event-ID".into(), id.clone()));
+        }
+        // The token function's result wins over an `Authorization` the headers function gave.
+        headers.extend(
+            extra
+                .into_iter()
+                .filter(|(n, _)| bearer.is_none() || !n.eq_ignore_ascii_case("authorization")),
+        );
+        if let Some(token) = bearer {
+            headers.push(("Authorization".into(), format!("Bearer {token}")));
+        }
+        // Each connection parses afresh, but the last event id buffer carries over, as it does
+        // across an `EventSource`'s own reconnects.
+        let mut parser = Parser::with_limit(options.max_event_bytes as usize)
+            .with_last_event_id(resume_id.as_deref().unwrap_or(""));
+        let (on_head, on_chunk, on_end) = (self.me.clone(), self.me.clone(), self.me.clone());
+        let conn = FetchConnection::open(
+            &url,
+            &headers,
+            options.with_credentials,
+            move |head| {
+                on_head
+                    .upgrade()
+                    .filter(|s| s.current(generation))
+                    .is_some_and(|s| s.fetch_head(&head))
+            },
+            move |bytes| match on_chunk.upgrade().filter(|s| s.current(generation)) {
+                Some(s) => s.fetch_chunk(generation, &mut parser, bytes),
+                None => false,
+            },
+            move |result| {
+                if let Some(s) = on_end.upgrade().filter(|s| s.current(generation)) {
+                    s.fetch_ended(result);
+                }
+            },
+        );
+        self.opened.set(false);
+        *self.attempt_url.borrow_mut() = url;
+        match conn {
+            Ok(conn) => *self.conn.borrow_mut() = Some(Conn::Fetch(conn)),
+            Err(reason) => {
+                self.emit_error(&Error::Network(format!("cannot start a request: {reason}")));
+                self.reconnect_later(None);
+            }
+        }
+    }
+
+    /// Reads the body of a live event stream; anything else is decided here, as the native
+    /// transport's probe decides it, and the body is not read.
+    fn fetch_head(&self, head: &Head) -> bool {
+        let event_stream = head
+            .content_type
+            .split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"));
+        if head.status == 200 && event_stream {
+            // The header told the server where we are: nothing on this connection is a repeat.
+            self.resume.borrow_mut().new_connection(Reconnect::Native);
+            self.opened();
+            self.start_watchdog();
+            return true;
+        }
+        let url = self.attempt_url.borrow().clone();
+        let answer = Probe::Answered {
+            status: head.status,
+            retry_after_ms: head
+                .retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after(v, platform::now_ms())),
+            event_stream,
+            content_type: head.content_type.clone(),
+            retry_hint_ms: None,
+        };
+        // Aborted first, so the request's end reports nothing more.
+        self.drop_connection();
+        self.set_state(State::Reconnecting);
+        self.after_probe(&answer, &url);
+        false
+    }
+
+    /// Parses one chunk and delivers what it completes; `false` stops reading.
+    fn fetch_chunk(&self, generation: u64, parser: &mut Parser, bytes: &[u8]) -> bool {
+        let mut too_long = false;
+        parser.feed(bytes, &mut |item| {
+            if too_long || !self.current(generation) {
+                return;
+            }
+            match item {
+                Item::Event(e) => self.received_text(e.event, e.data, e.id),
+                Item::Retry(ms) => self.schedule.borrow_mut().set_retry_hint(ms),
+                Item::TooLong => too_long = true,
+            }
+        });
+        if !self.current(generation) {
+            return false;
+        }
+        if too_long {
+            let url = self.public_url(&self.attempt_url.borrow());
+            self.emit_error(&Error::Network(format!(
+                "{url} sent a line or an event over maxEventBytes ({} bytes); reconnecting",
+                self.options.max_event_bytes
+            )));
+            self.drop_connection();
+            self.reconnect_later(None);
+            return false;
+        }
+        true
+    }
+
+    /// The body ended or the request failed. A stream that was open is resumed after the
+    /// server's `retry:` (no error, as the native transport reports none for a drop); a request
+    /// that never got an answer is reported as unreachable.
+    fn fetch_ended(&self, result: Result<(), String>) {
+        let was_open = self.opened.get();
+        let url = self.attempt_url.borrow().clone();
+        self.drop_connection();
+        self.set_state(State::Reconnecting);
+        match result {
+            Err(reason) if !was_open => self.after_probe(&Probe::Unreachable(reason), &url),
+            _ => self.reconnect_later(None),
+        }
+    }
+}
