@@ -486,7 +486,7 @@ fn check_names(keys: &js_sys::Array, allowed: &[&str], prefix: &str) -> Result<(
 }
 
 /// Splits the JS options object into the token function (kept as a JS value) and the plain
-/// settings (deserialized and validated; unknown names are errors).
+/// settings (read field by field with typed checks, then validated; unknown names are errors).
 fn parse_options(value: JsValue) -> Result<crate::options::Options, Error> {
     if value.is_undefined() || value.is_null() {
         return OptionsInput::default().into_options(None, None);

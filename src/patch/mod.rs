@@ -5,8 +5,9 @@
 //! `JSON.parse` (which never writes a prototype), checks every op, then applies them copying only
 //! the containers on each changed path, so unchanged subtrees keep their identity (as React and
 //! Svelte expect) and a failing op leaves the published state untouched: atomic at no extra cost,
-//! and no value crosses into wasm. `ops` holds the same rules over `serde_json::Value` for Rust
-//! callers (on the `json-patch` crate); the browser tests check that both engines agree.
+//! and no value crosses into wasm. `ops` is the Rust engine for Rust callers, over
+//! `serde_json::Value`: it parses with `livesource-protocol`'s one normalisation and applies with
+//! the `json-patch` crate, and `agree` (browser tests) checks that both engines agree op for op.
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod agree;
