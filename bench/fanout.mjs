@@ -1,6 +1,8 @@
 // P5, server fan-out: N idle SSE clients of one patch topic on a release `livesource-dev`, held
 // by the Rust load generator (bench/loadgen) spread over several processes on loopback, then
-// 10 events/s broadcast. Baseline: the same events to 1 client, in the same run.
+// 10 events/s broadcast. Baseline, in the same run at the same N: the peer a Rust user would
+// write instead (bench/peer: axum's own `Sse` and a tokio broadcast channel), driven by the same
+// load generator; and the same events to 1 client.
 //
 // Each step runs against a fresh server (so its RSS before the clients is a clean zero point),
 // started on a free loopback port with its open-file limit raised to the hard limit and no
@@ -63,28 +65,32 @@ function openFileLimit(pid) {
   return line ? Number(line.split(/\s+/)[3]) : NaN;
 }
 
-/** A fresh release server on a free loopback port, with its open-file limit at the hard limit. */
-async function startServer(work, secret, name) {
+/** A fresh release server (`kind`: livesource or peer) on a free loopback port, with its
+ * open-file limit at the hard limit. */
+async function startServer(work, secret, name, kind = 'livesource') {
   const data = join(work, name);
   mkdirSync(data, { recursive: true });
   const logPath = join(work, `${name}.log`);
   const logFd = openSync(logPath, 'w');
+  const command = kind === 'peer'
+    ? [bin('livesource-bench-peer'), '127.0.0.1:0']
+    : [bin('livesource-dev'), 'serve', '--addr', '127.0.0.1:0', '--data', data, '--heartbeat', '1h', '--write-timeout', '30s',
+      // Thousands of clients from a handful of loopback addresses: the per-client cap is off.
+      '--max-sse-per-client', '0'];
   // `exec` keeps the pid: it is the server's, for /proc/<pid>/status.
   const server = spawnGroup('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" || echo "fanout: could not raise the open-file limit" >&2; exec "$0" "$@"',
-    bin('livesource-dev'), 'serve', '--addr', '127.0.0.1:0', '--data', data, '--heartbeat', '1h', '--write-timeout', '30s',
-    // Thousands of clients from a handful of loopback addresses: the per-client cap is off.
-    '--max-sse-per-client', '0'],
+    ...command],
   { cwd: root, env: { ...process.env, LIVESOURCE_JWT_SECRET: secret, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', logFd] });
   closeSync(logFd);
   const origin = await new Promise((ok, fail) => {
     let out = '';
-    const timer = setTimeout(() => fail(new Error('livesource-dev did not announce its address within 20 s')), 20_000);
+    const timer = setTimeout(() => fail(new Error(`${kind} did not announce its address within 20 s`)), 20_000);
     server.child.stdout.on('data', (chunk) => {
       out += chunk;
       const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m) { clearTimeout(timer); ok(m[1]); }
     });
-    server.exited.then(({ code }) => { clearTimeout(timer); fail(new Error(`livesource-dev exited (${code}) before listening: ${readFileSync(logPath, 'utf8').slice(-500)}`)); });
+    server.exited.then(({ code }) => { clearTimeout(timer); fail(new Error(`${kind} exited (${code}) before listening: ${readFileSync(logPath, 'utf8').slice(-500)}`)); });
   });
   return { ...server, origin, logPath, fileLimit: openFileLimit(server.child.pid) };
 }
@@ -132,8 +138,8 @@ function describeConnectFailure(r, server) {
 }
 
 export async function fanout({ quick = false } = {}) {
-  log('building release livesource-dev and livesource-loadgen');
-  execFileSync('cargo', ['build', '--release', '-q', '-p', 'livesource-dev', '-p', 'livesource-loadgen'],
+  log('building release livesource-dev, the axum peer and livesource-loadgen');
+  execFileSync('cargo', ['build', '--release', '-q', '-p', 'livesource-dev', '-p', 'livesource-bench-peer', '-p', 'livesource-loadgen'],
     { cwd: root, stdio: ['ignore', 2, 2] });
   const work = mkdtempSync(join(tmpdir(), 'livesource-fanout-'));
   temporary.add(work);
@@ -141,12 +147,12 @@ export async function fanout({ quick = false } = {}) {
   const token = execFileSync(bin('livesource-dev'), ['token', '--sub', 'fanout-bench', '--role', 'editor', '--ttl', '1h', '--data', join(work, 'token')],
     { env: { ...process.env, LIVESOURCE_JWT_SECRET: secret }, encoding: 'utf8' }).trim();
   const events = quick ? 20 : 50;
-  const steps = quick ? [1_000] : [1_000, 5_000, 10_000, 19_500, 19_900, 20_000];
+  const steps = quick ? [1_000] : [1_000, 5_000, 10_000, 19_000, 19_500, 20_000];
   let stepIndex = 0;
 
-  const step = async (clients, procs) => {
+  const step = async (clients, procs, kind = 'livesource') => {
     stepIndex += 1;
-    const server = await startServer(work, secret, `step-${stepIndex}`);
+    const server = await startServer(work, secret, `step-${stepIndex}`, kind);
     try {
       const r = await loadgen(server, token, {
         clients, procs, events, srcPrefix: `127.0.${stepIndex}`, connectS: quick ? 20 : 40,
@@ -154,13 +160,13 @@ export async function fanout({ quick = false } = {}) {
       r.server = server;
       r.load = loadavg()[0];
       if (r.ok) {
-        log(`${fmt(clients)} clients (${procs} processes): connected in ${(r.connectMs / 1000).toFixed(1)} s, ` +
+        log(`${kind} ${fmt(clients)} clients (${procs} processes): connected in ${(r.connectMs / 1000).toFixed(1)} s, ` +
           `RSS ${fmt(r.rssBeforeKb)} → ${fmt(r.rssIdleKb)} kB (${(r.rssPerConnBytes / 1024).toFixed(1)} KB/conn), ` +
           `${fmt(r.received)} events received, p50 ${ms(r.p50Ms)} ms, p99 ${ms(r.p99Ms)} ms, max ${ms(r.maxMs)} ms, ` +
           `CPU per delivery: server ${(r.serverCpuMs * 1000 / r.received).toFixed(1)} µs, loadgen ${(r.loadgenCpuMs * 1000 / r.received).toFixed(1)} µs, ` +
           `server ran ${(r.serverCpuMs / 1000).toFixed(1)} s and waited ${((r.serverRunqueueWaitMs ?? NaN) / 1000).toFixed(1)} s for a CPU, load avg ${r.load.toFixed(1)}`);
       } else {
-        log(`${fmt(clients)} clients: ${r.failureKind ?? 'error'}: ${r.failure}${r.stderr ? ` (loadgen: ${r.stderr.slice(-300)})` : ''}`);
+        log(`${kind} ${fmt(clients)} clients: ${r.failureKind ?? 'error'}: ${r.failure}${r.stderr ? ` (loadgen: ${r.stderr.slice(-300)})` : ''}`);
       }
       return r;
     } finally {
@@ -174,11 +180,28 @@ export async function fanout({ quick = false } = {}) {
     let best = null;
     let first = null;
     let stopped = null;
+    const held = new Map();
+    const r10k = (n) => held.get(n);
+    const met = (ok) => (ok ? 'met' : 'missed');
+    // The peer at each N livesource held, in the same run: the largest that works, and each N.
+    const peers = new Map();
+    let peerBest = null;
+    let peerStopped = null;
     for (const n of steps) {
       const r = await step(n, PROCS);
+      if (!peerStopped) {
+        const p = await step(n, PROCS, 'peer');
+        if (p.ok) {
+          peers.set(n, p);
+          peerBest = p;
+        } else {
+          peerStopped = `at ${fmt(n)}: ${p.failureKind === 'connect' ? describeConnectFailure(p, p.server) : p.failure}`;
+        }
+      }
       if (r.ok) {
         best = r;
         first ??= r;
+        held.set(n, r);
         continue;
       }
       if (r.failureKind === 'connect' && best) {
@@ -190,25 +213,43 @@ export async function fanout({ quick = false } = {}) {
         `${r.failureKind === 'connect' ? ` (${describeConnectFailure(r, r.server)})` : ''}`);
     }
     stopped ??= `not reached: the ramp ends at ${fmt(steps.at(-1))}`;
-    log(`largest N that works: ${fmt(best.clients)}; stopped ${stopped}`);
+    peerStopped ??= `not reached: the ramp ends at ${fmt(steps.at(-1))}`;
+    log(`largest N that works: livesource ${fmt(best.clients)} (stopped ${stopped}); peer ${peerBest ? fmt(peerBest.clients) : 'none'} (stopped ${peerStopped})`);
     const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
     const secs = (v) => (v == null ? '?' : `${(v / 1000).toFixed(1)} s`);
     const us = (cpuMs, deliveries) => `${(cpuMs * 1000 / deliveries).toFixed(1)} µs`;
     // CPU seconds per second of broadcasting at the target rate, server and load generator.
     const cores = (r) => ((r.serverCpuMs + r.loadgenCpuMs) / r.received * r.clients * RATE / 1000).toFixed(2);
-    return [
-      ['P5', `server fan-out: largest N of idle SSE clients (${PROCS} loadgen processes) that all got ${events} events at ${RATE}/s; what stopped the ramp: ${stopped}`,
-        `${fmt(best.clients)} clients`, '1 client', '—', `≥ ${fmt(TARGET_CLIENTS)}`, best.clients >= TARGET_CLIENTS ? 'met' : 'missed'],
-      ['P5', `server RSS per idle SSE connection at ${fmt(best.clients)} clients (VmRSS after − before, ÷ N)`,
-        kb(best.rssPerConnBytes), `${kb(first.rssPerConnBytes)} at ${fmt(first.clients)} clients`,
-        `${(best.rssPerConnBytes / first.rssPerConnBytes).toFixed(2)}×`, '≤ 16 KB', best.rssPerConnBytes <= TARGET_RSS ? 'met' : 'missed'],
-      ['P5', `publish→receipt at ${fmt(best.clients)} clients, p50 / p99 (${fmt(best.samples)} deliveries); CPU per delivery: ` +
-        `server ${us(best.serverCpuMs, best.received)}, load generator ${us(best.loadgenCpuMs, best.received)}, ` +
-        `so ${fmt(best.clients)} × ${RATE}/s needs ${cores(best)} of the machine's ${cpus().length} cores; while events flowed the server's threads ` +
-        `ran ${secs(best.serverCpuMs)} and waited ${secs(best.serverRunqueueWaitMs)} for a CPU (load average ${best.load.toFixed(1)})`,
-        `${ms(best.p50Ms)} / ${ms(best.p99Ms)} ms`, `${ms(base.p50Ms)} / ${ms(base.p99Ms)} ms with 1 client`,
-        `${ratioOf(best.p99Ms, base.p99Ms)} (p99)`, `≤ ${TARGET_P99_MS} ms p99`, best.p99Ms <= TARGET_P99_MS ? 'met' : 'missed'],
+    // Of the machine's cores, what the load generator itself used while events flowed.
+    const loadgenCores = (r) => (r.loadgenCpuMs / (events / RATE * 1000)).toFixed(2);
+    const peer = peers.get(best.clients);
+    const vsPeer = (unit) => (peer ? `${unit(peer)} (axum + broadcast peer, same N)` : 'the peer did not hold this N');
+    const ratioToPeer = (f) => (peer ? `${(f(best) / f(peer)).toFixed(2)}×` : '—');
+    const rows = [
+      ['P5', `server fan-out: largest N of idle SSE clients (${PROCS} loadgen processes) that all got ${events} events at ${RATE}/s; what stopped the ramp: ${stopped}; the peer: ${peerStopped}`,
+        `${fmt(best.clients)} clients`, `${peerBest ? fmt(peerBest.clients) : 'none'} clients (axum + broadcast peer)`,
+        peerBest ? `${(best.clients / peerBest.clients).toFixed(2)}×` : '—', `≥ ${fmt(TARGET_CLIENTS)}`, best.clients >= TARGET_CLIENTS ? 'met' : 'missed'],
+      ['P5', `server RSS per idle SSE connection at ${fmt(best.clients)} clients (VmRSS after − before, ÷ N); livesource at ${fmt(first.clients)}: ${kb(first.rssPerConnBytes)}`,
+        kb(best.rssPerConnBytes), vsPeer((p) => kb(p.rssPerConnBytes)), ratioToPeer((r) => r.rssPerConnBytes),
+        '≤ 16 KB', best.rssPerConnBytes <= TARGET_RSS ? 'met' : 'missed'],
+      ['P5', `publish→receipt at ${fmt(best.clients)} clients, p50 / p99 (${fmt(best.samples)} deliveries); 1 client: ${ms(base.p50Ms)} / ${ms(base.p99Ms)} ms`,
+        `${ms(best.p50Ms)} / ${ms(best.p99Ms)} ms`, vsPeer((p) => `${ms(p.p50Ms)} / ${ms(p.p99Ms)} ms`),
+        peer ? `${(best.p50Ms / peer.p50Ms).toFixed(2)}× / ${(best.p99Ms / peer.p99Ms).toFixed(2)}×` : '—',
+        `≤ ${TARGET_P99_MS} ms p99`, best.p99Ms <= TARGET_P99_MS ? 'met' : 'missed'],
+      ['P5', `CPU per delivery at ${fmt(best.clients)} clients, server (load generator: ${us(best.loadgenCpuMs, best.received)}, ${loadgenCores(best)} of the machine's ${cpus().length} cores while events flowed); ` +
+        `so ${fmt(best.clients)} × ${RATE}/s needs ${cores(best)} cores in all; the server's threads ran ${secs(best.serverCpuMs)} and waited ${secs(best.serverRunqueueWaitMs)} for a CPU (load average ${best.load.toFixed(1)})`,
+        us(best.serverCpuMs, best.received), vsPeer((p) => us(p.serverCpuMs, p.received)), ratioToPeer((r) => r.serverCpuMs / r.received), '—', '—'],
     ];
+    // The p99 target against the peer, at 10,000 and 19,000 clients.
+    for (const n of [10_000, 19_000]) {
+      const r = r10k(n);
+      if (!r) continue;
+      const p = peers.get(n);
+      rows.push(['P5', `p99 publish→receipt at ${fmt(n)} clients, against the peer at the same N`,
+        `${ms(r.p99Ms)} ms`, p ? `${ms(p.p99Ms)} ms (axum + broadcast peer)` : 'the peer did not hold this N',
+        p ? `${(r.p99Ms / p.p99Ms).toFixed(2)}×` : '—', '≤ 1.0× the peer', p ? met(r.p99Ms <= p.p99Ms) : 'missed']);
+    }
+    return rows;
   } finally {
     rmSync(work, { recursive: true, force: true, maxRetries: 5 });
     temporary.delete(work);
