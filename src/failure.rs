@@ -56,6 +56,14 @@ pub fn decide(probe: &Probe, has_token: bool, refreshed_once: bool, url: &str) -
         detail,
     };
     match status {
+        // A live stream that the browser refused anyway: Chromium fails the connection when the
+        // charset is not UTF-8 (the spec says to ignore it), and it would refuse every retry.
+        200 if event_stream && !utf8_charset(content_type) => {
+            Action::Stop(Some(http(Some(format!(
+            "'{content_type}': the charset is not UTF-8, which some browsers' EventSource refuses; \
+             serve charset=utf-8, or use transport: 'fetch'"
+        )))))
+        }
         200 if event_stream => Action::Retry {
             after_ms: None,
             error: None,
@@ -87,6 +95,19 @@ pub fn decide(probe: &Probe, has_token: bool, refreshed_once: bool, url: &str) -
     }
 }
 
+/// Whether a content type's `charset` parameter, if any, names UTF-8.
+fn utf8_charset(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+        .all(|(_, value)| {
+            let value = value.trim().trim_matches('"');
+            value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +131,39 @@ mod tests {
                 Action::Stop(Some(e)) => assert_eq!(e.status(), Some(status)),
                 other => panic!("{status}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_live_stream_with_another_charset_stops_with_the_reason() {
+        let live = |content_type: &str| Probe::Answered {
+            status: 200,
+            retry_after_ms: None,
+            event_stream: true,
+            content_type: content_type.into(),
+            retry_hint_ms: None,
+        };
+        match decide(
+            &live("text/event-stream;charset=windows-1252"),
+            false,
+            false,
+            "/s",
+        ) {
+            Action::Stop(Some(e)) => assert!(e.message().contains("not UTF-8"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        for fine in [
+            "text/event-stream",
+            "text/event-stream; charset=utf-8",
+            "text/event-stream;charset=\"UTF-8\"",
+        ] {
+            assert!(
+                matches!(
+                    decide(&live(fine), false, false, "/s"),
+                    Action::Retry { error: None, .. }
+                ),
+                "{fine}"
+            );
         }
     }
 

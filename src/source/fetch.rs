@@ -29,7 +29,7 @@ impl Inner {
         let bearer = token.filter(|_| !options.token_in_query);
         let mut headers: Headers = vec![("Accept".into(), "text/event-stream".into())];
         if let Some(id) = &resume_id {
-            headers.push(("Last-Event-ID".into(), id.clone()));
+            headers.push(("Last-Event-ID".into(), header_bytes(id)));
         }
         // The token function's result wins over an `Authorization` the headers function gave.
         headers.extend(
@@ -150,5 +150,21 @@ impl Inner {
             Err(reason) if !was_open => self.after_probe(&Probe::Unreachable(reason), &url),
             _ => self.reconnect_later(None),
         }
+    }
+}
+
+/// A header value carrying `text`'s UTF-8 bytes, as the native `EventSource` sends a
+/// `Last-Event-ID`. `fetch` takes a header value as a string of chars up to U+00FF, one byte
+/// each, so a non-ASCII id is given byte by byte (passed as-is, it would make `fetch` throw).
+fn header_bytes(text: &str) -> String {
+    text.bytes().map(char::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_non_ascii_id_goes_out_as_its_utf8_bytes() {
+        assert_eq!(super::header_bytes("42"), "42");
+        assert_eq!(super::header_bytes("…"), "\u{e2}\u{80}\u{a6}");
     }
 }

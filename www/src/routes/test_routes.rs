@@ -1,5 +1,6 @@
 //! Test-only routes for the browser test-suite (cargo feature `test-routes`, never in
-//! `make run`): scripted SSE responses, planned failures with a hit log, tokens, a crash.
+//! `make run`): scripted SSE responses, planned failures with a hit log, tokens, a crash, and
+//! ports of web-platform-tests' EventSource handlers under `/_test/wpt/` (`wpt`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,8 @@ use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::sse::{self, trusted_frame, SseOptions};
 use crate::state::AppState;
+
+mod wpt;
 
 /// Bounds on what tests can make the server remember.
 const MAX_KEYS: usize = 1_000;
@@ -46,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_test/exit", post(exit))
         .route("/_test/fragment", get(fragment))
         .layer(Extension(Arc::new(TestState::default())))
+        .merge(wpt::routes())
 }
 
 #[derive(Deserialize)]
