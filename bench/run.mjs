@@ -149,7 +149,7 @@ async function runPage(page, params = {}, { base = `${origin}/bench/pages/`, fla
 const devBin = 'target/release/livesource-dev';
 
 /**
- * Starts the release livesource-dev in memory, serving the bench pages (and htmx, for the seed's
+ * Starts the release livesource-dev in memory, serving the bench pages (and htmx, for Facet's example
  * pattern) at /static/ so they share the stream's origin. Reads of `/bench/...` are public;
  * writes need the editor token it returns. Its request log (tower-http, one line per request,
  * method and path only) is how requests are counted at the server.
@@ -371,7 +371,7 @@ async function p1(dev) {
 
 /**
  * P3: a burst of change events while the page keeps a 100-row fragment fresh: LiveSource.refresh
- * against the seed's pattern, with fetch and with htmx.ajax. Requests are counted in the server's
+ * against Facet's example pattern (its product catalog re-fetches a fragment per event), with fetch and with htmx.ajax. Requests are counted in the server's
  * request log, between the page's `ready` and its report.
  */
 async function p3(dev) {
@@ -402,11 +402,11 @@ async function p3(dev) {
   const dom = (r) => (r.domEqual ? 'final DOM equal' : '**final DOM stale**');
   rows.push(['P3', `fragment refresh: ${burstEvents} change events written in ${fmt(live.burstMs)} ms, 100-row fragment (one fetch: ${ms(live.fetchMs)})`,
     `${fmt(live.requests)} requests, ${dom(live)}`,
-    `${fmt(perEvent.requests)} requests, ${dom(perEvent)} (seed: a fetch per event); ${fmt(htmx.requests)} requests, ${dom(htmx)} (seed: htmx.ajax per event)`,
+    `${fmt(perEvent.requests)} requests, ${dom(perEvent)} (Facet's pattern: a fetch per event); ${fmt(htmx.requests)} requests, ${dom(htmx)} (Facet's pattern: htmx.ajax per event)`,
     `${ratio(live.requests, perEvent.requests)} / ${ratio(live.requests, htmx.requests)}`,
     `≤ 1 + burst ÷ fetch = ${fmt(Math.floor(bound))}, DOM equal`, met(live.requests <= bound && live.domEqual)]);
   if (!htmx.domEqual || !perEvent.domEqual) {
-    notes.push('P3: a **stale** seed DOM is what the seed pattern left on screen after the burst settled (newest row shown ≠ the server\'s). With htmx.ajax, requests queued while one is in flight swap into the element that the previous outerHTML swap detached, so the last update can be lost; with a fetch per event, responses may land out of order.');
+    notes.push('P3: a **stale** DOM is what Facet's pattern left on screen after the burst settled (newest row shown ≠ the server\'s). With htmx.ajax, requests queued while one is in flight swap into the element that the previous outerHTML swap detached, so the last update can be lost; with a fetch per event, responses may land out of order.');
   }
 }
 

@@ -1,7 +1,7 @@
 // P3: fragment refresh under a burst of change events. One variant per page load:
 //   live  - LiveSource.refresh (coalesced: one request in flight plus one trailing);
-//   fetch - the seed's pattern with plain fetch: one fetch + outerHTML swap per event;
-//   htmx  - the seed's pattern as written: one htmx.ajax per event.
+//   fetch - Facet's example pattern with plain fetch: one fetch + outerHTML swap per event;
+//   htmx  - Facet's example pattern as written: one htmx.ajax per event.
 // The page signals `ready` once connected (the harness then writes the burst), waits until the
 // refreshes settle, compares its list with the server's fragment and reports. The harness counts
 // the fragment requests in the server's own request log.
