@@ -46,14 +46,18 @@ setup:
 setup-test:
 	scripts/setup.sh test
 
-## make lint: rustfmt and clippy on the native and the wasm targets
+## make lint: rustfmt and clippy on the native and the wasm targets, and on examples/live-list
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	cargo clippy -p livesource --target wasm32-unknown-unknown --all-targets -- -D warnings
+	cargo fmt --manifest-path examples/live-list/Cargo.toml -- --check
+	CARGO_TARGET_DIR=$(CURDIR)/target cargo clippy --manifest-path examples/live-list/Cargo.toml \
+	  --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 fmt:
 	cargo fmt --all
+	cargo fmt --manifest-path examples/live-list/Cargo.toml
 
 clean:
 	rm -rf pkg target

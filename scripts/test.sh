@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test, in order: native (both crates), the library in headless Chromium against a real
-# livesource-dev, and the release package end to end. Fails if any runner fails or ran nothing,
+# livesource-dev, the example app's own browser tests and the Playwright recipe, and the release
+# package end to end. Fails if any runner fails or ran nothing,
 # and ends with each runner's closing line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,27 @@ grep -q 'Running headless tests in Chrome' "$logs/browser.log" || {
   echo "error: the browser tests did not run in Chrome" >&2
   exit 1
 }
+
+# The example app (examples/live-list, its own crate) as its users run it: its own
+# `wasm-pack test --headless --chrome` under `livesource-dev with` (through with-server.sh),
+# building into the root target directory so nothing builds twice.
+wasm_bindgen_in() { awk '/^name = "wasm-bindgen"$/ { getline; print; exit }' "$1"; }
+if [ "$(wasm_bindgen_in Cargo.lock)" != "$(wasm_bindgen_in examples/live-list/Cargo.lock)" ]; then
+  echo "error: examples/live-list builds with another wasm-bindgen than the CLI: copy Cargo.lock" \
+    "there and pin the same version in its Cargo.toml" >&2
+  exit 1
+fi
+step live-list '^test result: ' env CARGO_TARGET_DIR="$PWD/target" \
+  scripts/with-server.sh sh -c 'cd examples/live-list && wasm-pack test --headless --chrome'
+grep -qE '^test result: ok\. [1-9][0-9]* passed' "$logs/live-list.log" || {
+  echo "error: the live-list example ran no browser tests" >&2
+  exit 1
+}
+
+# The Playwright recipe of docs/GUIDE.md ("Testing your live page"), on a server of its own: it
+# kills the server on purpose.
+step live-page '^(ℹ|#) (tests|pass|fail) ' \
+  scripts/with-server.sh node --test --test-reporter=spec tests/e2e/live-page.recipe.mjs
 
 # The release package end to end, once per engine (tests/e2e/browser.mjs): the demo pages, the
 # fault proxy, the npm app and the interop matrix in Chromium, Firefox and WebKitGTK.

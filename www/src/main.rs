@@ -1,4 +1,5 @@
-//! `livesource-dev serve` and `livesource-dev token`.
+//! `livesource-dev serve`, `livesource-dev token` and `livesource-dev with` (a server for the
+//! length of one command: `main/with.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,6 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+// In `src/main/`, not `src/`: it belongs to the binary, and `src/`'s top level is the library's
+// layers (`tests/layout.rs`).
+#[path = "main/with.rs"]
+mod with;
 use livesource_dev::auth::{format_duration, load_secret, Keys, Role};
 use livesource_dev::config::{
     default_pkg_dir, default_static_dir, parse_cors_origin, parse_duration, Config, Storage,
@@ -28,6 +34,14 @@ enum Command {
     Serve(Serve),
     /// Print a JWT (HS256) that a server using the same data dir or secret accepts.
     Token(Token),
+    /// Run COMMAND (a test run) against a server of its own, stopped afterwards.
+    ///
+    /// The server gets a free port and a temporary data directory, and allows a second origin,
+    /// for the test runner's page, through CORS. COMMAND's exit status is passed through; the
+    /// server is stopped and its temporary files removed afterwards, also on failure and on
+    /// Ctrl-C.
+    #[command(after_help = with::AFTER_HELP)]
+    With(with::With),
 }
 
 #[derive(Args)]
@@ -40,6 +54,13 @@ struct Serve {
     /// Keep everything in memory (for tests); tokens then come from LIVESOURCE_JWT_SECRET.
     #[arg(long)]
     memory: bool,
+    #[command(flatten)]
+    server: ServerFlags,
+}
+
+/// The `serve` flags that `with` passes on to the server it starts.
+#[derive(Args)]
+struct ServerFlags {
     /// Interval of `heartbeat` events on change streams and /api/events (patch topics: 15 s).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     heartbeat: Duration,
@@ -76,6 +97,38 @@ struct Serve {
     static_dir: PathBuf,
 }
 
+impl ServerFlags {
+    /// The flags again, as `serve` parses them.
+    fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let millis = |d: Duration| format!("{}ms", d.as_millis());
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--heartbeat".into(),
+            millis(self.heartbeat).into(),
+            "--replay".into(),
+            self.replay.to_string().into(),
+            "--topic-prefix".into(),
+            self.topic_prefix.clone().into(),
+            "--write-timeout".into(),
+            millis(self.write_timeout).into(),
+            "--max-sse-per-client".into(),
+            self.max_sse_per_client.to_string().into(),
+            "--max-token-ttl".into(),
+            millis(self.max_token_ttl).into(),
+            "--pkg-dir".into(),
+            self.pkg_dir.clone().into(),
+            "--static-dir".into(),
+            self.static_dir.clone().into(),
+        ];
+        for origin in &self.cors_origins {
+            args.extend(["--cors-origin".into(), origin.into()]);
+        }
+        if let Some(access) = &self.access {
+            args.extend(["--access".into(), access.clone().into()]);
+        }
+        args
+    }
+}
+
 #[derive(Args)]
 struct Token {
     #[arg(long)]
@@ -104,6 +157,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(args),
         Command::Token(args) => token(args),
+        Command::With(args) => return with::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -115,16 +169,22 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: Serve) -> Result<(), String> {
+    let Serve {
+        addr,
+        data,
+        memory,
+        server: args,
+    } = args;
     let access_rules = args
         .access
         .map(|path| std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display())))
         .transpose()?;
     let config = Config {
-        addr: args.addr,
-        storage: if args.memory {
+        addr,
+        storage: if memory {
             Storage::Memory
         } else {
-            Storage::Dir(args.data)
+            Storage::Dir(data)
         },
         heartbeat: args.heartbeat,
         replay: args.replay,
