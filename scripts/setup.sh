@@ -74,6 +74,15 @@ ensure_browsers() {
   fi
 }
 
+# geckodriver for the library's wasm-bindgen tests in Firefox (`wasm-pack test --firefox`):
+# Debian has no package of it, crates.io has the real one.
+ensure_geckodriver() {
+  if ! command -v geckodriver >/dev/null 2>&1; then
+    say "installing geckodriver (about 3 minutes, once)"
+    cargo install geckodriver --locked
+  fi
+}
+
 # The interop tests' third-party Python server (sse-starlette + uvicorn) and client (httpx-sse),
 # pinned in tests/interop/requirements.txt, in a venv of their own; reinstalled only when that
 # file changes.
@@ -107,5 +116,6 @@ if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
   ensure_browsers
 fi
 if [ "$purpose" = test ]; then
+  ensure_geckodriver
   ensure_interop_venv
 fi

@@ -43,6 +43,13 @@ grep -q 'Running headless tests in Chrome' "$logs/browser.log" || {
   exit 1
 }
 
+# The same wasm-bindgen tests in Firefox, through geckodriver.
+step browser-firefox '^test result: ' scripts/with-server.sh wasm-pack test --headless --firefox
+if grep -qE '^test result: ok\. 0 passed' "$logs/browser-firefox.log"; then
+  echo "error: the Firefox browser run executed no tests" >&2
+  exit 1
+fi
+
 # The example app (examples/live-list, its own crate) as its users run it: its own
 # `wasm-pack test --headless --chrome` under `livesource-dev with` (through with-server.sh),
 # building into the root target directory so nothing builds twice.
