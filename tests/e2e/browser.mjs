@@ -49,7 +49,7 @@ async function launchChromium(extraArgs) {
     async newPage() {
       const page = await context.newPage();
       await page.addInitScript(CAPTURE);
-      const problems = watchPlaywright(page);
+      const problems = watchProblems(page);
       return wrap({
         goto: (url) => page.goto(url).then(() => {}),
         evaluate: (fn, arg) => page.evaluate(fn, arg),
@@ -63,9 +63,15 @@ async function launchChromium(extraArgs) {
   };
 }
 
-function watchPlaywright(page) {
+// Page errors, console errors and failed responses, as Playwright's and puppeteer's pages report
+// them (the same events on both).
+function watchProblems(page) {
   const problems = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  // Firefox reports each EventSource connection it could not (re)establish — every drop a test
+  // server makes on purpose — through the driver as a page error. It is the browser's network
+  // log, not an exception in the page's code: it is filed with the console errors.
+  page.on('pageerror', (e) => problems.push(
+    /^Firefox can.t establish a connection to the server/.test(e.message) ? `console: ${e.message}` : `pageerror: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
   });
@@ -99,18 +105,7 @@ async function launchFirefox() {
     async newPage() {
       const page = await browser.newPage();
       await page.evaluateOnNewDocument(CAPTURE);
-      const problems = [];
-      // Firefox reports each EventSource connection it could not (re)establish — every drop a
-      // test server makes on purpose — through the driver as a page error. It is the browser's
-      // network log, not an exception in the page's code: it is filed with the console errors.
-      page.on('pageerror', (e) => problems.push(
-        /^Firefox can.t establish a connection to the server/.test(e.message) ? `console: ${e.message}` : `pageerror: ${e.message}`));
-      page.on('console', (m) => {
-        if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-      });
-      page.on('response', (r) => {
-        if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) problems.push(`HTTP ${r.status()}: ${r.url()}`);
-      });
+      const problems = watchProblems(page);
       return wrap({
         goto: (url) => page.goto(url).then(() => {}),
         evaluate: (fn, arg) => page.evaluate(fn, arg),
