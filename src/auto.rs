@@ -12,6 +12,12 @@
 //! ```
 //!
 //! Each wired element also gets `data-live-state` (`connecting`, `open`, ...) for styling.
+//!
+//! Sources are shared between tabs by default (`share: true`): auto-wiring sends no token and
+//! no headers, so every same-origin tab of a profile opening the same stream gets the same
+//! events, and a page people open in many tabs (a catalog, a dashboard) is exactly what runs
+//! out of HTTP/1.1's six connections per host. `data-live-share="off"` on an element gives it
+//! a connection of its own.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -90,8 +96,16 @@ impl Wiring {
             allow_cross_origin: false,
             on_swap: None,
         };
+        let share = attr("data-live-share").is_none_or(|v| v != "off");
+        // Elements that opt out of sharing get their own source, keyed apart.
+        let url = if share {
+            url
+        } else {
+            format!("{url}\u{0}unshared")
+        };
         if !self.sources.contains_key(&url) {
-            let source = LiveSource::connect(&url, Options::default())?;
+            let stream = url.trim_end_matches("\u{0}unshared");
+            let source = LiveSource::connect(stream, Options::default().share(share))?;
             let refreshes = Rc::new(RefCell::new(Vec::<Refresh>::new()));
             let marked = Rc::clone(&refreshes);
             let state = source.on_state(move |s| mark_all(&marked.borrow(), s.as_str()));

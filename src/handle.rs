@@ -179,6 +179,12 @@ impl LiveSource {
         self.inner.last_event_id()
     }
 
+    /// With `share`: `"leader"` (this tab holds the connection), `"follower"` (another tab
+    /// does), or `"off"` (not shared: the option is off, the browser cannot share, or closed).
+    pub fn sharing(&self) -> &'static str {
+        self.inner.sharing()
+    }
+
     pub fn close(&self) {
         self.inner.close();
     }

@@ -154,3 +154,60 @@ export function report(e) {
   if (typeof globalThis.reportError === 'function') globalThis.reportError(e);
   else setTimeout(() => { throw e; });
 }
+
+// Sharing one stream between tabs (see share.rs). Why this page cannot share, or undefined.
+export function shareUnsupported() {
+  if (typeof BroadcastChannel !== 'function') return 'BroadcastChannel is missing';
+  if (!(globalThis.navigator && navigator.locks && typeof navigator.locks.request === 'function')) {
+    return globalThis.isSecureContext === false
+      ? 'the Web Locks API needs a secure context: https:, or http://localhost or 127.0.0.1'
+      : 'the Web Locks API is missing';
+  }
+  return undefined;
+}
+// Joins a stream's channel and queues for its lock: `onLead()` when this tab holds it, which it
+// does until `shareLeave`, or `onLost()` if another tab stole it (`shareSteal`, from a tab that
+// found this one frozen). Messages this tab posts do not come back to it.
+export function shareJoin(name, onMessage, onLead, onLost) {
+  const link = { name, channel: new BroadcastChannel(name), abort: null, left: false, release: null, onLead, onLost };
+  link.channel.onmessage = (e) => { if (!link.left && typeof e.data === 'string') onMessage(e.data); };
+  queueForLock(link, false);
+  return link;
+}
+function queueForLock(link, steal) {
+  const abort = new AbortController();
+  let held = false;
+  link.abort = abort;
+  const done = new Promise((ok) => { link.release = ok; });
+  navigator.locks.request(link.name, steal ? { steal: true } : { signal: abort.signal }, () => {
+    if (link.left || link.abort !== abort) return undefined;
+    held = true;
+    link.onLead();
+    return done;
+  }).catch(() => {
+    // Withdrawn before it was granted, or stolen while held.
+    if (held && !link.left && link.abort === abort) {
+      link.onLost();
+      queueForLock(link, false);
+    }
+  });
+}
+// Takes the lock from a leader that stopped relaying; this tab's own place in the queue is
+// withdrawn first, so the lock never comes to it twice.
+export function shareSteal(link) {
+  if (link.left) return;
+  link.abort.abort();
+  link.release();
+  queueForLock(link, true);
+}
+export function sharePost(link, message) {
+  if (!link.left) link.channel.postMessage(message);
+}
+export function shareLeave(link) {
+  if (link.left) return;
+  link.left = true;
+  link.abort.abort();
+  link.release();
+  link.channel.onmessage = null;
+  link.channel.close();
+}

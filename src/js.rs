@@ -87,6 +87,15 @@ export interface LiveSourceOptions {
   lastEventId?: string;
   /** Close while the page is hidden; resume without loss when it shows again. */
   pauseWhenHidden?: boolean;
+  /**
+   * One server connection for all same-origin tabs that open the same stream (same URL without
+   * secrets, transport, credentials mode and shareKey): one tab holds it (Web Locks) and relays
+   * every event, state change, error and reset to the others (BroadcastChannel). Where either
+   * API is missing (or outside a secure context), each tab connects on its own. Default false.
+   */
+  share?: boolean;
+  /** With share: only sources with the same key share (keep users or tenants apart). */
+  shareKey?: string;
 }
 
 export type SwapMode = 'outerHTML' | 'innerHTML' | 'beforeend' | 'afterbegin' | 'none';
@@ -164,6 +173,12 @@ export class LiveSource<Events extends { [name: string]: any } = { [name: string
   readonly state: LiveState;
   /** The id the next connection resumes from. */
   readonly lastEventId: string | undefined;
+  /**
+   * With `share`: 'leader' (this tab holds the connection and relays it), 'follower' (another
+   * tab does), or 'off' (each tab on its own: the option is off, the browser cannot share, or
+   * the source is closed).
+   */
+  readonly sharing: 'leader' | 'follower' | 'off';
 }
 "#;
 
@@ -235,6 +250,11 @@ impl JsLiveSource {
     #[wasm_bindgen(getter, js_name = lastEventId)]
     pub fn last_event_id(&self) -> Option<String> {
         self.source.last_event_id()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn sharing(&self) -> String {
+        self.source.sharing().into()
     }
 }
 
@@ -521,6 +541,8 @@ fn parse_options(value: JsValue) -> Result<crate::options::Options, Error> {
         token_param: o.string("tokenParam")?,
         last_event_id: o.string("lastEventId")?,
         pause_when_hidden: o.boolean("pauseWhenHidden")?,
+        share: o.boolean("share")?,
+        share_key: o.string("shareKey")?,
     };
     input.into_options(
         TokenSource::from_js(o.get("token"))?,

@@ -41,6 +41,7 @@ pub mod patch;
 mod platform;
 mod probe;
 pub mod resume;
+mod share;
 mod source;
 pub mod sse;
 pub mod token;

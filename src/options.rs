@@ -50,6 +50,10 @@ pub struct Options {
     pub last_event_id: Option<String>,
     /// Close the connection while the page is hidden and resume, losing nothing, when it shows.
     pub pause_when_hidden: bool,
+    /// One connection for every same-origin tab that opens the same stream (see `share`).
+    pub share: bool,
+    /// With `share`: only tabs with the same key share (to keep users or tenants apart).
+    pub share_key: String,
 }
 
 impl Default for Options {
@@ -68,6 +72,8 @@ impl Default for Options {
             token_param: "access_token".into(),
             last_event_id: None,
             pause_when_hidden: false,
+            share: false,
+            share_key: String::new(),
         }
     }
 }
@@ -128,6 +134,21 @@ impl Options {
         self
     }
 
+    /// One server connection for all the tabs of a browser profile that open the same stream
+    /// (the same URL without secrets, transport, credentials mode and `share_key`): one tab,
+    /// elected with the Web Locks API, holds it and relays every event over a
+    /// `BroadcastChannel`. Where either API is missing, each tab connects on its own.
+    pub fn share(mut self, on: bool) -> Self {
+        self.share = on;
+        self
+    }
+
+    /// With `share`: only sources with the same key share a connection.
+    pub fn share_key(mut self, key: impl Into<String>) -> Self {
+        self.share_key = key.into();
+        self
+    }
+
     /// Checks the invariants that builder callers could break.
     pub fn validate(&self) -> Result<()> {
         let b = &self.backoff;
@@ -165,6 +186,11 @@ impl Options {
                 self.max_event_bytes
             )));
         }
+        if self.share && self.pause_when_hidden {
+            return Err(Error::Config(
+                "share and pauseWhenHidden cannot be combined: a hidden leader would pause every tab".into(),
+            ));
+        }
         for (name, value) in [
             ("lastEventIdParam", &self.last_event_id_param),
             ("tokenParam", &self.token_param),
@@ -192,6 +218,8 @@ pub const OPTION_NAMES: &[&str] = &[
     "tokenParam",
     "lastEventId",
     "pauseWhenHidden",
+    "share",
+    "shareKey",
 ];
 
 pub const BACKOFF_NAMES: &[&str] = &["initialMs", "maxMs", "factor", "jitter", "maxAttempts"];
@@ -233,6 +261,8 @@ pub struct OptionsInput {
     pub token_param: Option<String>,
     pub last_event_id: Option<String>,
     pub pause_when_hidden: Option<bool>,
+    pub share: Option<bool>,
+    pub share_key: Option<String>,
 }
 
 #[derive(Default, Debug)]
@@ -317,6 +347,8 @@ impl OptionsInput {
             token_param: self.token_param.unwrap_or(defaults.token_param),
             last_event_id: self.last_event_id,
             pause_when_hidden: self.pause_when_hidden.unwrap_or(defaults.pause_when_hidden),
+            share: self.share.unwrap_or(defaults.share),
+            share_key: self.share_key.unwrap_or(defaults.share_key),
         };
         options.validate()?;
         Ok(options)
@@ -508,5 +540,25 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("tokenParam"));
+    }
+
+    #[test]
+    fn share_and_its_key_pass_through_and_exclude_pause_when_hidden() {
+        let options = OptionsInput {
+            share: Some(true),
+            share_key: Some("user-42".into()),
+            ..Default::default()
+        }
+        .into_options(None, None)
+        .unwrap();
+        assert!(options.share);
+        assert_eq!(options.share_key, "user-42");
+        assert!(!Options::default().share);
+        let err = Options::default()
+            .share(true)
+            .pause_when_hidden(true)
+            .validate()
+            .unwrap_err();
+        assert!(err.message().contains("share and pauseWhenHidden"));
     }
 }

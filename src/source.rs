@@ -26,6 +26,7 @@ use crate::transport::{Conn, Connection, EventId};
 mod delivery;
 mod fetch;
 mod lifecycle;
+mod shared;
 mod watchdog;
 
 /// Events the source always listens to, whether or not the app subscribed to them.
@@ -61,6 +62,10 @@ pub(crate) struct Inner {
     heartbeats: Cell<bool>,
     refreshed_once: Cell<bool>,
     lifecycle: RefCell<Vec<EventListener>>,
+    /// With `share`: this tab's part in the shared stream (`None` when it runs alone).
+    share: RefCell<Option<shared::Sharing>>,
+    /// This tab holds the shared stream's lock, so it connects and relays.
+    leading: Cell<bool>,
 }
 
 impl Inner {
@@ -89,9 +94,16 @@ impl Inner {
             heartbeats: Cell::new(false),
             refreshed_once: Cell::new(false),
             lifecycle: RefCell::new(Vec::new()),
+            share: RefCell::new(None),
+            leading: Cell::new(false),
         });
         inner.watch_page_lifecycle();
-        if inner.state.get() != State::Paused {
+        if inner.options.share && inner.join_share() {
+            // The lock decides: this tab connects when it leads, and follows until then.
+            let mut listeners = Vec::new();
+            inner.watch_share_lifecycle(&mut listeners);
+            inner.lifecycle.borrow_mut().extend(listeners);
+        } else if inner.state.get() != State::Paused {
             inner.connect();
         }
         Ok(inner)
@@ -102,6 +114,9 @@ impl Inner {
     }
 
     pub fn last_event_id(&self) -> Option<String> {
+        if let Some(followed) = self.followed_id() {
+            return followed;
+        }
         self.resume.borrow().last_id().map(str::to_owned)
     }
 
@@ -220,7 +235,7 @@ impl Inner {
             Ok(c) => c,
             Err(e) => {
                 self.emit_error(&e);
-                self.close();
+                self.stop();
                 return;
             }
         };
@@ -232,6 +247,11 @@ impl Inner {
             conn.set_js_listeners(name, registry.js_only.get(name).map(|f| &**f));
         }
         drop(registry);
+        if let Some(share) = self.share.borrow().as_ref() {
+            for name in &share.names {
+                conn.listen(name);
+            }
+        }
         self.resume.borrow_mut().new_connection(Reconnect::Takeover);
         self.opened.set(false);
         self.ever_opened.set(false);
@@ -314,7 +334,7 @@ impl Inner {
                 if let Some(e) = error {
                     self.emit_error(&e);
                 }
-                self.close();
+                self.stop();
             }
             Action::Retry { after_ms, error } => {
                 if let Some(e) = error {
@@ -349,7 +369,7 @@ impl Inner {
         self.emit_error(&Error::Closed(format!(
             "gave up after {attempts} reconnect attempts (backoff.maxAttempts)"
         )));
-        self.close();
+        self.stop();
     }
 
     fn drop_connection(&self) {
@@ -370,6 +390,8 @@ impl Inner {
             conn.listen(name);
             conn.set_js_listeners(name, registry.js_only.get(name).map(|f| &**f));
         }
+        drop(registry);
+        self.share_listen(name);
         id
     }
 
@@ -378,7 +400,12 @@ impl Inner {
         let emptied = registry.remove(kind, id);
         if let (Kind::Event(name), Some(conn)) = (kind, self.conn.borrow_mut().as_mut()) {
             conn.set_js_listeners(name, registry.js_only.get(name).map(|f| &**f));
-            if emptied.is_some() && name != RESET && name != HEARTBEAT {
+            let followers_listen = self
+                .share
+                .borrow()
+                .as_ref()
+                .is_some_and(|s| s.names.contains(name.as_str()));
+            if emptied.is_some() && name != RESET && name != HEARTBEAT && !followers_listen {
                 conn.unlisten(name);
             }
         }
@@ -394,6 +421,7 @@ impl Inner {
         self.reconnect_timer.borrow_mut().take();
         self.drop_connection();
         self.lifecycle.borrow_mut().clear();
+        self.leave_share();
         self.set_state(State::Closed);
         self.closed.set(true);
         let released = std::mem::take(&mut *self.registry.borrow_mut());

@@ -10,6 +10,7 @@ use super::{Inner, HEARTBEAT, RESET};
 use crate::dispatch::{self, call_js, Callback, EventSink, Meta, State};
 use crate::error::Error;
 use crate::resume::{self, Verdict};
+use crate::share::relay::Message;
 use crate::transport::EventId;
 
 impl Inner {
@@ -25,6 +26,9 @@ impl Inner {
     ) -> bool {
         if !self.admit(name, &id, || event.data()) {
             return false;
+        }
+        if self.leading.get() {
+            self.relay_event(name, &id, &event.data());
         }
         if js_only.get() {
             return true;
@@ -43,6 +47,9 @@ impl Inner {
         };
         let data = JsValue::from_str(data);
         if self.admit(name, &id, || data.clone()) {
+            if self.leading.get() {
+                self.relay_event(name, &id, &data);
+            }
             let id = id_text(&id);
             self.deliver(name, (!id.is_empty()).then_some(id), &data);
         }
@@ -78,7 +85,33 @@ impl Inner {
         }
     }
 
+    fn relay_event(&self, name: &str, id: &EventId, data: &JsValue) {
+        let id = id_text(id);
+        let same = match self.share.borrow_mut().as_mut() {
+            Some(s) if s.relayed_id == id => true,
+            Some(s) => {
+                s.relayed_id.clone_from(&id);
+                false
+            }
+            None => return,
+        };
+        self.post(&Message::Event {
+            name: name.to_owned(),
+            id,
+            data: data.as_string().unwrap_or_default(),
+            same,
+        });
+    }
+
     pub(super) fn notify_reset(&self, data: &JsValue) {
+        if self.leading.get() {
+            let text = js_sys::JSON::stringify(data)
+                .ok()
+                .and_then(|s| s.as_string())
+                .unwrap_or_default();
+            let id = self.last_event_id().unwrap_or_default();
+            self.post(&Message::Reset { data: text, id });
+        }
         for (_, cb) in self.registry.borrow().resets.snapshot().iter() {
             match cb {
                 Callback::Js(f) => call_js(f, &[data]),
@@ -141,6 +174,7 @@ impl Inner {
     }
 
     pub(crate) fn emit_error(&self, e: &Error) {
+        self.relay_error(e);
         let errors = self.registry.borrow().errors.snapshot();
         if errors.is_empty() {
             web_sys::console::warn_1(&e.to_string().into());
@@ -159,6 +193,9 @@ impl Inner {
     pub(super) fn set_state(&self, state: State) {
         if self.state.replace(state) == state {
             return;
+        }
+        if self.leading.get() && state != State::Closed {
+            self.post(&Message::State(state.as_str().to_owned()));
         }
         let states = self.registry.borrow().states.snapshot();
         let js: JsValue = state.as_str().into();

@@ -66,3 +66,19 @@ export async function assertNoProblems(page) {
 export async function waitForOpen(page, name = 'src') {
   await page.waitForFunction((n) => window[n]?.state === 'open', name, { timeout: 10_000, polling: 20 });
 }
+
+// How many SSE responses the server has open (its `/ready`).
+export async function sseClients() {
+  return (await (await fetch(`${server}/ready`)).json()).sseClients;
+}
+
+// Resolves once the server has exactly `n` SSE responses open (a closed tab's stream ends when
+// the server notices the socket closed).
+export async function waitForSseClients(n, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while ((last = await sseClients()) !== n) {
+    if (Date.now() > deadline) throw new Error(`the server has ${last} SSE clients, not ${n}, after ${timeout} ms`);
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+}
