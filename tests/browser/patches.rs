@@ -111,10 +111,14 @@ async fn a_failing_patch_leaves_state_unchanged_reports_the_index_and_resyncs() 
     let mut errors = collect_errors(src.source());
     let resyncs = Rc::new(RefCell::new(0));
     let count = Rc::clone(&resyncs);
+    // The resync answers when the test says so: the state between the failure and the resync
+    // is then observable in every engine, whatever order it runs promise callbacks in.
+    let release: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
+    let held = Rc::clone(&release);
     let resync = Closure::<dyn Fn() -> JsValue>::new(move || {
         *count.borrow_mut() += 1;
-        js_sys::Promise::resolve(&js_sys::JSON::parse(r#"{"counter":100,"rows":[]}"#).unwrap())
-            .into()
+        let held = Rc::clone(&held);
+        js_sys::Promise::new(&mut |resolve, _| *held.borrow_mut() = Some(resolve)).into()
     });
     let f: js_sys::Function = resync.as_ref().clone().unchecked_into();
     let (store, mut seen) = store_on(&src, r#"{"counter":1,"rows":[]}"#, Some(&f));
@@ -137,6 +141,19 @@ async fn a_failing_patch_leaves_state_unchanged_reports_the_index_and_resyncs() 
         r#"{"counter":1,"rows":[]}"#,
         "nothing of the failed patch is visible"
     );
+    within(5000, "the resync call", async {
+        while release.borrow().is_none() {
+            sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let resolve = release.borrow_mut().take().expect("resync was called");
+    resolve
+        .call1(
+            &JsValue::NULL,
+            &js_sys::JSON::parse(r#"{"counter":100,"rows":[]}"#).unwrap(),
+        )
+        .unwrap();
     let resynced = next(&mut seen, 5000, "the resynced state").await;
     assert_eq!(json(&resynced), r#"{"counter":100,"rows":[]}"#);
     assert_eq!(*resyncs.borrow(), 1);
