@@ -68,8 +68,12 @@ async fn subscribe(
     let patches = BroadcastStream::new(rx)
         .take_while(|r| std::future::ready(r.is_ok()))
         .filter_map(|r| async move {
-            r.ok()
-                .map(|(n, data)| Ok(Event::default().event("patch").id(n.to_string()).data(&*data)))
+            r.ok().map(|(n, data)| {
+                Ok(Event::default()
+                    .event("patch")
+                    .id(n.to_string())
+                    .data(&*data))
+            })
         });
     Sse::new(first.chain(patches)).keep_alive(KeepAlive::default())
 }
@@ -84,7 +88,10 @@ async fn publish(
         t.last += 1;
         t.tx.send((t.last, data)).unwrap_or(0)
     });
-    (StatusCode::ACCEPTED, Json(json!({ "receivers": receivers })))
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "receivers": receivers })),
+    )
 }
 
 #[tokio::main]
