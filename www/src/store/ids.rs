@@ -100,23 +100,12 @@ mod tests {
         assert_ne!(a, b);
     }
 
+    /// The spellings themselves are tested once, in `livesource-protocol`'s `resume`; here, that
+    /// the server maps a refused one to its typed `Malformed`.
     #[test]
     fn event_ids_are_canonical_decimal() {
-        assert_eq!(parse_event_id("0"), Ok(0));
         assert_eq!(parse_event_id("42"), Ok(42));
-        for bad in [
-            "",
-            "042",
-            "+1",
-            "-1",
-            " 1",
-            "1 ",
-            "0x10",
-            "1e3",
-            "99999999999999999999999",
-        ] {
-            assert_eq!(parse_event_id(bad), Err(ResumeError::Malformed), "{bad:?}");
-        }
+        assert_eq!(parse_event_id("042"), Err(ResumeError::Malformed));
     }
 
     #[test]
