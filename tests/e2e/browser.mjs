@@ -44,11 +44,20 @@ async function launchChromium(extraArgs) {
       '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs],
   });
   const context = await browser.newContext();
+  return eventPages(browser, async () => {
+    const page = await context.newPage();
+    await page.addInitScript(CAPTURE);
+    return page;
+  });
+}
+
+// A browser whose pages report problems as events (Playwright's and puppeteer's, alike): `open`
+// makes a page with CAPTURE installed before the page's own scripts.
+function eventPages(browser, open) {
   return {
     engine,
     async newPage() {
-      const page = await context.newPage();
-      await page.addInitScript(CAPTURE);
+      const page = await open();
       const problems = watchProblems(page);
       return wrap({
         goto: (url) => page.goto(url).then(() => {}),
@@ -100,23 +109,11 @@ async function launchFirefox() {
       'network.connectivity-service.enabled': false,
     },
   });
-  return {
-    engine,
-    async newPage() {
-      const page = await browser.newPage();
-      await page.evaluateOnNewDocument(CAPTURE);
-      const problems = watchProblems(page);
-      return wrap({
-        goto: (url) => page.goto(url).then(() => {}),
-        evaluate: (fn, arg) => page.evaluate(fn, arg),
-        reportedProblems: () => problems,
-        close: () => page.close(),
-        raw: page,
-      });
-    },
-    close: () => browser.close(),
-    raw: browser,
-  };
+  return eventPages(browser, async () => {
+    const page = await browser.newPage();
+    await page.evaluateOnNewDocument(CAPTURE);
+    return page;
+  });
 }
 
 // ---- WebKitGTK (WebKitWebDriver) ------------------------------------------------------------
