@@ -9,6 +9,7 @@
 //! | `publish(topic, ops, token)` | `POST /_publish/<topic>`: JSON-Patch ops to a patch topic | |
 //! | `cut_streams()` | kills the server mid-stream (`POST /_test/exit`); every stream drops; `--restart` brings it back on the same port and data | `--test-routes --restart` |
 //! | `insert_until_acknowledged(...)` | `insert`, retried while the server is down | |
+//! | `request_when_up(...)` | any request that is safe to repeat, retried while the server is down (tests run concurrently: another test may have cut it) | |
 //! | `eventually(ms, what, check)` | waits until `check()` holds, or fails the test saying `what` | |
 #![allow(dead_code)]
 
@@ -65,6 +66,27 @@ pub async fn request(
         .dyn_into()
 }
 
+/// `request`, retried while the server does not answer at all. Tests run concurrently, so
+/// another test's `cut_streams` may have the server down for a moment; `--restart` brings it
+/// back. Only for requests that are safe to repeat.
+pub async fn request_when_up(
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+) -> Response {
+    let start = js_sys::Date::now();
+    loop {
+        match request(method, path, body, token).await {
+            Ok(response) => return response,
+            Err(e) if js_sys::Date::now() - start > 10_000.0 => {
+                panic!("{method} {path}: the server did not answer for 10 s: {e:?}")
+            }
+            Err(_) => sleep(50).await,
+        }
+    }
+}
+
 async fn text(response: &Response) -> String {
     JsFuture::from(response.text().expect("text()"))
         .await
@@ -75,14 +97,13 @@ async fn text(response: &Response) -> String {
 
 /// A token for `role` (`viewer`, `editor`, `admin`), valid for ten minutes.
 pub async fn token(role: &str) -> String {
-    let r = request(
+    let r = request_when_up(
         "GET",
         &format!("/_test/token?role={role}&ttl_secs=600"),
         None,
         None,
     )
-    .await
-    .expect("the server answers");
+    .await;
     assert_eq!(
         r.status(),
         200,
@@ -133,9 +154,7 @@ pub async fn publish(topic: &str, ops: &Value, token: &str) -> Result<(), u16> {
 /// `--restart` it is back within a moment on the same port with the same data, and clients
 /// resume from their last event id.
 pub async fn cut_streams() {
-    let r = request("POST", "/_test/exit", None, None)
-        .await
-        .expect("the server answers");
+    let r = request_when_up("POST", "/_test/exit", None, None).await;
     assert_eq!(
         r.status(),
         202,
