@@ -187,10 +187,20 @@ export async function fanout({ quick = false } = {}) {
     const peers = new Map();
     let peerBest = null;
     let peerStopped = null;
-    for (const n of steps) {
+    // Which server goes first alternates from step to step: on a busy machine, whatever else
+    // runs drifts over minutes, and neither server should always get the quieter half.
+    const pair = async (n, peerFirst, again = false) => {
+      const runPeer = async () => (peerStopped && !again ? null : step(n, PROCS, 'peer'));
+      if (peerFirst) {
+        const p = await runPeer();
+        return [await step(n, PROCS), p];
+      }
       const r = await step(n, PROCS);
-      if (!peerStopped) {
-        const p = await step(n, PROCS, 'peer');
+      return [r, await runPeer()];
+    };
+    for (const [i, n] of steps.entries()) {
+      const [r, p] = await pair(n, i % 2 === 1);
+      if (p) {
         if (p.ok) {
           peers.set(n, p);
           peerBest = p;
@@ -240,14 +250,24 @@ export async function fanout({ quick = false } = {}) {
         `so ${fmt(best.clients)} × ${RATE}/s needs ${cores(best)} cores in all; the server's threads ran ${secs(best.serverCpuMs)} and waited ${secs(best.serverRunqueueWaitMs)} for a CPU (load average ${best.load.toFixed(1)})`,
         us(best.serverCpuMs, best.received), vsPeer((p) => us(p.serverCpuMs, p.received)), ratioToPeer((r) => r.serverCpuMs / r.received), '—', '—'],
     ];
-    // The p99 target against the peer, at 10,000 and 19,000 clients.
-    for (const n of [10_000, 19_000]) {
+    // The p99 target against the peer, at 10,000 and 19,000 clients: the ramp's pair and a
+    // second pair in the other order; the ratio is of the two rounds' means.
+    for (const n of quick ? [] : [10_000, 19_000]) {
       const r = r10k(n);
       if (!r) continue;
       const p = peers.get(n);
-      rows.push(['P5', `p99 publish→receipt at ${fmt(n)} clients, against the peer at the same N`,
-        `${ms(r.p99Ms)} ms`, p ? `${ms(p.p99Ms)} ms (axum + broadcast peer)` : 'the peer did not hold this N',
-        p ? `${(r.p99Ms / p.p99Ms).toFixed(2)}×` : '—', '≤ 1.0× the peer', p ? met(r.p99Ms <= p.p99Ms) : 'missed']);
+      const lives = [r];
+      const peersAt = p ? [p] : [];
+      if (p) {
+        const [r2, p2] = await pair(n, steps.indexOf(n) % 2 === 0, true);
+        if (r2.ok) lives.push(r2);
+        if (p2?.ok) peersAt.push(p2);
+      }
+      const mean = (xs) => xs.reduce((a, x) => a + x.p99Ms, 0) / xs.length;
+      const each = (xs) => xs.map((x) => ms(x.p99Ms)).join(' and ');
+      rows.push(['P5', `p99 publish→receipt at ${fmt(n)} clients, against the peer at the same N (${lives.length} + ${peersAt.length} rounds, order alternated; mean of the rounds)`,
+        `${each(lives)} ms`, p ? `${each(peersAt)} ms (axum + broadcast peer)` : 'the peer did not hold this N',
+        p ? `${(mean(lives) / mean(peersAt)).toFixed(2)}×` : '—', '≤ 1.0× the peer', p ? met(mean(lives) <= mean(peersAt)) : 'missed']);
     }
     return rows;
   } finally {

@@ -4,7 +4,9 @@
 //!
 //! - `GET /<page>/__events?topic=T`: `event: heartbeat` with the topic's position as its id, then
 //!   `event: patch` with `id: n` for each publish;
-//! - `POST /_publish/<topic>`: broadcasts the body, answers 202 `{"receivers": n}`.
+//! - `POST /_publish/<topic>`: broadcasts the body, answers 202 `{"receivers": n}`;
+//! - `GET /ready`: `{"sseClients": n}`, the subscribers of every topic (the load generator checks
+//!   its own count against the server's, as it does with livesource-dev).
 //!
 //! No auth, no resume history, no per-client bound beyond the channel's own lag: the baseline
 //! is the plain thing, not a second livesource-dev.
@@ -45,6 +47,18 @@ impl Topics {
         });
         f(topic)
     }
+}
+
+impl Topics {
+    /// Open subscriptions over all topics: each SSE response holds one receiver until dropped.
+    fn receivers(&self) -> usize {
+        let topics = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        topics.values().map(|t| t.tx.receiver_count()).sum()
+    }
+}
+
+async fn ready(State(topics): State<Topics>) -> Json<serde_json::Value> {
+    Json(json!({ "sseClients": topics.receivers() }))
 }
 
 #[derive(Deserialize)]
@@ -102,6 +116,7 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/{page}/__events", get(subscribe))
         .route("/_publish/{topic}", post(publish))
+        .route("/ready", get(ready))
         .with_state(Topics::default());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
