@@ -406,7 +406,7 @@ async function p3(dev) {
     `${ratio(live.requests, perEvent.requests)} / ${ratio(live.requests, htmx.requests)}`,
     `≤ 1 + burst ÷ fetch = ${fmt(Math.floor(bound))}, DOM equal`, met(live.requests <= bound && live.domEqual)]);
   if (!htmx.domEqual || !perEvent.domEqual) {
-    notes.push('P3: a **stale** DOM is what Facet's pattern left on screen after the burst settled (newest row shown ≠ the server\'s). With htmx.ajax, requests queued while one is in flight swap into the element that the previous outerHTML swap detached, so the last update can be lost; with a fetch per event, responses may land out of order.');
+    notes.push('P3: a **stale** DOM is what Facet\'s pattern left on screen after the burst settled (newest row shown ≠ the server\'s). With htmx.ajax, requests queued while one is in flight swap into the element that the previous outerHTML swap detached, so the last update can be lost; with a fetch per event, responses may land out of order.');
   }
 }
 
