@@ -34,7 +34,7 @@ bench: setup-test pkg
 pkg: $(WASM)
 
 $(WASM): $(LIB_SOURCES)
-	wasm-pack build --target web --profile wasm-release --no-opt --out-dir pkg --out-name livesource_wasm
+	wasm-pack build --target web --profile wasm-release --no-opt --out-dir pkg --out-name livesource_wasm -- --features npm
 	node_modules/.bin/wasm-opt -Oz $(WASM) -o $(WASM)
 	node scripts/package.mjs
 	@printf '==> pkg/: wasm %s bytes gzip, JS %s bytes gzip\n' \

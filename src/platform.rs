@@ -58,3 +58,13 @@ pub(crate) fn same_origin(url: &str) -> bool {
         _ => false,
     }
 }
+
+/// The npm package is the whole program, so it may pick the allocator: talc is a few KB smaller
+/// than the default dlmalloc. A Rust app linking the library keeps its own (feature `npm` off).
+#[cfg(all(
+    feature = "npm",
+    target_arch = "wasm32",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
