@@ -40,6 +40,12 @@ pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// An HTTP date (`Retry-After`) in Unix milliseconds, read by the browser's `Date.parse`.
+pub(crate) fn parse_http_date(value: &str) -> Option<f64> {
+    let at = js_sys::Date::parse(value);
+    (!at.is_nan()).then_some(at)
+}
+
 /// A JS exception's message, for error reports.
 pub(crate) fn describe(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()

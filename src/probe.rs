@@ -35,7 +35,7 @@ pub(crate) async fn probe(url: &str, with_credentials: bool) -> Probe {
         status,
         retry_after_ms: field("retryAfter")
             .as_string()
-            .and_then(|v| parse_retry_after(&v, platform::now_ms())),
+            .and_then(|v| parse_retry_after(&v, platform::now_ms(), platform::parse_http_date)),
         event_stream,
         content_type,
         retry_hint_ms: field("first")

@@ -97,7 +97,7 @@ impl Inner {
             retry_after_ms: head
                 .retry_after
                 .as_deref()
-                .and_then(|v| parse_retry_after(v, platform::now_ms())),
+                .and_then(|v| parse_retry_after(v, platform::now_ms(), platform::parse_http_date)),
             event_stream,
             content_type: head.content_type.clone(),
             retry_hint_ms: None,
