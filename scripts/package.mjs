@@ -1,5 +1,5 @@
 // Turns wasm-pack's output in pkg/ into the `livesource` npm package: adds the hand-written
-// entry points from js/, and writes package.json and README.md from files kept in the repo
+// entry points from src/js/, and writes package.json and README.md from files kept in the repo
 // (version from Cargo.toml, quick start from the root README), so nobody edits pkg/ by hand.
 import { readFileSync, writeFileSync, copyFileSync, readdirSync, rmSync } from 'node:fs';
 
@@ -11,7 +11,7 @@ const description = field('description');
 if (!version) throw new Error('no [package] version in Cargo.toml');
 
 for (const f of ['livesource.js', 'livesource.d.ts', 'livesource-auto.js', 'livesource-auto.d.ts']) {
-  copyFileSync(`js/${f}`, `pkg/${f}`);
+  copyFileSync(`src/js/${f}`, `pkg/${f}`);
 }
 for (const f of ['LICENSE-MIT', 'LICENSE-APACHE']) copyFileSync(f, `pkg/${f}`);
 

@@ -108,7 +108,7 @@ impl Wiring {
             let source = LiveSource::connect(stream, Options::default().share(share))?;
             let refreshes = Rc::new(RefCell::new(Vec::<Refresh>::new()));
             let marked = Rc::clone(&refreshes);
-            let state = source.on_state(move |s| mark_all(&marked.borrow(), s.as_str()));
+            let state = source.on_state(move |s| mark_all(&marked.borrow(), s.as_str()))?;
             self.sources.insert(
                 url.clone(),
                 Shared {
@@ -173,9 +173,8 @@ fn mark(element: &Element, state: &str) {
     let _ = element.set_attribute("data-live-state", state);
 }
 
-/// Wiring in effect for a document. Dropping it (`free()` from JS) disconnects the observer and
-/// closes every connection it opened.
-#[wasm_bindgen]
+/// Wiring in effect for a document. Dropping it disconnects the observer and closes every
+/// connection it opened.
 #[must_use = "dropping AutoWiring unwires every element"]
 pub struct AutoWiring {
     wiring: Rc<RefCell<Wiring>>,
@@ -183,18 +182,15 @@ pub struct AutoWiring {
     _callback: Closure<dyn FnMut()>,
 }
 
-#[wasm_bindgen]
 impl AutoWiring {
     /// How many elements are wired now.
-    #[wasm_bindgen(getter)]
-    pub fn elements(&self) -> u32 {
-        self.wiring.borrow().elements() as u32
+    pub fn elements(&self) -> usize {
+        self.wiring.borrow().elements()
     }
 
     /// How many connections are open now (one per distinct `data-live-src`).
-    #[wasm_bindgen(getter)]
-    pub fn connections(&self) -> u32 {
-        self.wiring.borrow().sources.len() as u32
+    pub fn connections(&self) -> usize {
+        self.wiring.borrow().sources.len()
     }
 }
 
@@ -205,9 +201,9 @@ impl Drop for AutoWiring {
 }
 
 /// Wires every `[data-live-src]` element under `root` (default: the document element) now and
-/// whenever the DOM changes.
-#[wasm_bindgen(js_name = autoWire)]
-pub fn auto_wire(root: Option<Element>) -> Result<AutoWiring, JsError> {
+/// whenever the DOM changes. An element whose attributes are wrong is marked
+/// `data-live-state="error"` with a console warning; the others are still wired.
+pub fn auto_wire(root: Option<Element>) -> Result<AutoWiring> {
     let root = match root {
         Some(r) => r,
         None => platform::window()

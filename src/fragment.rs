@@ -10,7 +10,6 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Element};
 
 use crate::coalesce::{Coalescer, Start};
-use crate::dispatch::call_js;
 use crate::error::{Error, Result};
 use crate::platform;
 use crate::source::Inner;
@@ -78,15 +77,29 @@ impl From<&str> for Target {
     }
 }
 
+/// Called with the fragment's HTML after each swap, and the element now in the target's place
+/// (`None` for `Swap::None`, which calls it instead of swapping).
+pub type OnSwap = Rc<dyn Fn(&str, Option<&Element>)>;
+
 /// What a refresh does, validated.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RefreshOptions {
     pub url: String,
     pub target: Option<Target>,
     pub swap: Swap,
     pub allow_cross_origin: bool,
-    /// Called with the fragment's HTML after each swap (and instead of one, for `Swap::None`).
-    pub on_swap: Option<js_sys::Function>,
+    pub on_swap: Option<OnSwap>,
+}
+
+impl std::fmt::Debug for RefreshOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshOptions")
+            .field("url", &self.url)
+            .field("target", &self.target)
+            .field("swap", &self.swap)
+            .field("allow_cross_origin", &self.allow_cross_origin)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RefreshOptions {
@@ -98,6 +111,12 @@ impl RefreshOptions {
             allow_cross_origin: false,
             on_swap: None,
         }
+    }
+
+    /// Calls `f` after each swap (see [`OnSwap`]).
+    pub fn on_swap(mut self, f: impl Fn(&str, Option<&Element>) + 'static) -> Self {
+        self.on_swap = Some(Rc::new(f));
+        self
     }
 }
 
@@ -215,10 +234,10 @@ impl Refresher {
             {
                 *self.target.borrow_mut() = Some(Target::Element(first.clone()));
             }
-            target_el = Some(placed);
+            target_el = placed.dyn_into::<Element>().ok();
         }
         if let Some(f) = &self.options.on_swap {
-            call_js(f, &[&html.into(), &target_el.unwrap_or(JsValue::NULL)]);
+            f(html, target_el.as_ref());
         }
         Ok(())
     }

@@ -10,7 +10,9 @@ use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 
-use crate::dispatch::{Callback, EventSink, Id, Kind, Meta, RustSink, State};
+use crate::dispatch::{
+    Callback, ErrorFn, EventSink, Id, Kind, Meta, Registry, ResetFn, RustSink, State, StateFn,
+};
 use crate::error::{Error, Result};
 use crate::fragment::{RefreshOptions, Refresher};
 use crate::options::Options;
@@ -79,22 +81,20 @@ impl LiveSource {
     /// Fragment refresh: on every `event`, GET `options.url` (with `HX-Request: true`) and swap
     /// the HTML into the target, coalescing bursts. A `reset` re-fetches once.
     pub fn refresh(&self, event: &str, options: RefreshOptions) -> Result<Refresh> {
-        if self.inner.is_closed() {
-            return Err(Error::Closed("this LiveSource is closed".into()));
-        }
+        self.check_open()?;
         let refresher = Refresher::new(&self.inner, options)?;
         let on_event = Rc::clone(&refresher);
-        let id = self.inner.add_event(
-            event,
-            EventSink::Raw(Rc::new(move |_: &JsValue| on_event.trigger())),
-        );
         let on_reset = Rc::clone(&refresher);
-        let reset_id = self.add_reset(move |_: &JsValue| on_reset.trigger());
         Ok(Refresh {
             refresher,
             registrations: vec![
-                Registration::new(&self.inner, Kind::Event(event.into()), id),
-                Registration::new(&self.inner, Kind::Reset, reset_id),
+                self.listen(
+                    event,
+                    EventSink::Raw(Rc::new(move |_: &JsValue| on_event.trigger())),
+                )?,
+                self.add_reset(Callback::Rust(Rc::new(move |_: &JsValue| {
+                    on_reset.trigger()
+                })))?,
             ],
             detached: false,
         })
@@ -119,55 +119,90 @@ impl LiveSource {
         &self,
         event: &str,
         initial: JsValue,
-        resync: Option<js_sys::Function>,
+        resync: Option<crate::patch::Resync>,
     ) -> Result<crate::patch::PatchStore> {
-        if self.inner.is_closed() {
-            return Err(Error::Closed("this LiveSource is closed".into()));
-        }
+        self.check_open()?;
         let store = crate::patch::store::StoreInner::new(&self.inner, initial, resync);
         let on_data = Rc::clone(&store);
-        let id = self.inner.add_event(
-            event,
-            EventSink::Raw(Rc::new(move |data: &JsValue| on_data.on_data(data))),
-        );
         let on_reset = Rc::clone(&store);
-        let reset_id = self.add_reset(move |_: &JsValue| on_reset.request_resync());
         Ok(crate::patch::PatchStore {
             inner: store,
             _guards: vec![
-                Registration::new(&self.inner, Kind::Event(event.into()), id),
-                Registration::new(&self.inner, Kind::Reset, reset_id),
+                self.listen(
+                    event,
+                    EventSink::Raw(Rc::new(move |data: &JsValue| on_data.on_data(data))),
+                )?,
+                self.add_reset(Callback::Rust(Rc::new(move |_: &JsValue| {
+                    on_reset.request_resync()
+                })))?,
             ],
         })
     }
 
-    /// Calls `f` on every state change.
-    pub fn on_state(&self, f: impl Fn(State) + 'static) -> Registration {
-        let mut r = self.inner.registry.borrow_mut();
-        let id = r.next_id();
-        r.states.add(id, Callback::Rust(Rc::new(f)));
-        Registration::new(&self.inner, Kind::State, id)
+    /// Calls `f` on every state change. A closed source changes no more: `Error::Closed`.
+    pub fn on_state(&self, f: impl Fn(State) + 'static) -> Result<Registration> {
+        self.add_state(Callback::Rust(Rc::new(f)))
     }
 
-    /// Calls `f` with every error: decode, http, auth, network, closed.
-    pub fn on_error(&self, f: impl Fn(&Error) + 'static) -> Registration {
-        let mut r = self.inner.registry.borrow_mut();
-        let id = r.next_id();
-        r.errors.add(id, Callback::Rust(Rc::new(f)));
-        Registration::new(&self.inner, Kind::Error, id)
+    /// Calls `f` with every error: decode, http, auth, network, patch, swap, closed. On a closed
+    /// source: `Error::Closed`.
+    pub fn on_error(&self, f: impl Fn(&Error) + 'static) -> Result<Registration> {
+        self.add_error(Callback::Rust(Rc::new(f)))
     }
 
-    fn add_reset(&self, f: impl Fn(&JsValue) + 'static) -> Id {
-        let mut r = self.inner.registry.borrow_mut();
-        let id = r.next_id();
-        r.resets.add(id, Callback::Rust(Rc::new(f)));
-        id
+    /// Calls `f` when the server sends `event: reset` (it could not resume without a gap) or its
+    /// ids start again below the resume point (it restarted): state derived from earlier events
+    /// must be rebuilt. `f` gets the reset's data as JSON text (data that is not JSON arrives as
+    /// a JSON string). On a closed source: `Error::Closed`.
+    pub fn on_reset(&self, f: impl Fn(&str) + 'static) -> Result<Registration> {
+        self.add_reset(Callback::Rust(Rc::new(move |data: &JsValue| {
+            let text = js_sys::JSON::stringify(data)
+                .ok()
+                .and_then(|t| t.as_string());
+            f(text.as_deref().unwrap_or("null"))
+        })))
     }
 
-    /// Calls `f` when the server sends `event: reset`: it could not resume without a gap, so
-    /// state derived from earlier events must be rebuilt.
-    pub fn on_reset(&self, f: impl Fn(&JsValue) + 'static) -> Registration {
-        Registration::new(&self.inner, Kind::Reset, self.add_reset(f))
+    pub(crate) fn add_state(&self, cb: Callback<StateFn>) -> Result<Registration> {
+        self.register(Kind::State, |r, id| r.states.add(id, cb))
+    }
+
+    pub(crate) fn add_error(&self, cb: Callback<ErrorFn>) -> Result<Registration> {
+        self.register(Kind::Error, |r, id| r.errors.add(id, cb))
+    }
+
+    pub(crate) fn add_reset(&self, cb: Callback<ResetFn>) -> Result<Registration> {
+        self.register(Kind::Reset, |r, id| r.resets.add(id, cb))
+    }
+
+    /// Adds a listener for `event` (the connection starts listening for that name if needed).
+    pub(crate) fn listen(&self, event: &str, sink: EventSink) -> Result<Registration> {
+        self.check_open()?;
+        let id = self.inner.add_event(event, sink);
+        Ok(Registration::new(
+            &self.inner,
+            Kind::Event(event.into()),
+            id,
+        ))
+    }
+
+    fn register(&self, kind: Kind, add: impl FnOnce(&mut Registry, Id)) -> Result<Registration> {
+        self.check_open()?;
+        let id = {
+            let mut registry = self.inner.registry.borrow_mut();
+            let id = registry.next_id();
+            add(&mut registry, id);
+            id
+        };
+        Ok(Registration::new(&self.inner, kind, id))
+    }
+
+    /// A closed source never calls a listener again, so adding one is a mistake worth naming.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.inner.is_closed() {
+            return Err(Error::Closed("this LiveSource is closed".into()));
+        }
+        Ok(())
     }
 
     pub fn state(&self) -> State {
@@ -187,10 +222,6 @@ impl LiveSource {
 
     pub fn close(&self) {
         self.inner.close();
-    }
-
-    pub(crate) fn inner(&self) -> &Rc<Inner> {
-        &self.inner
     }
 }
 

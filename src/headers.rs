@@ -44,20 +44,6 @@ impl HeadersSource {
         HeadersSource::Rust(Rc::new(move || Box::pin(f())))
     }
 
-    /// Accepts `undefined`/`null` (none) or a function; anything else is a config error.
-    pub fn from_js(value: JsValue) -> Result<Option<Self>> {
-        if value.is_undefined() || value.is_null() {
-            return Ok(None);
-        }
-        match value.dyn_into::<js_sys::Function>() {
-            Ok(f) => Ok(Some(HeadersSource::Js(f))),
-            Err(v) => Err(Error::Config(format!(
-                "headers must be a function returning an object of strings (or a Promise of one), got {}",
-                js_type_name(&v)
-            ))),
-        }
-    }
-
     /// Asks for this connect's headers.
     pub async fn fetch(&self) -> Result<Headers> {
         let headers = match self {

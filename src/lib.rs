@@ -23,7 +23,8 @@
 //! ```
 //!
 //! Pure logic (backoff, resume, SSE framing, failure rules, options) lives in plain modules with
-//! native tests; `connection`, `source`, `probe` and `js` are the thin browser layers.
+//! native tests; `transport`, `source`, `probe` and `share` are the thin browser
+//! layers, and `js` (with its TypeScript and the npm entry points) is the whole JavaScript API.
 
 mod auto;
 pub mod backoff;
@@ -52,22 +53,12 @@ pub use auto::{auto_wire, AutoWiring};
 pub use backoff::Backoff;
 pub use dispatch::{Meta, State};
 pub use error::Error;
-pub use fragment::{RefreshOptions, Swap, Target};
+pub use fragment::{OnSwap, RefreshOptions, Swap, Target};
 pub use handle::{Event, LiveSource, Refresh, Registration, Subscription};
 pub use headers::HeadersSource;
 pub use js::JsLiveSource;
 pub use options::{Options, Transport};
 pub use token::TokenSource;
-
-/// A panic is a bug (exported functions return errors instead), but if one happens its message
-/// must reach the console rather than a bare `unreachable` trap.
-#[cfg(target_arch = "wasm32")]
-#[wasm_bindgen::prelude::wasm_bindgen(start)]
-fn start() {
-    std::panic::set_hook(Box::new(|info| {
-        web_sys::console::error_1(&format!("livesource panicked: {info}").into());
-    }));
-}
 
 // The pure modules' unit tests run natively and, through `wasm-pack test`, in Chromium too.
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -40,20 +40,6 @@ impl TokenSource {
         TokenSource::Rust(Rc::new(move || Box::pin(f())))
     }
 
-    /// Accepts `undefined`/`null` (no token) or a function; anything else is a config error.
-    pub fn from_js(value: JsValue) -> Result<Option<Self>> {
-        if value.is_undefined() || value.is_null() {
-            return Ok(None);
-        }
-        match value.dyn_into::<js_sys::Function>() {
-            Ok(f) => Ok(Some(TokenSource::Js(f))),
-            Err(v) => Err(Error::Config(format!(
-                "token must be a function returning a string or a Promise of one, got {}",
-                js_type_name(&v)
-            ))),
-        }
-    }
-
     /// Asks for a fresh token.
     pub async fn fetch(&self) -> Result<String> {
         let token = match self {

@@ -14,4 +14,4 @@ mod agree;
 pub mod ops;
 pub(crate) mod store;
 
-pub use store::{PatchOptions, PatchStore};
+pub use store::{PatchOptions, PatchStore, Resync};

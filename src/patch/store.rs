@@ -4,16 +4,19 @@
 //! or a server `reset`. Values never cross into wasm on the hot path.
 
 use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::dispatch::Id;
 use crate::error::Error;
 use crate::platform;
 use crate::source::Inner;
+use crate::token::call_js_fn;
 
 #[wasm_bindgen(module = "/src/patch/engine.js")]
 extern "C" {
@@ -44,12 +47,44 @@ extern "C" {
     fn copy_json(value: &JsValue) -> Result<JsValue, JsValue>;
 }
 
+type StateFuture = Pin<Box<dyn Future<Output = Result<Value, String>>>>;
+
+/// Where a store gets the full state after a failed patch or a `reset`.
+#[derive(Clone)]
+pub enum Resync {
+    /// A JS function returning the state or a promise of it: its value is copied in JS, never
+    /// converted through Rust.
+    Js(js_sys::Function),
+    /// A Rust closure returning a future of the state.
+    Rust(Rc<dyn Fn() -> StateFuture>),
+}
+
+impl Resync {
+    /// The full state from an async Rust function; an `Err` is reported as a 'patch' error.
+    pub fn from_fn<F, Fut>(f: F) -> Self
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = Result<Value, String>> + 'static,
+    {
+        Resync::Rust(Rc::new(move || Box::pin(f())))
+    }
+}
+
+impl fmt::Debug for Resync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Resync::Js(_) => "Resync::Js(..)",
+            Resync::Rust(_) => "Resync::Rust(..)",
+        })
+    }
+}
+
 /// How a patch store starts and recovers.
 #[derive(Clone, Debug, Default)]
 pub struct PatchOptions {
     pub initial: Value,
-    /// Called after a failed patch or a `reset`; returns (or resolves to) the full state.
-    pub resync: Option<js_sys::Function>,
+    /// Asked for the full state after a failed patch or a `reset`.
+    pub resync: Option<Resync>,
 }
 
 pub(crate) struct StoreInner {
@@ -58,7 +93,7 @@ pub(crate) struct StoreInner {
     /// The one state, with its subscribers: a JS value whose containers are never changed once
     /// published.
     js: Store,
-    resync: Option<js_sys::Function>,
+    resync: Option<Resync>,
     resyncing: Cell<bool>,
 }
 
@@ -80,7 +115,7 @@ impl PatchStore {
     }
 
     /// The current state as the JS object handed to subscribers.
-    pub fn js_state(&self) -> JsValue {
+    pub(crate) fn js_state(&self) -> JsValue {
         self.inner.js.state()
     }
 
@@ -98,7 +133,7 @@ pub(crate) fn initial_from_value(value: &Value) -> JsValue {
 
 impl StoreInner {
     /// `initial` is already a private copy.
-    pub fn new(source: &Rc<Inner>, initial: JsValue, resync: Option<js_sys::Function>) -> Rc<Self> {
+    pub fn new(source: &Rc<Inner>, initial: JsValue, resync: Option<Resync>) -> Rc<Self> {
         Rc::new_cyclic(|me| StoreInner {
             me: me.clone(),
             source: Rc::downgrade(source),
@@ -188,16 +223,19 @@ fn patch_error(thrown: JsValue) -> Error {
 
 /// Calls the resync function and copies its result (never the caller's own object, which it may
 /// go on mutating).
-async fn fetch_state(resync: &js_sys::Function) -> Result<JsValue, Error> {
+async fn fetch_state(resync: &Resync) -> Result<JsValue, Error> {
     let failed = |e: &JsValue| Error::Patch {
         index: None,
         message: format!("resync failed: {}", platform::describe(e)),
     };
-    let value = resync.call0(&JsValue::UNDEFINED).map_err(|e| failed(&e))?;
-    let value = match value.dyn_into::<js_sys::Promise>() {
-        Ok(p) => JsFuture::from(p).await.map_err(|e| failed(&e))?,
-        Err(v) => v,
+    let resync = match resync {
+        Resync::Js(f) => f,
+        Resync::Rust(f) => {
+            let state = f().await.map_err(|e| failed(&e.into()))?;
+            return Ok(initial_from_value(&state));
+        }
     };
+    let value = call_js_fn(resync).await.map_err(|e| failed(&e))?;
     let copy = copy_json(&value).map_err(|e| failed(&e))?;
     if copy.is_undefined() {
         return Err(failed(&"resync returned no JSON value".into()));

@@ -1,6 +1,6 @@
 //! Bad configuration is rejected at construction, with a message that names the problem.
 
-use livesource::JsLiveSource;
+use livesource::{Error, JsLiveSource, LiveSource, Options};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -63,4 +63,108 @@ fn callbacks_must_be_functions() {
         .map(JsValue::from)
         .unwrap();
     assert!(get(&err, "message").as_string().unwrap().contains("closed"));
+}
+
+/// The message of what a JS method threw.
+fn thrown(result: Result<impl Sized, JsError>) -> String {
+    match result {
+        Ok(_) => panic!("accepted"),
+        Err(e) => get(&JsValue::from(e), "message").as_string().unwrap(),
+    }
+}
+
+#[wasm_bindgen_test]
+fn option_values_of_the_wrong_type_are_config_errors_not_defaults() {
+    let src = JsLiveSource::new(&url("/shop/products/_streams/changes"), JsValue::UNDEFINED)
+        .map_err(JsValue::from)
+        .unwrap();
+    // `"yes"` once read as `false`: a page that meant to allow another origin got a refusal
+    // that blamed the origin, not the option.
+    let msg = thrown(src.refresh(
+        "change",
+        object(&[
+            ("url", "/shop/products".into()),
+            ("target", "#x".into()),
+            ("allowCrossOrigin", "yes".into()),
+        ]),
+    ));
+    assert_eq!(
+        msg,
+        "livesource config error: allowCrossOrigin must be a boolean, got string"
+    );
+    let msg = thrown(src.refresh(
+        "change",
+        object(&[
+            ("url", "/shop/products".into()),
+            ("target", "#x".into()),
+            ("onSwap", "render".into()),
+        ]),
+    ));
+    assert!(
+        msg.contains("onSwap must be a function, got string"),
+        "{msg}"
+    );
+    let msg = thrown(src.patches("patch", object(&[("resync", true.into())])));
+    assert!(
+        msg.contains("resync must be a function, got boolean"),
+        "{msg}"
+    );
+    let msg = thrown(src.patches("patch", object(&[("initail", true.into())])));
+    assert!(msg.contains("unknown option 'initail'"), "{msg}");
+    src.close();
+}
+
+#[wasm_bindgen_test]
+fn an_exception_in_an_on_state_callback_is_reported_like_any_callbacks() {
+    // Every exception a callback throws goes to the global `reportError` (the console and
+    // `window.onerror`), without interrupting the library: record it instead for a moment.
+    let global = js_sys::global();
+    let original = get(&global, "reportError");
+    let reported = js_sys::Array::new();
+    let record = js_sys::Function::new_with_args("e", "this.push(e)").bind0(&reported);
+    js_sys::Reflect::set(&global, &"reportError".into(), &record).unwrap();
+    let src = JsLiveSource::new(&url("/shop/products/_streams/changes"), JsValue::UNDEFINED);
+    let thrower = js_sys::Function::new_with_args("s", "throw new Error('app bug in ' + s)");
+    let registered = src.as_ref().map(|src| src.on_state(thrower.into()).is_ok());
+    let at_once = reported.length();
+    // Still registered after throwing: the close reaches it too.
+    if let Ok(src) = &src {
+        src.close();
+    }
+    js_sys::Reflect::set(&global, &"reportError".into(), &original).unwrap();
+
+    assert_eq!(registered.ok(), Some(true));
+    assert_eq!(at_once, 1, "the call with the current state");
+    let messages: Vec<String> = reported
+        .iter()
+        .map(|e| get(&e, "message").as_string().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        messages,
+        ["app bug in connecting", "app bug in closed"],
+        "each exception reported, none swallowed"
+    );
+}
+
+#[wasm_bindgen_test]
+fn listeners_cannot_be_added_to_a_closed_source_from_rust_or_js() {
+    let source =
+        LiveSource::connect(&url("/shop/products/_streams/changes"), Options::default()).unwrap();
+    source.close();
+    let closed = |e: Option<Error>| matches!(e, Some(Error::Closed(_)));
+    assert!(closed(source.on_state(|_| ()).err()));
+    assert!(closed(source.on_error(|_| ()).err()));
+    assert!(closed(source.on_reset(|_| ()).err()));
+
+    let src = JsLiveSource::new(&url("/shop/products/_streams/changes"), JsValue::UNDEFINED)
+        .map_err(JsValue::from)
+        .unwrap();
+    src.close();
+    let calls = js_sys::Array::new();
+    let count = js_sys::Function::new_with_args("s", "this.push(s)").bind0(&calls);
+    let msg = thrown(src.on_state(count.clone().into()));
+    assert!(msg.starts_with("livesource closed error"), "{msg}");
+    assert_eq!(calls.length(), 0, "a refused callback is never called");
+    let msg = thrown(src.on_error(count.into()));
+    assert!(msg.starts_with("livesource closed error"), "{msg}");
 }

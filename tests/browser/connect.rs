@@ -96,9 +96,11 @@ async fn non_json_data_is_a_decode_error_and_the_stream_goes_on() {
     .unwrap();
     let _changes = source.subscribe::<Change>("change");
     let (tx, mut errors) = mpsc::unbounded();
-    let _r = source.on_error(move |e| {
-        let _ = tx.unbounded_send(e.clone());
-    });
+    let _r = source
+        .on_error(move |e| {
+            let _ = tx.unbounded_send(e.clone());
+        })
+        .unwrap();
     match next(&mut errors, 5000, "the decode error").await {
         Error::Decode { event, id, message } => {
             assert_eq!(event, "change");

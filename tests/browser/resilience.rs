@@ -35,6 +35,7 @@ fn collect_states(source: &LiveSource) -> mpsc::UnboundedReceiver<State> {
         .on_state(move |s| {
             let _ = tx.unbounded_send(s);
         })
+        .unwrap()
         .forget();
     rx
 }
@@ -346,11 +347,14 @@ async fn an_unresumable_id_is_reported_as_reset() {
     .unwrap();
     let (tx, mut resets) = mpsc::unbounded();
     source
-        .on_reset(move |data: &JsValue| {
-            let _ = tx.unbounded_send(data.clone());
+        .on_reset(move |data: &str| {
+            let _ = tx.unbounded_send(data.to_owned());
         })
+        .unwrap()
         .forget();
-    next(&mut resets, 5000, "event: reset").await;
+    // Rust gets the reset's data as JSON text.
+    let data = next(&mut resets, 5000, "event: reset").await;
+    assert!(data.contains(r#""reason":"malformed-id""#), "{data}");
 }
 
 #[wasm_bindgen_test]

@@ -161,9 +161,11 @@ pub async fn opened(source: &LiveSource) {
         return;
     }
     let (tx, mut rx) = mpsc::unbounded();
-    let _r = source.on_state(move |s| {
-        let _ = tx.unbounded_send(s);
-    });
+    let _r = source
+        .on_state(move |s| {
+            let _ = tx.unbounded_send(s);
+        })
+        .unwrap();
     loop {
         if next(&mut rx, 5000, "state open").await == State::Open {
             return;
@@ -182,6 +184,7 @@ pub fn collect_errors(source: &LiveSource) -> mpsc::UnboundedReceiver<Error> {
         .on_error(move |e| {
             let _ = tx.unbounded_send(e.clone());
         })
+        .unwrap()
         .forget();
     rx
 }

@@ -68,7 +68,9 @@ impl LiveList {
         show_state(root, &status, source.state());
         let state = {
             let (root, status) = (root.clone(), status.clone());
-            source.on_state(move |state| show_state(&root, &status, state))
+            source
+                .on_state(move |state| show_state(&root, &status, state))
+                .map_err(|e| JsValue::from(e.to_string()))?
         };
         let mut changes = source.subscribe::<Change>("change");
         wasm_bindgen_futures::spawn_local(async move {

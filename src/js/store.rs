@@ -1,0 +1,56 @@
+//! `PatchStore` as JS sees it: the Svelte store contract over the JS engine's state.
+
+use std::rc::{Rc, Weak};
+
+use wasm_bindgen::prelude::*;
+
+use super::options::callback;
+use super::unsubscribe::{unsubscribe_fn, Guard};
+use crate::dispatch::Id;
+use crate::patch::store::StoreInner;
+use crate::patch::PatchStore;
+
+#[wasm_bindgen(js_name = PatchStore, skip_typescript)]
+pub struct JsPatchStore {
+    pub(super) store: PatchStore,
+}
+
+#[wasm_bindgen(js_class = PatchStore)]
+impl JsPatchStore {
+    pub fn subscribe(&self, run: JsValue) -> Result<js_sys::Function, JsError> {
+        let f = callback("subscribe", run)?;
+        let id = self.store.inner.subscribe(f);
+        Ok(unsubscribe_fn(StoreSubscription {
+            store: Rc::downgrade(&self.store.inner),
+            id,
+        }))
+    }
+
+    pub fn get(&self) -> JsValue {
+        self.store.js_state()
+    }
+
+    /// Applies a local patch (JSON text or an ops array), atomically; throws a 'patch' error.
+    pub fn apply(&self, patch: JsValue) -> Result<(), JsError> {
+        Ok(self.store.inner.apply_js(&patch)?)
+    }
+}
+
+struct StoreSubscription {
+    store: Weak<StoreInner>,
+    id: Id,
+}
+
+impl Guard for StoreSubscription {
+    fn detach(self: Box<Self>) {
+        std::mem::forget(*self);
+    }
+}
+
+impl Drop for StoreSubscription {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.upgrade() {
+            store.unsubscribe(self.id);
+        }
+    }
+}
