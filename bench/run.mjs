@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSy
 import { tmpdir } from 'node:os';
 import { join, extname, normalize } from 'node:path';
 import { fanout } from './fanout.mjs';
+import { p9 } from './share.mjs';
 
 const quick = process.argv.includes('--quick');
 // `--only=P1,P3`: just those scenarios (while working on them); writes nothing either.
@@ -144,7 +145,7 @@ async function runPage(page, params = {}, { base = `${origin}/bench/pages/`, fla
   }
 }
 
-// ---- livesource-dev, the real server, for P1, P3, P6 and P7 ------------------------------------
+// ---- livesource-dev, the real server, for P1, P3, P6, P7 and P9 (bench/share.mjs) ------------------------------------
 
 const devBin = 'target/release/livesource-dev';
 
@@ -484,10 +485,11 @@ async function p2() {
 
 try {
   if (wanted('P4')) p4();
-  if (['P1', 'P3', 'P6', 'P7'].some(wanted)) {
+  if (['P1', 'P3', 'P6', 'P7', 'P9'].some(wanted)) {
     const dev = await startDev();
     try {
-      for (const [id, run] of [['P1', p1], ['P3', p3], ['P6', p6], ['P7', p7]]) {
+      const share = async (d) => { const r = await p9(d, { quick, chromium }); rows.push(...r.rows); notes.push(...r.notes); };
+      for (const [id, run] of [['P1', p1], ['P3', p3], ['P6', p6], ['P7', p7], ['P9', share]]) {
         if (wanted(id)) await run(dev);
       }
     } catch (e) {
@@ -504,7 +506,7 @@ try {
   server.close();
 }
 
-const order = ['P1', 'P8', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7'];
+const order = ['P1', 'P8', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P9'];
 rows.sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
 notes.sort((a, b) => order.indexOf(a.slice(0, 2)) - order.indexOf(b.slice(0, 2)));
 const chromiumVersion = execFileSync(chromium, ['--version'], { encoding: 'utf8' }).trim();
@@ -513,7 +515,7 @@ const header = [
   '',
   `Measured ${new Date().toISOString().slice(0, 10)} by \`make bench${quick ? ' --quick' : ''}\` on ${cpus().length} cores (${cpus()[0].model.trim()}), ${chromiumVersion}.`,
   'Every figure is next to its baseline from the same run; only the ratios are comparable between runs.',
-  'Pages run in a plain headless Chromium launched on them (no DevTools attached) and post their results back; P1, P3, P6 and P7 stream from the release `livesource-dev`.',
+  'Pages run in a plain headless Chromium launched on them (no DevTools attached) and post their results back; P1, P3, P6, P7 and P9 stream from the release `livesource-dev`.',
   'P5 holds its idle clients in `bench/loadgen` processes on loopback against fresh release servers (`bench/fanout.mjs`).',
   '',
   '| id | scenario | livesource | baseline (same run) | ratio | target | |',
