@@ -26,6 +26,10 @@ const PROCS = 4;
 const TARGET_CLIENTS = 19_000;
 const TARGET_RSS = 16 * 1024;
 const TARGET_P99_MS = 100;
+// After the last publish, how long clients may still receive: past the p99 of a machine whose
+// 2 cores are also busy with other work (seconds at 19,000 clients), so a slow round is measured
+// rather than counted as lost.
+const GRACE_MS = 15_000;
 
 /** Process groups started here and not yet reaped, and temporary directories: gone on any exit. */
 const live = new Set();
@@ -99,7 +103,7 @@ async function startServer(work, secret, name, kind = 'livesource') {
 async function loadgen(server, token, { clients, procs, events, srcPrefix, connectS }) {
   const args = ['run', '--server', server.origin, '--server-pid', String(server.child.pid), '--clients', String(clients),
     '--procs', String(procs), '--events', String(events), '--rate', String(RATE), '--src-prefix', srcPrefix,
-    '--connect-timeout-s', String(connectS), '--grace-ms', '5000'];
+    '--connect-timeout-s', String(connectS), '--grace-ms', String(GRACE_MS)];
   const run = spawnGroup(bin('livesource-loadgen'), args,
     { cwd: root, env: { ...process.env, LIVESOURCE_BENCH_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -251,23 +255,25 @@ export async function fanout({ quick = false } = {}) {
         us(best.serverCpuMs, best.received), vsPeer((p) => us(p.serverCpuMs, p.received)), ratioToPeer((r) => r.serverCpuMs / r.received), '—', '—'],
     ];
     // The p99 target against the peer, at 10,000 and 19,000 clients: the ramp's pair and a
-    // second pair in the other order; the ratio is of the two rounds' means.
+    // second pair in the other order; the ratio is of the means over the pairs where both
+    // servers delivered every event (a pair where one did not is named, not dropped silently).
     for (const n of quick ? [] : [10_000, 19_000]) {
       const r = r10k(n);
       if (!r) continue;
-      const p = peers.get(n);
-      const lives = [r];
-      const peersAt = p ? [p] : [];
-      if (p) {
-        const [r2, p2] = await pair(n, steps.indexOf(n) % 2 === 0, true);
-        if (r2.ok) lives.push(r2);
-        if (p2?.ok) peersAt.push(p2);
+      const p1 = peers.get(n);
+      if (!p1) {
+        rows.push(['P5', `p99 publish→receipt at ${fmt(n)} clients, against the peer at the same N`, `${ms(r.p99Ms)} ms`,
+          'the peer did not hold this N', '—', '≤ 1.0× the peer', 'missed']);
+        continue;
       }
-      const mean = (xs) => xs.reduce((a, x) => a + x.p99Ms, 0) / xs.length;
-      const each = (xs) => xs.map((x) => ms(x.p99Ms)).join(' and ');
-      rows.push(['P5', `p99 publish→receipt at ${fmt(n)} clients, against the peer at the same N (${lives.length} + ${peersAt.length} rounds, order alternated; mean of the rounds)`,
-        `${each(lives)} ms`, p ? `${each(peersAt)} ms (axum + broadcast peer)` : 'the peer did not hold this N',
-        p ? `${(mean(lives) / mean(peersAt)).toFixed(2)}×` : '—', '≤ 1.0× the peer', p ? met(mean(lives) <= mean(peersAt)) : 'missed']);
+      const pairs = [[r, p1], await pair(n, steps.indexOf(n) % 2 === 0, true)];
+      const whole = pairs.filter(([a, b]) => a.ok && b?.ok);
+      const show = (x) => (x?.ok ? `${ms(x.p99Ms)}` : `— (${x ? `${fmt(x.received)} of ${fmt(x.expected || x.clients * events)} events` : 'not run'})`);
+      const mean = (k) => whole.reduce((acc, pr) => acc + pr[k].p99Ms, 0) / whole.length;
+      const broken = pairs.length - whole.length;
+      rows.push(['P5', `p99 publish→receipt at ${fmt(n)} clients, against the peer at the same N (${pairs.length} rounds, order alternated; ratio of the means over ${whole.length} round${whole.length === 1 ? '' : 's'} where both delivered every event${broken ? `; ${broken} round where one did not within ${GRACE_MS / 1000} s` : ''})`,
+        `${pairs.map(([a]) => show(a)).join(' and ')} ms`, `${pairs.map(([, b]) => show(b)).join(' and ')} ms (axum + broadcast peer)`,
+        whole.length ? `${(mean(0) / mean(1)).toFixed(2)}×` : '—', '≤ 1.0× the peer', whole.length ? met(mean(0) <= mean(1)) : 'missed']);
     }
     return rows;
   } finally {
