@@ -2,41 +2,27 @@
 //! transport cannot send headers, and how such a URL is shown without its secret.
 
 /// Returns `url` with each `(name, value)` pair set as a query parameter: earlier values of the
-/// same names are removed, `None` only removes. The fragment is kept.
+/// same names are removed, `None` only removes. The fragment is kept, and so is the spelling of
+/// every other parameter.
 pub fn with_query_params(url: &str, params: &[(&str, Option<&str>)]) -> String {
-    let (without_fragment, fragment) = match url.find('#') {
-        Some(i) => url.split_at(i),
-        None => (url, ""),
-    };
-    let (base, query) = match without_fragment.find('?') {
-        Some(i) => (&without_fragment[..i], &without_fragment[i + 1..]),
-        None => (without_fragment, ""),
-    };
-    let mut pairs: Vec<String> = query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .filter(|pair| {
-            let key = pair.split('=').next().unwrap_or_default();
-            !params
-                .iter()
-                .any(|(name, _)| decode_component(key) == *name)
-        })
-        .map(str::to_owned)
-        .collect();
-    for (name, value) in params {
-        if let Some(value) = value {
-            pairs.push(format!(
-                "{}={}",
-                encode_component(name),
-                encode_component(value)
-            ));
-        }
-    }
+    let (base, query, fragment) = split(url);
     let mut out = String::with_capacity(url.len() + 64);
     out.push_str(base);
-    if !pairs.is_empty() {
-        out.push('?');
-        out.push_str(&pairs.join("&"));
+    let mut separator = '?';
+    let kept = pairs(query).filter(|pair| !params.iter().any(|(name, _)| name_of(pair) == *name));
+    for pair in kept {
+        out.push(separator);
+        out.push_str(pair);
+        separator = '&';
+    }
+    for (name, value) in params {
+        if let Some(value) = value {
+            out.push(separator);
+            out.extend(form_urlencoded::byte_serialize(name.as_bytes()));
+            out.push('=');
+            out.extend(form_urlencoded::byte_serialize(value.as_bytes()));
+            separator = '&';
+        }
     }
     out.push_str(fragment);
     out
@@ -45,65 +31,46 @@ pub fn with_query_params(url: &str, params: &[(&str, Option<&str>)]) -> String {
 /// Returns `url` with the values of the named query parameters replaced, so it can appear in an
 /// error or a log without leaking a credential.
 pub fn redact(url: &str, secret_params: &[&str]) -> String {
-    let Some(q) = url.find('?') else {
+    if !url.contains('?') {
         return url.to_owned();
-    };
-    let (base, rest) = url.split_at(q + 1);
-    let (query, fragment) = match rest.find('#') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let redacted: Vec<String> = query
-        .split('&')
-        .map(|pair| {
-            let key = pair.split('=').next().unwrap_or_default();
-            if secret_params.contains(&decode_component(key).as_str()) {
-                format!("{key}=REDACTED")
-            } else {
-                pair.to_owned()
-            }
-        })
-        .collect();
-    format!("{base}{}{fragment}", redacted.join("&"))
-}
-
-fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
+    }
+    let (base, query, fragment) = split(url);
+    let mut out = String::with_capacity(url.len());
+    out.push_str(base);
+    let mut separator = '?';
+    for pair in query.split('&') {
+        out.push(separator);
+        separator = '&';
+        if secret_params.contains(&&*name_of(pair)) {
+            out.push_str(pair.split('=').next().unwrap_or_default());
+            out.push_str("=REDACTED");
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push_str(pair);
         }
     }
+    out.push_str(fragment);
     out
 }
 
-/// Decodes `%XX` and `+`; malformed escapes are kept literally, as browsers do.
-fn decode_component(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// `url` as (everything before `?`, the query, `#` and the fragment).
+fn split(url: &str) -> (&str, &str, &str) {
+    let (rest, fragment) = url.split_at(url.find('#').unwrap_or(url.len()));
+    let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
+    (base, query, fragment)
+}
+
+fn pairs(query: &str) -> impl Iterator<Item = &str> {
+    query.split('&').filter(|pair| !pair.is_empty())
+}
+
+/// A query pair's name, decoded (`%XX` and `+`) the way servers read it; malformed escapes
+/// are kept literally, as browsers do.
+fn name_of(pair: &str) -> std::borrow::Cow<'_, str> {
+    let name = pair.split('=').next().unwrap_or_default();
+    form_urlencoded::parse(name.as_bytes())
+        .next()
+        .map(|(name, _)| name)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -123,7 +90,7 @@ mod tests {
                 "http://h/s?a=1&access_token=old&lastEventId=3#frag",
                 &[("access_token", Some("new tok&=")), ("lastEventId", None)]
             ),
-            "http://h/s?a=1&access_token=new%20tok%26%3D#frag"
+            "http://h/s?a=1&access_token=new+tok%26%3D#frag"
         );
         assert_eq!(
             with_query_params("/s?x", &[("k", Some("{\"_data\":\"82\"}"))]),
@@ -150,10 +117,11 @@ mod tests {
     }
 
     #[test]
-    fn decoding_tolerates_malformed_escapes() {
-        assert_eq!(decode_component("a%2"), "a%2");
-        assert_eq!(decode_component("%zz"), "%zz");
-        assert_eq!(decode_component("%41+b"), "A b");
-        assert_eq!(decode_component("%"), "%");
+    fn names_are_decoded_and_malformed_escapes_kept() {
+        assert_eq!(name_of("a%2=1"), "a%2");
+        assert_eq!(name_of("%zz"), "%zz");
+        assert_eq!(name_of("%41+b=c"), "A b");
+        assert_eq!(name_of("%"), "%");
+        assert_eq!(name_of(""), "");
     }
 }
