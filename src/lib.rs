@@ -22,29 +22,29 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Pure logic (backoff, resume, SSE framing, failure rules, options) lives in plain modules with
-//! native tests; `transport`, `source`, `probe` and `share` are the thin browser
+//! Pure logic (backoff, resume, SSE framing, failure rules, options) lives in crate-private
+//! modules with native tests; `transport`, `source`, `probe` and `share` are the thin browser
 //! layers, and `js` (with its TypeScript and the npm entry points) is the whole JavaScript API.
 
 mod auto;
-pub mod backoff;
-pub mod coalesce;
+mod backoff;
+mod coalesce;
 mod dispatch;
 pub mod error;
-pub mod failure;
+mod failure;
 pub mod fragment;
 mod handle;
 pub mod headers;
 mod js;
-pub mod options;
+mod options;
 #[cfg(feature = "patch")]
 pub mod patch;
 mod platform;
 mod probe;
-pub mod resume;
+mod resume;
 mod share;
 mod source;
-pub mod sse;
+mod sse;
 pub mod token;
 mod transport;
 mod vec_map;

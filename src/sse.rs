@@ -3,7 +3,7 @@
 //! with it; the failure probe reads the `retry:` hint from a stream's first bytes with
 //! [`retry_hint`] (the browser's `EventSource` hides that field from scripts).
 
-pub use livesource_protocol::sse::{Event, Item, Line, Parser, Traced, DEFAULT_LIMIT};
+pub use livesource_protocol::sse::{Item, Parser};
 
 /// The `retry:` value of the first complete `retry` line in `text` (the decoded first bytes of
 /// a stream), if any. Used by the failure probe.
