@@ -18,9 +18,9 @@ pub fn with_query_params(url: &str, params: &[(&str, Option<&str>)]) -> String {
     for (name, value) in params {
         if let Some(value) = value {
             out.push(separator);
-            out.extend(form_urlencoded::byte_serialize(name.as_bytes()));
+            encode_into(&mut out, name);
             out.push('=');
-            out.extend(form_urlencoded::byte_serialize(value.as_bytes()));
+            encode_into(&mut out, value);
             separator = '&';
         }
     }
@@ -41,7 +41,7 @@ pub fn redact(url: &str, secret_params: &[&str]) -> String {
     for pair in query.split('&') {
         out.push(separator);
         separator = '&';
-        if secret_params.contains(&&*name_of(pair)) {
+        if secret_params.contains(&name_of(pair).as_str()) {
             out.push_str(pair.split('=').next().unwrap_or_default());
             out.push_str("=REDACTED");
         } else {
@@ -63,14 +63,47 @@ fn pairs(query: &str) -> impl Iterator<Item = &str> {
     query.split('&').filter(|pair| !pair.is_empty())
 }
 
+/// Appends `s` percent-encoded: everything but RFC 3986's unreserved characters.
+fn encode_into(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+}
+
 /// A query pair's name, decoded (`%XX` and `+`) the way servers read it; malformed escapes
 /// are kept literally, as browsers do.
-fn name_of(pair: &str) -> std::borrow::Cow<'_, str> {
-    let name = pair.split('=').next().unwrap_or_default();
-    form_urlencoded::parse(name.as_bytes())
-        .next()
-        .map(|(name, _)| name)
-        .unwrap_or_default()
+fn name_of(pair: &str) -> String {
+    let name = pair.split('=').next().unwrap_or_default().as_bytes();
+    let mut out = Vec::with_capacity(name.len());
+    let mut i = 0;
+    while i < name.len() {
+        let escaped = match name.get(i..i + 3) {
+            Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(hi, lo)| hi << 4 | lo),
+            _ => None,
+        };
+        match (escaped, name[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -90,7 +123,7 @@ mod tests {
                 "http://h/s?a=1&access_token=old&lastEventId=3#frag",
                 &[("access_token", Some("new tok&=")), ("lastEventId", None)]
             ),
-            "http://h/s?a=1&access_token=new+tok%26%3D#frag"
+            "http://h/s?a=1&access_token=new%20tok%26%3D#frag"
         );
         assert_eq!(
             with_query_params("/s?x", &[("k", Some("{\"_data\":\"82\"}"))]),
