@@ -12,7 +12,7 @@ use gloo_timers::callback::{Interval, Timeout};
 use web_sys::MessageEvent;
 
 use crate::backoff::Schedule;
-use crate::dispatch::{self, EventSink, Kind, Registry, State};
+use crate::dispatch::{Registry, State};
 use crate::error::{Error, Result};
 use crate::failure::{decide, Action, Probe};
 use crate::headers::Headers;
@@ -26,6 +26,7 @@ use crate::transport::{Conn, Connection, EventId};
 mod delivery;
 mod fetch;
 mod lifecycle;
+mod registry;
 mod shared;
 mod watchdog;
 
@@ -379,38 +380,6 @@ impl Inner {
         self.watchdog.borrow_mut().take();
         self.opened.set(false);
     }
-    // ---- registration -----------------------------------------------------------------------
-
-    /// Adds an event listener; starts listening on the live connection for a new name.
-    pub(crate) fn add_event(&self, name: &str, cb: EventSink) -> dispatch::Id {
-        let mut registry = self.registry.borrow_mut();
-        let id = registry.next_id();
-        registry.add_event(name, id, cb);
-        if let Some(conn) = self.conn.borrow_mut().as_mut() {
-            conn.listen(name);
-            conn.set_js_listeners(name, registry.js_only.get(name).map(|f| &**f));
-        }
-        drop(registry);
-        self.share_listen(name);
-        id
-    }
-
-    pub(crate) fn remove(&self, kind: &Kind, id: dispatch::Id) {
-        let mut registry = self.registry.borrow_mut();
-        let emptied = registry.remove(kind, id);
-        if let (Kind::Event(name), Some(conn)) = (kind, self.conn.borrow_mut().as_mut()) {
-            conn.set_js_listeners(name, registry.js_only.get(name).map(|f| &**f));
-            let followers_listen = self
-                .share
-                .borrow()
-                .as_ref()
-                .is_some_and(|s| s.names.contains(name.as_str()));
-            if emptied.is_some() && name != RESET && name != HEARTBEAT && !followers_listen {
-                conn.unlisten(name);
-            }
-        }
-    }
-
     /// Stops everything: connection, timers, page listeners; then releases every callback, which
     /// also ends Rust streams.
     pub fn close(&self) {
