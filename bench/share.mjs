@@ -12,8 +12,8 @@
 //   leader replays a burst from the start of the log and relays it.
 //
 // Tabs are pages of a plain headless Chromium (no DevTools attached) in one profile, opened by a
-// launcher page with `window.open` (each its own renderer), with background throttling off. They fetch commands from a
-// small server here and post their answers back (bench/pages/p9.js).
+// launcher page with `window.open` (each its own renderer), with background throttling off.
+// They poll a small server here for commands and post their answers back (bench/pages/p9.js).
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,7 +28,6 @@ const log = (line) => process.stderr.write(`P9: ${line}\n`);
 /** The command server the tabs talk to: `ask(tab, cmd)` is answered by that tab. */
 async function commandServer() {
   const queues = new Map(); // tab -> commands not yet fetched
-  const held = new Map(); // tab -> a held GET's response
   const replies = new Map(); // tab -> resolve of the pending ask
   const hellos = new Map(); // tab -> status at load
   const late = new Set(); // tabs whose close fell back to navigating away
@@ -46,13 +45,10 @@ async function commandServer() {
         .end(`<!doctype html><script>for (const u of ${JSON.stringify(urls)}) window.open(u, '_blank', 'noopener');</script>`);
     }
     if (req.method === 'GET' && what === 'cmd') {
+      // Answered at once, `idle` when there is nothing to do: a held request would hold one of
+      // the browser's 6 connections to this host, and 10 tabs would starve each other.
       const q = queues.get(tab);
-      if (q?.length) return send(res, q.shift());
-      // Held at most 20 s, then an idle answer: the page asks again.
-      const timer = setTimeout(() => { if (held.get(tab) === res) held.delete(tab); send(res, { do: 'idle' }); }, 20_000);
-      res.on('close', () => clearTimeout(timer));
-      held.set(tab, res);
-      return undefined;
+      return send(res, q?.length ? q.shift() : { do: 'idle' });
     }
     let body = '';
     req.on('data', (c) => { body += c; });
@@ -74,14 +70,11 @@ async function commandServer() {
       return new Promise((ok, err) => {
         const timer = setTimeout(() => { replies.delete(tab); err(new Error(`tab ${tab} did not answer ${cmd.do} within ${timeoutMs} ms`)); }, timeoutMs);
         replies.set(tab, (data) => { clearTimeout(timer); ok(data); });
-        const res = held.get(tab);
-        if (res) { held.delete(tab); send(res, cmd); } else {
-          if (!queues.has(tab)) queues.set(tab, []);
-          queues.get(tab).push(cmd);
-        }
+        if (!queues.has(tab)) queues.set(tab, []);
+        queues.get(tab).push(cmd);
       });
     },
-    close: () => new Promise((ok) => { for (const res of held.values()) res.destroy(); server.closeAllConnections?.(); server.close(ok); }),
+    close: () => new Promise((ok) => { server.closeAllConnections?.(); server.close(ok); }),
   };
 }
 
