@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test, in order: native (both crates), the library in headless Chromium against a real
+# Every test, in order: the package against its size budget, native (both crates), the library in headless Chromium against a real
 # livesource-dev, the example app's own browser tests and the Playwright recipe, and the release
 # package end to end. Fails if any runner fails or ran nothing,
 # and ends with each runner's closing line.
@@ -28,6 +28,9 @@ step() {
     /^(ℹ|#) pass / { p += $3 } /^(ℹ|#) fail / { f += $3 }
     END { printf "%d passed, %d failed\n", p, f }' <<<"$closing")")
 }
+
+# The shipped download against its committed budget (scripts/size-budget.json): bytes, not time.
+step size '^# (pass|fail) ' node scripts/size.mjs check pkg
 
 step native '^test result: ' cargo test --workspace --all-features
 
