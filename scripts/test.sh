@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Every test, in order: the package against its size budget, native (both crates), the library in headless Chromium against a real
-# livesource-dev, the example app's own browser tests and the Playwright recipe, and the release
-# package end to end. Fails if any runner fails or ran nothing,
-# and ends with each runner's closing line.
+# Every test, in order: the package against its size budget, native (both crates), the library
+# in headless Chromium and Firefox against a real livesource-dev, the example app's own browser
+# tests and the Playwright recipe, and the release package end to end in three engines. Fails if
+# any runner fails or ran nothing, and ends with each runner's closing line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
