@@ -88,13 +88,16 @@ impl LiveSource {
         Ok(Refresh {
             refresher,
             registrations: vec![
-                self.listen(
+                self.listen_open(
                     event,
                     EventSink::Raw(Rc::new(move |_: &JsValue| on_event.trigger())),
-                )?,
-                self.add_reset(Callback::Rust(Rc::new(move |_: &JsValue| {
-                    on_reset.trigger()
-                })))?,
+                ),
+                self.register(Kind::Reset, |r, id| {
+                    r.resets.add(
+                        id,
+                        Callback::Rust(Rc::new(move |_: &JsValue| on_reset.trigger())),
+                    )
+                }),
             ],
             detached: false,
         })
@@ -128,13 +131,14 @@ impl LiveSource {
         Ok(crate::patch::PatchStore {
             inner: store,
             _guards: vec![
-                self.listen(
+                self.listen_open(
                     event,
                     EventSink::Raw(Rc::new(move |data: &JsValue| on_data.on_data(data))),
-                )?,
-                self.add_reset(Callback::Rust(Rc::new(move |_: &JsValue| {
-                    on_reset.request_resync()
-                })))?,
+                ),
+                self.register(Kind::Reset, |r, id| {
+                    let resync = move |_: &JsValue| on_reset.request_resync();
+                    r.resets.add(id, Callback::Rust(Rc::new(resync)))
+                }),
             ],
         })
     }
@@ -164,37 +168,41 @@ impl LiveSource {
     }
 
     pub(crate) fn add_state(&self, cb: Callback<StateFn>) -> Result<Registration> {
-        self.register(Kind::State, |r, id| r.states.add(id, cb))
+        self.check_open()?;
+        Ok(self.register(Kind::State, |r, id| r.states.add(id, cb)))
     }
 
     pub(crate) fn add_error(&self, cb: Callback<ErrorFn>) -> Result<Registration> {
-        self.register(Kind::Error, |r, id| r.errors.add(id, cb))
+        self.check_open()?;
+        Ok(self.register(Kind::Error, |r, id| r.errors.add(id, cb)))
     }
 
     pub(crate) fn add_reset(&self, cb: Callback<ResetFn>) -> Result<Registration> {
-        self.register(Kind::Reset, |r, id| r.resets.add(id, cb))
+        self.check_open()?;
+        Ok(self.register(Kind::Reset, |r, id| r.resets.add(id, cb)))
     }
 
     /// Adds a listener for `event` (the connection starts listening for that name if needed).
     pub(crate) fn listen(&self, event: &str, sink: EventSink) -> Result<Registration> {
         self.check_open()?;
-        let id = self.inner.add_event(event, sink);
-        Ok(Registration::new(
-            &self.inner,
-            Kind::Event(event.into()),
-            id,
-        ))
+        Ok(self.listen_open(event, sink))
     }
 
-    fn register(&self, kind: Kind, add: impl FnOnce(&mut Registry, Id)) -> Result<Registration> {
-        self.check_open()?;
+    /// `listen` once the caller has checked that the source is open.
+    fn listen_open(&self, event: &str, sink: EventSink) -> Registration {
+        let id = self.inner.add_event(event, sink);
+        Registration::new(&self.inner, Kind::Event(event.into()), id)
+    }
+
+    /// Adds a callback once the caller has checked that the source is open.
+    fn register(&self, kind: Kind, add: impl FnOnce(&mut Registry, Id)) -> Registration {
         let id = {
             let mut registry = self.inner.registry.borrow_mut();
             let id = registry.next_id();
             add(&mut registry, id);
             id
         };
-        Ok(Registration::new(&self.inner, kind, id))
+        Registration::new(&self.inner, kind, id)
     }
 
     /// A closed source never calls a listener again, so adding one is a mistake worth naming.

@@ -69,17 +69,17 @@ impl<'a> Reader<'a> {
         &self,
         name: &str,
         kind: &str,
-        read: fn(JsValue) -> Option<T>,
+        read: fn(&JsValue) -> Option<T>,
     ) -> Result<Option<T>, Error> {
         let v = self.value(name);
         if v.is_undefined() || v.is_null() {
             return Ok(None);
         }
-        let type_name = js_type_name(&v);
-        read(v).map(Some).ok_or_else(|| {
+        read(&v).map(Some).ok_or_else(|| {
             Error::Config(format!(
-                "{}{name} must be a {kind}, got {type_name}",
-                self.prefix
+                "{}{name} must be a {kind}, got {}",
+                self.prefix,
+                js_type_name(&v)
             ))
         })
     }
@@ -97,7 +97,7 @@ impl<'a> Reader<'a> {
     }
 
     fn function(&self, name: &str) -> Result<Option<js_sys::Function>, Error> {
-        self.typed(name, "function", |v| v.dyn_into().ok())
+        self.typed(name, "function", |v| v.dyn_ref().cloned())
     }
 }
 
@@ -186,6 +186,6 @@ pub(super) fn patch_options(
     let o = Reader::new(value, "patches options", PATCH_NAMES, "")?;
     Ok((
         crate::patch::store::initial_from_js(&o.value("initial"))?,
-        o.function("resync")?.map(crate::patch::Resync::Js),
+        o.function("resync")?.map(crate::patch::Resync::js),
     ))
 }

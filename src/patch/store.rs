@@ -47,15 +47,19 @@ extern "C" {
     fn copy_json(value: &JsValue) -> Result<JsValue, JsValue>;
 }
 
-type StateFuture = Pin<Box<dyn Future<Output = Result<Value, String>>>>;
+type StateFuture = Pin<Box<dyn Future<Output = Result<JsValue, String>>>>;
 
 /// Where a store gets the full state after a failed patch or a `reset`.
 #[derive(Clone)]
-pub enum Resync {
+pub struct Resync(ResyncFn);
+
+#[derive(Clone)]
+enum ResyncFn {
     /// A JS function returning the state or a promise of it: its value is copied in JS, never
     /// converted through Rust.
     Js(js_sys::Function),
-    /// A Rust closure returning a future of the state.
+    /// A Rust closure, its `serde_json::Value` already converted: the conversion is compiled in
+    /// only for Rust callers, not into the npm package.
     Rust(Rc<dyn Fn() -> StateFuture>),
 }
 
@@ -66,16 +70,20 @@ impl Resync {
         F: Fn() -> Fut + 'static,
         Fut: Future<Output = Result<Value, String>> + 'static,
     {
-        Resync::Rust(Rc::new(move || Box::pin(f())))
+        Resync(ResyncFn::Rust(Rc::new(move || {
+            let state = f();
+            Box::pin(async move { state.await.map(|v| initial_from_value(&v)) })
+        })))
+    }
+
+    pub(crate) fn js(f: js_sys::Function) -> Self {
+        Resync(ResyncFn::Js(f))
     }
 }
 
 impl fmt::Debug for Resync {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Resync::Js(_) => "Resync::Js(..)",
-            Resync::Rust(_) => "Resync::Rust(..)",
-        })
+        f.write_str("Resync(..)")
     }
 }
 
@@ -228,12 +236,9 @@ async fn fetch_state(resync: &Resync) -> Result<JsValue, Error> {
         index: None,
         message: format!("resync failed: {}", platform::describe(e)),
     };
-    let resync = match resync {
-        Resync::Js(f) => f,
-        Resync::Rust(f) => {
-            let state = f().await.map_err(|e| failed(&e.into()))?;
-            return Ok(initial_from_value(&state));
-        }
+    let resync = match &resync.0 {
+        ResyncFn::Js(f) => f,
+        ResyncFn::Rust(f) => return f().await.map_err(|e| failed(&e.into())),
     };
     let value = call_js_fn(resync).await.map_err(|e| failed(&e))?;
     let copy = copy_json(&value).map_err(|e| failed(&e))?;
