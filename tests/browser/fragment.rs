@@ -277,3 +277,28 @@ fn js_refresh_options_are_checked() {
     }
     src.close();
 }
+
+#[wasm_bindgen_test]
+async fn a_rust_on_swap_closure_gets_the_html_and_the_element_now_in_place() {
+    table_with_body("swapped-list");
+    let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
+    let (tx, mut swaps) = futures_channel::mpsc::unbounded();
+    let options = RefreshOptions {
+        url: url("/shop/products?pagesize=1"),
+        ..refresh_options("#swapped-list")
+    }
+    .on_swap(move |html, element| {
+        let _ = tx.unbounded_send((html.to_owned(), element.cloned()));
+    });
+    let refresh = source.refresh("change", options).unwrap();
+    refresh.trigger();
+    let (html, element) = next(&mut swaps, 5000, "the on_swap call").await;
+    let element = element.expect("an outerHTML swap passes the element it put in");
+    assert!(element.is_connected(), "the element now in the document");
+    assert_eq!(
+        element.parent_element().map(|p| p.id()).as_deref(),
+        Some("swapped-list-table"),
+        "in the target's place"
+    );
+    assert!(html.contains(&element.tag_name().to_lowercase()), "{html}");
+}

@@ -1,10 +1,12 @@
 //! JSON-Patch mode against real patch topics (`POST /_publish/<topic>` → `event: patch`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures_channel::mpsc;
-use livesource::{Error, JsLiveSource};
+use livesource::patch::{PatchOptions, Resync};
+use livesource::{Error, JsLiveSource, LiveSource, Options};
+use serde_json::json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -201,4 +203,42 @@ async fn prototype_pollution_attempts_are_refused() {
         &js_sys::Object::get_prototype_of(&plain).into()
     ));
     assert_eq!(json(&call(&store, "get", &[])), json(&state));
+}
+
+#[wasm_bindgen_test]
+async fn the_rust_api_resyncs_with_a_rust_closure() {
+    let editor = token("editor", 600).await;
+    let topic = unique("dashboard:rust-resync");
+    let source = LiveSource::connect(&topic_url(&topic), Options::default()).unwrap();
+    opened(&source).await;
+    let calls = Rc::new(Cell::new(0));
+    let count = Rc::clone(&calls);
+    let store = source
+        .patches(
+            "patch",
+            PatchOptions {
+                initial: json!({ "counter": 1 }),
+                resync: Some(Resync::from_fn(move || {
+                    count.set(count.get() + 1);
+                    async { Ok::<_, String>(json!({ "counter": 100 })) }
+                })),
+            },
+        )
+        .unwrap();
+    publish(&editor, &topic, r#"[["replace","/counter",2]]"#).await;
+    within(5000, "the patch", async {
+        while store.get() != json!({ "counter": 2 }) {
+            sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(calls.get(), 0, "no resync while patches apply");
+    publish(&editor, &topic, r#"[["test","/counter",99]]"#).await;
+    within(5000, "the Rust resync's state", async {
+        while store.get() != json!({ "counter": 100 }) {
+            sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(calls.get(), 1);
 }
