@@ -148,15 +148,16 @@ impl Default for Parser {
 }
 
 /// Where `feed` and `feed_traced` send what they find. `feed`'s sink ignores lines, which
-/// compiles to nothing, so tracing costs nothing when unused.
+/// compiles to nothing, so tracing costs nothing when unused. `feed` takes its callback as
+/// `dyn`, so every caller shares one copy of the parser (the wasm download counts each copy).
 trait Sink {
     fn item(&mut self, item: Item<'_>);
     fn line(&mut self, _line: Line<'_>) {}
 }
 
-struct Items<'f, F>(&'f mut F);
+struct Items<'f>(&'f mut dyn FnMut(Item<'_>));
 
-impl<F: FnMut(Item<'_>)> Sink for Items<'_, F> {
+impl Sink for Items<'_> {
     #[inline]
     fn item(&mut self, item: Item<'_>) {
         (self.0)(item)
@@ -213,7 +214,7 @@ impl Parser {
     }
 
     /// Parses the next bytes of the body, calling `on` with every item they complete, in order.
-    pub fn feed(&mut self, bytes: &[u8], on: &mut impl FnMut(Item<'_>)) {
+    pub fn feed(&mut self, bytes: &[u8], on: &mut dyn FnMut(Item<'_>)) {
         self.run(bytes, &mut Items(on));
     }
 
