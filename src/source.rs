@@ -249,7 +249,7 @@ impl Inner {
         }
         drop(registry);
         if let Some(share) = self.share.borrow().as_ref() {
-            for name in &share.names {
+            for name in share.names.iter() {
                 conn.listen(name);
             }
         }

@@ -29,7 +29,7 @@ impl Inner {
                 .share
                 .borrow()
                 .as_ref()
-                .is_some_and(|s| s.names.contains(name.as_str()));
+                .is_some_and(|s| s.names.contains(name));
             if emptied.is_some() && name != RESET && name != HEARTBEAT && !followers_listen {
                 conn.unlisten(name);
             }

@@ -4,8 +4,6 @@
 //! state machine and relays each event after its resume and reset verdicts. When the lock comes
 //! to a follower it resumes from the last id it was given.
 
-use std::collections::BTreeSet;
-
 use gloo_events::EventListener;
 use gloo_timers::callback::Interval;
 use wasm_bindgen::JsValue;
@@ -30,7 +28,7 @@ pub(crate) struct Sharing {
     pub(super) relayed_id: String,
     /// Event names the followers listen to (as they said, or as the leader relayed); the
     /// leader listens to them too.
-    pub(super) names: BTreeSet<String>,
+    pub(super) names: Names,
     /// The follower's watch on the leader: something arrived since the last tick, idle ticks
     /// since, a `heartbeat` was relayed, and the leader said it is open.
     heard: bool,
@@ -105,7 +103,7 @@ impl Inner {
             link,
             tab,
             tracker: Tracker::new(last),
-            names: BTreeSet::new(),
+            names: Names::default(),
             relayed_id: String::new(),
             heard: false,
             idle: 0,
@@ -251,7 +249,9 @@ impl Inner {
             _ => return,
         };
         if let Some(s) = self.share.borrow_mut().as_mut() {
-            s.names.extend(names.iter().cloned());
+            for name in &names {
+                s.names.insert(name);
+            }
         }
         if let Some(conn) = self.conn.borrow_mut().as_mut() {
             for name in &names {
@@ -267,9 +267,7 @@ impl Inner {
             match &message {
                 Message::Event { name, .. } => {
                     s.beats |= name == "heartbeat";
-                    if !s.names.contains(name) {
-                        s.names.insert(name.clone());
-                    }
+                    s.names.insert(name);
                 }
                 Message::State(state) => s.leader_open = state == "open",
                 _ => {}
@@ -391,5 +389,26 @@ impl Inner {
         if !self.join_share() {
             self.connect();
         }
+    }
+}
+
+/// A handful of event names, each once. A `Vec` because a set type would cost the download more
+/// than it could save on a few names.
+#[derive(Default)]
+pub(super) struct Names(Vec<String>);
+
+impl Names {
+    pub(super) fn insert(&mut self, name: &str) {
+        if !self.contains(name) {
+            self.0.push(name.to_owned());
+        }
+    }
+
+    pub(super) fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n == name)
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
     }
 }
