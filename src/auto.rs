@@ -104,7 +104,7 @@ impl Wiring {
             format!("{url}\u{0}unshared")
         };
         if !self.sources.contains_key(&url) {
-            let stream = url.trim_end_matches("\u{0}unshared");
+            let stream = url.strip_suffix("\u{0}unshared").unwrap_or(&url);
             let source = LiveSource::connect(stream, Options::default().share(share))?;
             let refreshes = Rc::new(RefCell::new(Vec::<Refresh>::new()));
             let marked = Rc::clone(&refreshes);

@@ -54,7 +54,11 @@ pub fn redact(url: &str, secret_params: &[&str]) -> String {
 
 /// `url` as (everything before `?`, the query, `#` and the fragment).
 fn split(url: &str) -> (&str, &str, &str) {
-    let (rest, fragment) = url.split_at(url.find('#').unwrap_or(url.len()));
+    // `split_once` rather than indexing: no panic path, whose formatting the download would carry.
+    let (rest, fragment) = match url.split_once('#') {
+        Some((rest, _)) => (rest, url.get(rest.len()..).unwrap_or_default()),
+        None => (url, ""),
+    };
     let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
     (base, query, fragment)
 }

@@ -128,12 +128,15 @@ impl Message {
     pub fn decode(text: &str) -> Option<Message> {
         let mut rest = text.strip_prefix(VERSION)?;
         let mut fields = Vec::new();
-        while !rest.is_empty() {
-            let colon = rest.find(':')?;
-            let len: usize = rest[..colon].parse().ok()?;
-            let body = rest.get(colon + 1..colon + 1 + len)?;
-            fields.push(body.to_owned());
-            rest = &rest[colon + 1 + len..];
+        // `get` rather than indexing: a length that splits a character is malformed input,
+        // not a panic, and the panic path would cost the download its formatting machinery.
+        while let Some((len, after)) = rest.split_once(':') {
+            let len: usize = len.parse().ok()?;
+            fields.push(after.get(..len)?.to_owned());
+            rest = after.get(len..)?;
+        }
+        if !rest.is_empty() {
+            return None;
         }
         let mut it = fields.into_iter();
         let tag = it.next()?;
