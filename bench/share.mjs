@@ -180,7 +180,7 @@ export async function p9(dev, { quick = false, chromium = '/usr/bin/chromium' } 
       const on = connections.find((c) => c.n === n && c.shared);
       const off = connections.find((c) => c.n === n && !c.shared);
       if (on.updated !== n) throw new Error(`P9: ${n} shared tabs, but ${on.updated} got the test event (${on.open} open)`);
-      const offNote = off.updated === n ? `all ${n} updated` : `${off.updated} of ${n} tabs updated; ${n - off.open} never opened: Chromium's 6 connections per host`;
+      const offNote = off.updated === n ? (n > 1 ? `all ${n} updated` : 'the tab updated') : `${off.updated} of ${n} tabs updated; ${n - off.open} never opened: Chromium's 6 connections per host`;
       rows.push(['P9', `server connections (livesource-dev's \`/ready\`) for ${n} tab${n > 1 ? 's' : ''} of one stream in one browser profile, \`share: true\`; ${n > 1 ? `all ${n}` : 'the tab'} got a test event`,
         fmt(on.clients), `${fmt(off.clients)} with sharing off (${offNote})`, `${(on.clients / off.clients).toFixed(2)}×`, '1 connection', on.clients === 1 ? 'met' : 'missed']);
     }
