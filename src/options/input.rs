@@ -36,14 +36,15 @@ pub fn check_names<'a>(
 ) -> Result<()> {
     for name in given {
         if !allowed.contains(&name) {
-            return Err(Error::Config(format!(
-                "unknown option '{prefix}{name}'; expected one of: {}",
-                allowed
-                    .iter()
-                    .map(|a| format!("{prefix}{a}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            let mut message = format!("unknown option '{prefix}{name}'; expected one of: ");
+            for (i, a) in allowed.iter().enumerate() {
+                if i > 0 {
+                    message.push_str(", ");
+                }
+                message.push_str(prefix);
+                message.push_str(a);
+            }
+            return Err(Error::Config(message));
         }
     }
     Ok(())
