@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, extname, normalize } from 'node:path';
 import { fanout } from './fanout.mjs';
 import { p9 } from './share.mjs';
+import { breakdown, PARTS } from '../scripts/size.mjs';
 
 const quick = process.argv.includes('--quick');
 // `--only=P1,P3`: just those scenarios (while working on them); writes nothing either.
@@ -284,30 +285,22 @@ async function burst(dev, path, n, ms) {
 // ---- P4: what a page downloads ---------------------------------------------------------------
 
 const gz = (files) => files.reduce((sum, f) => sum + gzipSync(readFileSync(f), { level: 9 }).length, 0);
-const jsOf = (dir) => [
-  ...readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => join(dir, f)),
-  ...(existsSync(join(dir, 'snippets'))
-    ? readdirSync(join(dir, 'snippets'), { recursive: true }).filter((f) => f.endsWith('.js')).map((f) => join(dir, 'snippets', f))
-    : []),
-];
 
 function buildCore() {
-  // The same build as pkg/ without the `patch` feature: connection, listeners, fragments, auto.
+  // The npm build (`make pkg`) without the `patch` feature: connection, listeners, fragments, auto.
   const out = 'target/bench/core-pkg';
   execFileSync('wasm-pack', ['build', '--target', 'web', '--profile', 'wasm-release', '--no-opt',
-    '--out-dir', out, '--out-name', 'livesource_wasm', '--', '--no-default-features'], { stdio: 'ignore' });
+    '--out-dir', out, '--out-name', 'livesource_wasm', '--', '--no-default-features', '--features', 'npm'], { stdio: 'ignore' });
   execFileSync('node_modules/.bin/wasm-opt', ['-Oz', `${out}/livesource_wasm_bg.wasm`, '-o', `${out}/livesource_wasm_bg.wasm`]);
-  for (const f of ['livesource.js', 'livesource-auto.js']) cpSync(`js/${f}`, `${out}/${f}`);
+  for (const f of ['livesource.js', 'livesource-auto.js']) cpSync(`src/js/${f}`, `${out}/${f}`);
   return out;
 }
 
 function sizes() {
-  const core = buildCore();
-  const full = 'pkg';
-  const bytes = (dir) => gz([join(dir, 'livesource_wasm_bg.wasm'), ...jsOf(dir)]);
   const baseline = gz(['node_modules/htmx.org/dist/htmx.min.js', 'node_modules/htmx-ext-sse/dist/sse.min.js',
     'node_modules/fast-json-patch/dist/fast-json-patch.min.js']);
-  return { core: bytes(core), full: bytes(full), baseline };
+  // The same per-file measure as `make test`'s size budget (scripts/size.mjs), on pkg/ as shipped.
+  return { core: breakdown(buildCore()), full: breakdown('pkg'), baseline };
 }
 
 // ---- the run ---------------------------------------------------------------------------------
@@ -328,8 +321,12 @@ const rounds = quick ? 3 : 9;
 
 function p4() {
   const r = sizes();
-  rows.push(['P4', 'download, gzip -9: core (wasm + JS + auto)', `${fmt(r.core)} B`, `${fmt(r.baseline)} B (htmx 2 + htmx-ext-sse + fast-json-patch)`, ratio(r.core, r.baseline), '≤ 21.7 KB', met(r.core <= 21_700)]);
-  rows.push(['P4', 'download, gzip -9: with JSON-Patch', `${fmt(r.full)} B`, `${fmt(r.baseline)} B`, ratio(r.full, r.baseline), '≤ 45 KB', met(r.full <= 45_000)]);
+  rows.push(['P4', 'download, gzip -9: core (wasm + JS + auto, built without JSON-Patch)', `${fmt(r.core.total)} B`, `${fmt(r.baseline)} B (htmx 2 + htmx-ext-sse + fast-json-patch)`, ratio(r.core.total, r.baseline), '≤ 40 KB', met(r.core.total <= 40_000)]);
+  rows.push(['P4', 'download, gzip -9: with JSON-Patch (the npm package as shipped)', `${fmt(r.full.total)} B`, `${fmt(r.baseline)} B`, ratio(r.full.total, r.baseline), '≤ 47 KB', met(r.full.total <= 47_000)]);
+  const line = (k, what) => `| ${what} | ${fmt(r.core[k])} B | ${fmt(r.full[k])} B |`;
+  notes.push(['P4 by part, gzip -9 per file as served (`node scripts/size.mjs pkg`; `make test` holds pkg/ to scripts/size-budget.json):', '',
+    '| part | core | with JSON-Patch |', '| --- | ---: | ---: |',
+    ...PARTS.map(([k, what]) => line(k, what)), line('total', 'total')].join('\n'));
 }
 
 /**
