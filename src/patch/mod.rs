@@ -11,6 +11,9 @@
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod agree;
+/// Public for Rust apps that keep their own `serde_json::Value` state: they `subscribe` to the
+/// patch event as `serde_json::Value` and apply each with `ops::normalise` and `ops::apply`. It
+/// is also the reference the browser tests (`agree`) hold `engine.js` to, op for op.
 pub mod ops;
 pub(crate) mod store;
 
