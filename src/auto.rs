@@ -188,7 +188,8 @@ impl AutoWiring {
         self.wiring.borrow().elements()
     }
 
-    /// How many connections are open now (one per distinct `data-live-src`).
+    /// How many sources the page has open: one per distinct `data-live-src` (and share setting).
+    /// With sharing, a source in a tab that follows another holds no server connection itself.
     pub fn connections(&self) -> usize {
         self.wiring.borrow().sources.len()
     }

@@ -20,7 +20,8 @@ impl JsAutoWiring {
         self.wiring.elements() as u32
     }
 
-    /// How many connections are open now (one per distinct `data-live-src`).
+    /// How many sources the page has open: one per distinct `data-live-src` (and share setting).
+    /// With sharing, a source in a tab that follows another holds no server connection itself.
     #[wasm_bindgen(getter)]
     pub fn connections(&self) -> u32 {
         self.wiring.connections() as u32
