@@ -20,8 +20,7 @@ impl JsAutoWiring {
         self.wiring.elements() as u32
     }
 
-    /// How many sources the page has open: one per distinct `data-live-src` (and share setting).
-    /// With sharing, a source in a tab that follows another holds no server connection itself.
+    /// Sources open, one per `data-live-src` and share setting (a following tab's hold no connection).
     #[wasm_bindgen(getter)]
     pub fn connections(&self) -> u32 {
         self.wiring.connections() as u32
