@@ -22,43 +22,45 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Pure logic (backoff, resume, SSE framing, failure rules, options) lives in crate-private
-//! modules with native tests; `transport`, `source`, `probe` and `share` are the thin browser
-//! layers, and `js` (with its TypeScript and the npm entry points) is the whole JavaScript API.
+//! The modules, top first; each uses only those listed after it (`tests/layout.rs` checks):
+//! - `js`: the whole JavaScript API, with its TypeScript and the npm entry points.
+//! - `api`: the Rust API (`LiveSource`, typed streams, guards) and script-tag auto-wiring.
+//! - `fragment`, `patch`: the two update modes, fragment refresh and JSON-Patch state.
+//! - `source`: the state machine of one source, its listener registry and delivery.
+//! - `transport`, `share`, `options`: the connection, the cross-tab relay, the options.
+//! - `auth`, `policy`: credentials per connect; the pure decisions (backoff, failure, resume).
+//! - `platform`, `vec_map`: the few browser globals; a small map.
+//! - `error`: the one error type.
+//!
+//! Pure logic lives in `policy` (and `options`, `share::relay`, `fragment::coalesce`) with native
+//! tests; `transport`, `source` and `share` are the thin browser layers around it.
 
-mod auto;
-mod backoff;
-mod coalesce;
-mod dispatch;
+mod api;
+mod auth;
 pub mod error;
-mod failure;
 pub mod fragment;
-mod handle;
-pub mod headers;
 mod js;
 mod options;
 #[cfg(feature = "patch")]
 pub mod patch;
 mod platform;
-mod probe;
-mod resume;
+mod policy;
 mod share;
 mod source;
-mod sse;
-pub mod token;
 mod transport;
 mod vec_map;
 
-pub use auto::{auto_wire, AutoWiring};
-pub use backoff::Backoff;
-pub use dispatch::{Meta, State};
+pub use api::auto::{auto_wire, AutoWiring};
+pub use api::handle::{Event, LiveSource, Refresh, Subscription};
+pub use auth::headers::HeadersSource;
+pub use auth::token::TokenSource;
 pub use error::Error;
 pub use fragment::{OnSwap, RefreshOptions, Swap, Target};
-pub use handle::{Event, LiveSource, Refresh, Registration, Subscription};
-pub use headers::HeadersSource;
 pub use js::JsLiveSource;
 pub use options::{Options, Transport};
-pub use token::TokenSource;
+pub use policy::backoff::Backoff;
+pub use source::dispatch::{Meta, State};
+pub use source::registry::Registration;
 
 // The pure modules' unit tests run natively and, through `wasm-pack test`, in Chromium too.
 #[cfg(all(test, target_arch = "wasm32"))]

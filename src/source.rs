@@ -11,22 +11,23 @@ use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
 use web_sys::MessageEvent;
 
-use crate::backoff::Schedule;
-use crate::dispatch::{Registry, State};
+use crate::auth::headers::Headers;
 use crate::error::{Error, Result};
-use crate::failure::{decide, Action, Probe};
-use crate::headers::Headers;
 use crate::options::Options;
 use crate::options::Transport;
 use crate::platform;
-use crate::probe::probe;
-use crate::resume::{self, Reconnect, Resume};
+use crate::policy::backoff::Schedule;
+use crate::policy::failure::{decide, Action, Probe};
+use crate::policy::resume::{self, Reconnect, Resume};
+use crate::source::dispatch::{Registry, State};
+use crate::transport::probe::probe;
 use crate::transport::{Conn, Connection, EventId};
 
 mod delivery;
+pub(crate) mod dispatch;
 mod fetch;
 mod lifecycle;
-mod registry;
+pub(crate) mod registry;
 mod shared;
 mod watchdog;
 

@@ -1,8 +1,11 @@
 //! The two ways a source talks to its server, behind the one type the state machine holds:
-//! the browser's `EventSource`, or a streamed `fetch` parsed in wasm.
+//! the browser's `EventSource`, or a streamed `fetch` parsed in wasm (`sse`); and the `probe`
+//! that asks the server why an `EventSource` failed, which the browser does not say.
 
 mod eventsource;
 mod fetch;
+pub(crate) mod probe;
+pub(crate) mod sse;
 
 pub(crate) use eventsource::{report, Connection, EventId};
 pub(crate) use fetch::{FetchConnection, Head};

@@ -3,7 +3,7 @@
 use wasm_bindgen::prelude::*;
 use web_sys::Element;
 
-use crate::auto::{auto_wire, AutoWiring};
+use crate::api::auto::{auto_wire, AutoWiring};
 
 /// The wiring of a document's `data-live-*` elements. `free()` unwires them all and closes
 /// every connection the wiring opened.

@@ -8,12 +8,12 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
-use crate::dispatch::call_js;
+use crate::auth::headers::HeadersSource;
+use crate::auth::token::{js_type_name, TokenSource};
 use crate::error::Error;
 use crate::fragment::{RefreshOptions, Swap, Target};
-use crate::headers::HeadersSource;
 use crate::options::{self, BackoffInput, Options, OptionsInput, BACKOFF_NAMES, OPTION_NAMES};
-use crate::token::{js_type_name, TokenSource};
+use crate::source::dispatch::call_js;
 
 /// The fields of one options object.
 struct Reader<'a> {

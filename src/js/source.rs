@@ -5,8 +5,8 @@ use wasm_bindgen::prelude::*;
 
 use super::options::{callback, refresh_options, source_options};
 use super::unsubscribe::unsubscribe_fn;
-use crate::dispatch::{call_js, Callback, EventSink};
-use crate::handle::LiveSource;
+use crate::api::handle::LiveSource;
+use crate::source::dispatch::{call_js, Callback, EventSink};
 
 #[wasm_bindgen(js_name = LiveSource, skip_typescript)]
 pub struct JsLiveSource {

@@ -6,9 +6,9 @@ use wasm_bindgen::prelude::*;
 
 use super::options::callback;
 use super::unsubscribe::{unsubscribe_fn, Guard};
-use crate::dispatch::Id;
 use crate::patch::store::StoreInner;
 use crate::patch::PatchStore;
+use crate::source::dispatch::Id;
 
 #[wasm_bindgen(js_name = PatchStore, skip_typescript)]
 pub struct JsPatchStore {

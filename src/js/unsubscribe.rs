@@ -4,7 +4,8 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::handle::{Refresh, Registration};
+use crate::api::handle::Refresh;
+use crate::source::registry::Registration;
 
 /// What a JS unsubscribe function releases: a listener registration, a fragment refresh or a
 /// store subscription. Dropping it releases; `detach` keeps it for the source's life.

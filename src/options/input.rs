@@ -2,10 +2,10 @@
 //! to validated `Options`: kept apart from the reading so every rule is a native test.
 
 use super::{describe_number, Options, Transport, DEFAULT_MAX_EVENT_BYTES};
-use crate::backoff::Backoff;
+use crate::auth::headers::HeadersSource;
+use crate::auth::token::TokenSource;
 use crate::error::{Error, Result};
-use crate::headers::HeadersSource;
-use crate::token::TokenSource;
+use crate::policy::backoff::Backoff;
 
 /// Option names the JS options object may have.
 pub const OPTION_NAMES: &[&str] = &[

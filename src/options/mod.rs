@@ -6,10 +6,10 @@ mod input;
 
 pub(crate) use input::{check_names, BackoffInput, OptionsInput, BACKOFF_NAMES, OPTION_NAMES};
 
-use crate::backoff::Backoff;
+use crate::auth::headers::HeadersSource;
+use crate::auth::token::TokenSource;
 use crate::error::{Error, Result};
-use crate::headers::HeadersSource;
-use crate::token::TokenSource;
+use crate::policy::backoff::Backoff;
 
 /// How a source talks to the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -12,11 +12,11 @@ use std::rc::{Rc, Weak};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
-use crate::dispatch::Id;
+use crate::auth::token::call_js_fn;
 use crate::error::Error;
 use crate::platform;
+use crate::source::dispatch::Id;
 use crate::source::Inner;
-use crate::token::call_js_fn;
 
 #[wasm_bindgen(module = "/src/patch/engine.js")]
 extern "C" {
@@ -109,7 +109,7 @@ pub(crate) struct StoreInner {
 #[must_use = "dropping a PatchStore stops applying patches"]
 pub struct PatchStore {
     pub(crate) inner: Rc<StoreInner>,
-    pub(crate) _guards: Vec<crate::handle::Registration>,
+    pub(crate) _guards: Vec<crate::source::registry::Registration>,
 }
 
 impl PatchStore {

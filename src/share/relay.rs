@@ -253,7 +253,7 @@ impl Tracker {
 }
 
 fn decimal(id: &str) -> Option<u64> {
-    crate::resume::decimal(id)
+    crate::policy::resume::decimal(id)
 }
 
 #[cfg(test)]

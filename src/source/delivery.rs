@@ -7,10 +7,10 @@ use wasm_bindgen::JsValue;
 use web_sys::MessageEvent;
 
 use super::{Inner, HEARTBEAT, RESET};
-use crate::dispatch::{self, call_js, Callback, EventSink, Meta, State};
 use crate::error::Error;
-use crate::resume::{self, Verdict};
+use crate::policy::resume::{self, Verdict};
 use crate::share::relay::Message;
+use crate::source::dispatch::{self, call_js, Callback, EventSink, Meta, State};
 use crate::transport::EventId;
 
 impl Inner {

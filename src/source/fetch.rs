@@ -5,13 +5,13 @@
 use livesource_protocol::sse::{Item, Parser};
 
 use super::Inner;
-use crate::backoff::parse_retry_after;
-use crate::dispatch::State;
+use crate::auth::headers::Headers;
 use crate::error::Error;
-use crate::failure::Probe;
-use crate::headers::Headers;
 use crate::platform;
-use crate::resume::{self, Reconnect};
+use crate::policy::backoff::parse_retry_after;
+use crate::policy::failure::Probe;
+use crate::policy::resume::{self, Reconnect};
+use crate::source::dispatch::State;
 use crate::transport::{Conn, FetchConnection, Head};
 
 impl Inner {

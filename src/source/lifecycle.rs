@@ -4,8 +4,8 @@
 use gloo_events::EventListener;
 
 use super::Inner;
-use crate::dispatch::State;
 use crate::platform;
+use crate::source::dispatch::State;
 
 impl Inner {
     pub(super) fn watch_page_lifecycle(&self) {

@@ -2,8 +2,10 @@
 //! on the live connection too, and one nobody listens to any more is dropped from it (unless the
 //! source needs it itself, or other tabs that share the stream do).
 
+use std::rc::{Rc, Weak};
+
 use super::{Inner, HEARTBEAT, RESET};
-use crate::dispatch::{self, EventSink, Kind};
+use crate::source::dispatch::{self, EventSink, Id, Kind};
 
 impl Inner {
     /// Adds an event listener; starts listening on the live connection for a new name.
@@ -34,5 +36,40 @@ impl Inner {
                 conn.unlisten(name);
             }
         }
+    }
+}
+
+/// Keeps a callback registered; dropping it unregisters. `forget` keeps it for the source's life.
+#[must_use = "dropping a Registration removes the callback at once"]
+pub struct Registration {
+    inner: Weak<Inner>,
+    kind: Kind,
+    id: Id,
+}
+
+impl Registration {
+    pub(crate) fn new(inner: &Rc<Inner>, kind: Kind, id: Id) -> Self {
+        Self {
+            inner: Rc::downgrade(inner),
+            kind,
+            id,
+        }
+    }
+
+    /// Keeps the callback until the source closes.
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+
+    pub(crate) fn unregister(&self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.remove(&self.kind, self.id);
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }

@@ -9,14 +9,14 @@ use gloo_timers::callback::Interval;
 use wasm_bindgen::JsValue;
 
 use super::Inner;
-use crate::backoff::Schedule;
-use crate::dispatch::{self, State};
 use crate::error::Error;
 use crate::options::Transport;
 use crate::platform;
-use crate::resume::Resume;
+use crate::policy::backoff::Schedule;
+use crate::policy::resume::Resume;
 use crate::share::relay::{stream_name, Message, Tracker};
 use crate::share::{self, Link};
+use crate::source::dispatch::{self, State};
 
 /// This source's part in a shared stream.
 pub(crate) struct Sharing {

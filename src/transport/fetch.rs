@@ -5,7 +5,7 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::headers::Headers;
+use crate::auth::headers::Headers;
 use crate::platform;
 
 #[wasm_bindgen(module = "/src/io.js")]

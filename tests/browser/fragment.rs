@@ -148,7 +148,7 @@ async fn a_burst_of_500_inserts_converges_within_the_coalescing_bound() {
         }
     })
     .await;
-    // The documented bound (src/coalesce.rs, BENCHMARKS.md P3): one request in flight at a time,
+    // The documented bound (src/fragment/coalesce.rs, BENCHMARKS.md P3): one request in flight at a time,
     // so while events arrive at most 1 + burst ÷ one fetch requests start. The tolerance,
     // honestly: one more, the trailing request owed by events that arrived during the last
     // fetch, which starts after the burst. "One fetch" is the fastest of the fetches timed

@@ -7,7 +7,8 @@
 //! folder without naming `crate`, so `super::super` is refused everywhere, and a top-level
 //! file may use `super` only for the `use super::*;` of an inline test module.
 //!
-//! `cargo test -p livesource-dev --test layout -- --nocapture` prints the graph.
+//! `cargo test -p livesource-dev --test layout -- --nocapture` prints the graph. The library runs
+//! the same checker on its own `src/` (`tests/layout.rs` at the root includes this file).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -21,9 +22,12 @@ fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// `src/<name>.rs` and everything under `src/<name>/`.
+/// `src/<name>.rs` (if the module is not a `mod.rs` folder) and everything under `src/<name>/`.
 fn files_of(name: &str) -> Vec<PathBuf> {
-    let mut files = vec![src().join(format!("{name}.rs"))];
+    let mut files: Vec<PathBuf> = Some(src().join(format!("{name}.rs")))
+        .filter(|file| file.exists())
+        .into_iter()
+        .collect();
     let mut dirs = vec![src().join(name)];
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {

@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::auth::token::{call_js_fn, js_type_name, thrown_message};
 use crate::error::{Error, Result};
-use crate::token::{call_js_fn, js_type_name, thrown_message};
 
 /// Header name and value pairs, in the order they were given.
 pub type Headers = Vec<(String, String)>;

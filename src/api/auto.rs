@@ -25,11 +25,12 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{Element, MutationObserver, MutationObserverInit};
 
+use crate::api::handle::{LiveSource, Refresh};
 use crate::error::{Error, Result};
 use crate::fragment::{RefreshOptions, Swap, Target};
-use crate::handle::{LiveSource, Refresh, Registration};
 use crate::options::Options;
 use crate::platform;
+use crate::source::registry::Registration;
 use crate::vec_map::VecMap;
 
 const SELECTOR: &str = "[data-live-src]";

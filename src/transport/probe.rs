@@ -5,10 +5,10 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::backoff::parse_retry_after;
-use crate::failure::Probe;
 use crate::platform;
-use crate::sse;
+use crate::policy::backoff::parse_retry_after;
+use crate::policy::failure::Probe;
+use crate::transport::sse;
 
 /// How long the probe waits for the first bytes of a stream that answered 200.
 const FIRST_BYTES_MS: u32 = 1_000;

@@ -9,10 +9,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Element};
 
-use crate::coalesce::{Coalescer, Start};
 use crate::error::{Error, Result};
 use crate::platform;
 use crate::source::Inner;
+
+mod coalesce;
+
+use coalesce::{Coalescer, Start};
 
 #[wasm_bindgen(module = "/src/io.js")]
 extern "C" {

@@ -2,7 +2,7 @@
 //! for callbacks. Dropping any of them releases what it holds.
 
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use futures_channel::mpsc;
@@ -10,12 +10,13 @@ use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 
-use crate::dispatch::{
-    Callback, ErrorFn, EventSink, Id, Kind, Meta, Registry, ResetFn, RustSink, State, StateFn,
-};
 use crate::error::{Error, Result};
 use crate::fragment::{RefreshOptions, Refresher};
 use crate::options::Options;
+use crate::source::dispatch::{
+    Callback, ErrorFn, EventSink, Id, Kind, Meta, Registry, ResetFn, RustSink, State, StateFn,
+};
+use crate::source::registry::Registration;
 use crate::source::Inner;
 
 /// A typed event from a `Subscription`.
@@ -277,41 +278,6 @@ impl Drop for Refresh {
         if !self.detached {
             self.refresher.stop();
         }
-    }
-}
-
-/// Keeps a callback registered; dropping it unregisters. `forget` keeps it for the source's life.
-#[must_use = "dropping a Registration removes the callback at once"]
-pub struct Registration {
-    inner: Weak<Inner>,
-    kind: Kind,
-    id: Id,
-}
-
-impl Registration {
-    pub(crate) fn new(inner: &Rc<Inner>, kind: Kind, id: Id) -> Self {
-        Self {
-            inner: Rc::downgrade(inner),
-            kind,
-            id,
-        }
-    }
-
-    /// Keeps the callback until the source closes.
-    pub fn forget(self) {
-        std::mem::forget(self);
-    }
-
-    pub(crate) fn unregister(&self) {
-        if let Some(inner) = self.inner.upgrade() {
-            inner.remove(&self.kind, self.id);
-        }
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.unregister();
     }
 }
 
