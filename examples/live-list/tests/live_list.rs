@@ -85,7 +85,16 @@ async fn it_survives_a_server_restart_with_no_loss() {
         shown(&list, &batch) == names
     })
     .await;
-    assert_eq!(list.state(), State::Open);
+    // Waited for, not asserted at once: a concurrent test may have cut the server again.
+    eventually(10_000, "the list to be open again", || {
+        list.state() == State::Open
+    })
+    .await;
+    assert_eq!(
+        shown(&list, &batch),
+        names,
+        "nothing shown twice after the reconnect"
+    );
 }
 
 #[wasm_bindgen_test]
