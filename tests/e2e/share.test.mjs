@@ -15,22 +15,22 @@ const LIST = '/shop/products?pagesize=1000';
 // A tab with a LiveSource on the product changes (window.src), every change it gets in
 // window.got as [id, name], its states and errors in window.log, and (with `refresh`) the
 // product list kept by fragment refresh in #product-list.
-async function openTab(options = { share: true }, { refresh = true } = {}) {
+async function openTab(options = { share: true }, { refresh = true, stream = '/shop/products/_streams/changes' } = {}) {
   const page = await browser.newPage();
   await page.goto(`${server}/health`);
-  await page.evaluate(async ([opts, withRefresh, list]) => {
+  await page.evaluate(async ([opts, withRefresh, list, url]) => {
     document.body.innerHTML = '<table><tbody id="product-list"></tbody></table>';
     const m = await import('/pkg/livesource.js');
     await m.default();
     window.got = [];
     window.log = [];
-    const src = new m.LiveSource('/shop/products/_streams/changes', { backoff: { initialMs: 50, maxMs: 400 }, ...opts });
+    const src = new m.LiveSource(url, { backoff: { initialMs: 50, maxMs: 400 }, ...opts });
     window.src = src;
     src.onState((s) => window.log.push(['state', s, Date.now()]));
-    src.onError((e) => window.log.push(['error', e.kind, e.message, Date.now()]));
+    src.onError((e) => window.log.push(['error', e.kind, e.message, Date.now(), e.status]));
     src.on('change', (d, meta) => window.got.push([Number(meta.id), d.fullDocument?.name]));
     if (withRefresh) src.refresh('change', { url: list, target: '#product-list' });
-  }, [options, refresh, LIST]);
+  }, [options, refresh, LIST, stream]);
   return page;
 }
 
@@ -216,6 +216,26 @@ test('sharing off: one connection per tab', async () => {
   await waitForSseClients(3);
   assert.deepEqual(await Promise.all(own.map(sharing)), ['off', 'off', 'off']);
   await closeAll(own);
+});
+
+test('a stream the server refuses (404): every sharing tab gets the error and ends closed', async () => {
+  const pages = [];
+  for (let i = 0; i < 3; i++) {
+    pages.push(await openTab({ share: true }, { refresh: false, stream: '/shop/products/_streams/no-such-stream' }));
+  }
+  for (const page of pages) {
+    await page.waitForFunction(() => window.src.state === 'closed', null,
+      { timeout: 15_000, polling: 50, what: 'state closed' });
+    const errors = await page.evaluate(() => window.log.filter(([what]) => what === 'error'));
+    assert.ok(errors.some(([, kind, , , status]) => kind === 'http' && status === 404),
+      `the 404 reaches this tab too: ${JSON.stringify(errors)}`);
+  }
+  // Nobody retries a refusal: no tab holds a connection, and none comes back.
+  await waitForSseClients(0);
+  await new Promise((ok) => setTimeout(ok, 500));
+  assert.equal(await sseClients(), 0);
+  assert.deepEqual(await Promise.all(pages.map((p) => p.evaluate(() => window.src.state))), ['closed', 'closed', 'closed']);
+  await closeAll(pages);
 });
 
 test('patch stores: each tab keeps its own state; a tab that joins gets patches from where it joined', async () => {
