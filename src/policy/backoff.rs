@@ -123,6 +123,11 @@ pub fn parse_retry_after(
         let secs = value.parse::<u64>().unwrap_or(u64::MAX);
         return Some(secs.saturating_mul(1000).min(u64::from(u32::MAX)) as u32);
     }
+    // Every HTTP-date form names a day or a month; without a letter it is malformed, and
+    // `Date.parse` would read `1.5` or `-1` as dates long past, meaning "retry at once".
+    if !value.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
     let at = parse_date(value)?;
     Some((at - now_ms).clamp(0.0, f64::from(u32::MAX)) as u32)
 }
@@ -243,9 +248,12 @@ mod tests {
             Some(u32::MAX),
             "a huge delay saturates instead of being refused"
         );
-        for bad in ["", "-1", "+1", "1.5", "soon"] {
-            assert_eq!(parse_retry_after(bad, 0.0, one_date), None, "{bad:?}");
+        // Each would reach the date parser if it were asked: it must not be.
+        let any_date = |_: &str| Some(0.0);
+        for bad in ["", "-1", "+1", "1.5", "0.5", "1 2"] {
+            assert_eq!(parse_retry_after(bad, 0.0, any_date), None, "{bad:?}");
         }
+        assert_eq!(parse_retry_after("soon", 0.0, one_date), None);
     }
 
     #[test]
@@ -274,7 +282,8 @@ mod tests {
             parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now, parse),
             Some(0)
         );
-        for bad in ["soon", "GMT", ""] {
+        // V8 reads `1.5` as 2001-01-05 and `-1` as 2001-01-01: none may mean "retry now".
+        for bad in ["soon", "GMT", "", "-1", "+1", "1.5", "0.5", "1 2"] {
             assert_eq!(parse_retry_after(bad, now, parse), None, "{bad:?}");
         }
     }
