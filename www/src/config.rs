@@ -84,6 +84,9 @@ pub fn default_static_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static")
 }
 
+/// The longest duration flag: a year.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
 /// Parses a duration flag: `250ms`, `30s`, `15m`, `2h`, `1h 30m` (humantime's syntax), or a bare
 /// number of seconds. Zero is rejected because every duration here is an interval or a lifetime
 /// for which zero makes no sense.
@@ -98,10 +101,13 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
             format!("invalid duration {input:?}: {e}; expected e.g. 30s, 15m, 500ms")
         })?
     };
-    if duration.is_zero() {
-        return Err(format!(
-            "invalid duration {input:?}: must be greater than zero"
-        ));
+    // `with` hands durations to its server in whole milliseconds, and every deadline is
+    // `Instant::now() + duration`, which must not overflow: so 1 ms to 365 days.
+    if duration < Duration::from_millis(1) {
+        return Err(format!("invalid duration {input:?}: must be at least 1ms"));
+    }
+    if duration > MAX_DURATION {
+        return Err(format!("invalid duration {input:?}: at most 365d"));
     }
     Ok(duration)
 }
@@ -200,6 +206,10 @@ mod tests {
             "-1s",
             "0ms",
             "1 parsec",
+            "500us",
+            "1ns",
+            "366d",
+            "18446744073709551615",
             "99999999999999999999s",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
