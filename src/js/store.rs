@@ -42,8 +42,9 @@ struct StoreSubscription {
 }
 
 impl Guard for StoreSubscription {
-    fn detach(self: Box<Self>) {
-        std::mem::forget(*self);
+    fn detach(mut self: Box<Self>) {
+        // Dropped with no store to unsubscribe from, rather than leaked with `mem::forget`.
+        self.store = Weak::new();
     }
 }
 

@@ -57,8 +57,10 @@ impl Registration {
     }
 
     /// Keeps the callback until the source closes.
-    pub fn forget(self) {
-        std::mem::forget(self);
+    pub fn forget(mut self) {
+        // Dropped with no source to unregister from: `mem::forget` would leak the `Weak` (and
+        // with it the source's allocation) and the event name.
+        self.inner = Weak::new();
     }
 
     pub(crate) fn unregister(&self) {
