@@ -31,7 +31,7 @@ pub fn decimal_u64(id: &str) -> Option<u64> {
 /// `id` as a number if it is a canonical decimal of at most [`JS_SAFE_DIGITS`] digits, so it
 /// converts exactly to and from a JavaScript number; else `None`.
 ///
-/// Used by the library's resume state (`livesource::resume::decimal`), which keeps such ids as
+/// Used by the library's resume window (`src/policy/resume.rs`), which keeps such ids as
 /// numbers.
 pub fn decimal_js(id: &str) -> Option<u64> {
     Some(

@@ -31,10 +31,11 @@ pub fn with_query_params(url: &str, params: &[(&str, Option<&str>)]) -> String {
 /// Returns `url` with the values of the named query parameters replaced, so it can appear in an
 /// error or a log without leaking a credential.
 pub fn redact(url: &str, secret_params: &[&str]) -> String {
-    if !url.contains('?') {
+    let (base, query, fragment) = split(url);
+    if base.len() + fragment.len() == url.len() {
+        // No query (a `?` inside the fragment is not one).
         return url.to_owned();
     }
-    let (base, query, fragment) = split(url);
     let mut out = String::with_capacity(url.len());
     out.push_str(base);
     let mut separator = '?';
@@ -151,6 +152,11 @@ mod tests {
             "an encoded name is still recognised"
         );
         assert_eq!(redact("https://h/s", &["access_token"]), "https://h/s");
+        assert_eq!(
+            redact("https://h/s#a?access_token=x", &["access_token"]),
+            "https://h/s#a?access_token=x",
+            "a ? in the fragment starts no query"
+        );
     }
 
     #[test]
