@@ -121,7 +121,10 @@ fn first_ident(s: &str) -> Option<String> {
 
 /// Uses of `super` that could name something outside the file's own top-level module.
 fn climbing_supers(path: &Path, text: &str) -> Vec<String> {
-    let top_level = path.parent() == Some(src().as_path());
+    // In `src/x.rs` and in `src/x/mod.rs` alike, `super` is the crate root.
+    let top_level = path.parent() == Some(src().as_path())
+        || (path.file_name().is_some_and(|f| f == "mod.rs")
+            && path.parent().and_then(Path::parent) == Some(src().as_path()));
     text.lines()
         .enumerate()
         .filter(|(_, line)| {
