@@ -109,21 +109,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn malformed_patches_are_typed_errors_with_the_index() {
+    fn malformed_patches_become_patch_errors_with_the_index() {
+        // The rules themselves are tested once, in `livesource-protocol`'s patch tests; here
+        // only that their error reaches callers as `Error::Patch`, index and message intact.
         for (patch, index, needle) in [
             ("{", None, "not JSON"),
-            (r#"{"op":"add"}"#, None, "must be an array"),
             (
                 r#"[["add","/a",1],["frobnicate","/a"]]"#,
                 Some(1),
                 "unknown op 'frobnicate'",
             ),
-            (r#"[["remove","/a",1]]"#, Some(0), "takes [op, path]"),
-            (r#"[["move","/a"]]"#, Some(0), "takes [op, from, path]"),
-            (r#"[[7,"/a",1]]"#, Some(0), "starts with the op name"),
-            (r#"[["add","no-slash",1]]"#, Some(0), ""),
-            (r#"[{"op":"replace","path":"/a"}]"#, Some(0), "value"),
-            (r#"[42]"#, Some(0), "object or a tuple"),
         ] {
             match parse(patch) {
                 Err(Error::Patch { index: i, message }) => {

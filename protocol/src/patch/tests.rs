@@ -58,7 +58,7 @@ fn an_empty_patch_is_valid_and_extra_members_are_ignored() {
 
 #[test]
 fn malformed_patches_are_typed_errors_with_the_index() {
-    // The library's `ops` assertions, on the shared rules.
+    // The one table of the rules; the library's `ops` tests only that these reach its callers.
     for (patch, index, needle) in [
         ("{", None, "not JSON"),
         (r#"{"op":"add"}"#, None, "must be an array"),
