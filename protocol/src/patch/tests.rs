@@ -10,7 +10,6 @@ fn compact(patch: &Value) -> Result<Vec<Value>, PatchError> {
 
 #[test]
 fn both_spellings_normalise_to_compact() {
-    // Moved from the server's `topics::ops` tests.
     let ops = json!([
         ["replace", "/counter", 7],
         {"op": "add", "path": "/rows/-", "value": {"id": 1}},
