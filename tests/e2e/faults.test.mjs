@@ -3,7 +3,7 @@
 // exactly once, in order, and its fragment-refreshed list must end equal to the server's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { server, launch, editorToken } from './support.mjs';
+import { server, launch, insertProduct } from './support.mjs';
 import { FaultProxy } from './fault-proxy.mjs';
 
 const WRITES = Number(process.env.FAULT_WRITES ?? 2000);
@@ -42,15 +42,7 @@ test(`${WRITES} writes through ${'>='}20 cuts and 3 stalls: every change once, i
     await new Promise((ok) => { const t = setInterval(() => { if (src.state === 'open') { clearInterval(t); ok(); } }, 20); });
   });
 
-  const token = editorToken();
-  const write = async (i) => {
-    const res = await fetch(`${server}/shop/products`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-      body: JSON.stringify({ name: `${batch}-${i}`, price: i }),
-    });
-    assert.equal(res.status, 201, await res.text());
-  };
+  const write = (i) => insertProduct({ name: `${batch}-${i}`, price: i });
   let writing = true;
   const chaos = (async () => {
     let stalls = 0;
