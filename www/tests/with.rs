@@ -112,6 +112,16 @@ fn assert_server_gone(server: &str) {
     );
 }
 
+/// What every way out of `with` must leave: no server, no temporary files.
+fn assert_cleaned_up(run: &Run, server: &str) {
+    assert_server_gone(server);
+    assert_eq!(
+        run.leftovers(),
+        Vec::<PathBuf>::new(),
+        "temporary files left"
+    );
+}
+
 #[test]
 fn the_command_sees_the_server_and_its_exit_status_is_passed_through() {
     for code in [0, 7] {
@@ -163,12 +173,7 @@ fn the_command_sees_the_server_and_its_exit_status_is_passed_through() {
             code != 0,
             "{stderr}"
         );
-        assert_server_gone(server);
-        assert_eq!(
-            run.leftovers(),
-            Vec::<PathBuf>::new(),
-            "temporary files left"
-        );
+        assert_cleaned_up(&run, server);
     }
 }
 
@@ -185,12 +190,7 @@ fn ctrl_c_and_sigterm_stop_the_command_and_the_server_and_remove_the_files() {
         unsafe { libc::kill(child.id() as libc::pid_t, signal) };
         let output = wait_with_timeout(child, Duration::from_secs(20));
         assert_eq!(output.status.code(), Some(128 + signal), "signal {signal}");
-        assert_server_gone(server);
-        assert_eq!(
-            run.leftovers(),
-            Vec::<PathBuf>::new(),
-            "temporary files left"
-        );
+        assert_cleaned_up(&run, server);
     }
 }
 
@@ -276,8 +276,7 @@ fn restart_brings_a_killed_server_back_on_the_same_port() {
     run.release();
     let output = wait_with_timeout(child, Duration::from_secs(20));
     assert!(output.status.success());
-    assert_server_gone(server);
-    assert_eq!(run.leftovers(), Vec::<PathBuf>::new());
+    assert_cleaned_up(&run, server);
 }
 
 #[cfg(not(feature = "test-routes"))]
