@@ -123,7 +123,7 @@ export function listen(es, name, received, decodeFailed) {
     const list = fns;
     if (list === null) return;
     let value;
-    try { value = JSON.parse(e.data); } catch (err) { decodeFailed(id, String((err && err.message) || err)); return; }
+    try { value = JSON.parse(e.data); } catch (err) { decodeFailed(id, failure(err)); return; }
     const meta = { id, event: name };
     for (let i = 0; i < list.length; i++) {
       try { list[i](value, meta); } catch (x) { report(x); }

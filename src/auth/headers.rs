@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::auth::token::{call_js_fn, js_type_name, thrown_message};
+use crate::auth::token::{call_js_fn, js_type_name};
 use crate::error::{Error, Result};
 
 /// Header name and value pairs, in the order they were given.
@@ -52,7 +52,10 @@ impl HeadersSource {
                 .map_err(|e| Error::Config(format!("headers: {e}")))?,
             HeadersSource::Js(f) => {
                 let value = call_js_fn(f).await.map_err(|e| {
-                    Error::Config(format!("headers function failed: {}", thrown_message(&e)))
+                    Error::Config(format!(
+                        "headers function failed: {}",
+                        crate::platform::describe(&e)
+                    ))
                 })?;
                 from_object(&value)?
             }

@@ -46,7 +46,10 @@ impl TokenSource {
             TokenSource::Rust(f) => f().await.map_err(|e| Error::Auth(format!("token: {e}")))?,
             TokenSource::Js(f) => {
                 let value = call_js_fn(f).await.map_err(|e| {
-                    Error::Auth(format!("token function failed: {}", thrown_message(&e)))
+                    Error::Auth(format!(
+                        "token function failed: {}",
+                        crate::platform::describe(&e)
+                    ))
                 })?;
                 value.as_string().ok_or_else(|| {
                     Error::Auth(format!(
@@ -72,14 +75,6 @@ pub(crate) async fn call_js_fn(f: &js_sys::Function) -> std::result::Result<JsVa
         Ok(promise) => JsFuture::from(promise).await,
         Err(value) => Ok(value),
     }
-}
-
-/// What a thrown value or a rejection says, for an error message.
-pub(crate) fn thrown_message(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into())
 }
 
 pub(crate) fn js_type_name(v: &JsValue) -> String {

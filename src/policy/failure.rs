@@ -95,6 +95,14 @@ pub fn decide(probe: &Probe, has_token: bool, refreshed_once: bool, url: &str) -
     }
 }
 
+/// Whether a `Content-Type` is an event stream, whatever its parameters.
+pub fn is_event_stream(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
 /// Whether a content type's `charset` parameter, if any, names UTF-8.
 fn utf8_charset(content_type: &str) -> bool {
     content_type
@@ -121,6 +129,16 @@ mod tests {
             event_stream: false,
             content_type: "application/json".into(),
             retry_hint_ms: None,
+        }
+    }
+
+    #[test]
+    fn an_event_stream_is_known_by_its_media_type_alone() {
+        for yes in ["text/event-stream", " Text/Event-Stream ; charset=utf-8"] {
+            assert!(is_event_stream(yes), "{yes}");
+        }
+        for no in ["", "text/event-streams", "text/html; x=text/event-stream"] {
+            assert!(!is_event_stream(no), "{no}");
         }
     }
 

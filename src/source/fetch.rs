@@ -79,11 +79,7 @@ impl Inner {
     /// Reads the body of a live event stream; anything else is decided here, as the native
     /// transport's probe decides it, and the body is not read.
     fn fetch_head(&self, head: &Head) -> bool {
-        let event_stream = head
-            .content_type
-            .split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"));
+        let event_stream = crate::policy::failure::is_event_stream(&head.content_type);
         if head.status == 200 && event_stream {
             // The header told the server where we are: nothing on this connection is a repeat.
             self.resume.borrow_mut().new_connection(Reconnect::Native);

@@ -26,10 +26,7 @@ pub(crate) async fn probe(url: &str, with_credentials: bool) -> Probe {
     };
     let field = |name: &str| js_sys::Reflect::get(&answer, &name.into()).unwrap_or_default();
     let content_type = field("contentType").as_string().unwrap_or_default();
-    let event_stream = content_type
-        .split(';')
-        .next()
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"));
+    let event_stream = crate::policy::failure::is_event_stream(&content_type);
     let status = field("status").as_f64().unwrap_or(0.0) as u16;
     Probe::Answered {
         status,
