@@ -49,7 +49,7 @@ impl Message {
     pub fn encode(&self) -> String {
         let mut out = String::from(VERSION);
         let mut put = |s: &str| {
-            out.push_str(&s.len().to_string());
+            crate::policy::resume::push_decimal(&mut out, s.len() as u64);
             out.push(':');
             out.push_str(s);
         };
@@ -229,18 +229,18 @@ impl Tracker {
         if id.is_empty() || same {
             return true;
         }
-        match decimal(id) {
-            Some(n) if self.floor.is_some_and(|f| n <= f) => false,
-            Some(n) => {
-                self.floor = Some(n);
-                self.last = Some(id.to_owned());
-                true
-            }
-            None => {
-                self.last = Some(id.to_owned());
-                true
-            }
+        let n = decimal(id);
+        if n.is_some_and(|n| self.floor.is_some_and(|f| n <= f)) {
+            return false;
         }
+        if n.is_some() {
+            self.floor = n;
+        }
+        // The buffer of the id before is reused: this runs for every relayed event.
+        let last = self.last.get_or_insert_with(String::new);
+        last.clear();
+        last.push_str(id);
+        true
     }
 
     /// After a reset nothing before says anything about what comes next.

@@ -27,31 +27,34 @@ impl Inner {
         if !self.admit(name, &id, || event.data()) {
             return false;
         }
-        if self.leading.get() {
-            self.relay_event(name, &id, &event.data());
+        let leading = self.leading.get();
+        if js_only.get() && !leading {
+            return true;
+        }
+        let data = event.data();
+        let id = id_text(&id);
+        if leading {
+            self.relay_event(name, &id, &data);
         }
         if js_only.get() {
             return true;
         }
-        let id = id_text(&id);
-        let id = (!id.is_empty()).then_some(id);
-        self.deliver(name, id, &event.data());
+        self.deliver(name, &id, &data);
         false
     }
 
     /// One event from the fetch transport's parser, with the id buffer at its dispatch.
     pub(super) fn received_text(&self, name: &str, data: &str, id: &str) {
-        let id = match resume::decimal(id) {
+        let key = match resume::decimal(id) {
             Some(n) => EventId::Number(n),
             None => EventId::Text(id.to_owned()),
         };
         let data = JsValue::from_str(data);
-        if self.admit(name, &id, || data.clone()) {
+        if self.admit(name, &key, || data.clone()) {
             if self.leading.get() {
-                self.relay_event(name, &id, &data);
+                self.relay_event(name, id, &data);
             }
-            let id = id_text(&id);
-            self.deliver(name, (!id.is_empty()).then_some(id), &data);
+            self.deliver(name, id, &data);
         }
     }
 
@@ -85,19 +88,19 @@ impl Inner {
         }
     }
 
-    fn relay_event(&self, name: &str, id: &EventId, data: &JsValue) {
-        let id = id_text(id);
+    fn relay_event(&self, name: &str, id: &str, data: &JsValue) {
         let same = match self.share.borrow_mut().as_mut() {
             Some(s) if s.relayed_id == id => true,
             Some(s) => {
-                s.relayed_id.clone_from(&id);
+                s.relayed_id.clear();
+                s.relayed_id.push_str(id);
                 false
             }
             None => return,
         };
         self.post(&Message::Event {
             name: name.to_owned(),
-            id,
+            id: id.to_owned(),
             data: data.as_string().unwrap_or_default(),
             same,
         });
@@ -120,7 +123,10 @@ impl Inner {
         }
     }
 
-    pub(super) fn deliver(&self, name: &str, id: Option<String>, data: &JsValue) {
+    /// Delivers to the listeners of `name`; `id` is the event's id, empty for none. Owned
+    /// copies of it are made only for a Rust listener's `Meta` or a decode error.
+    pub(super) fn deliver(&self, name: &str, id: &str, data: &JsValue) {
+        let owned_id = || (!id.is_empty()).then(|| id.to_owned());
         let Some(slots) = self
             .registry
             .borrow()
@@ -142,7 +148,7 @@ impl Inner {
                     dispatch::parse_json(data).map_err(|message| {
                         self.emit_error(&Error::Decode {
                             event: name.to_owned(),
-                            id: id.clone(),
+                            id: owned_id(),
                             message,
                         })
                     })
@@ -150,14 +156,12 @@ impl Inner {
                 let Ok(v) = parsed else { continue };
                 match sink {
                     EventSink::Js(f) => {
-                        let m = js_meta.get_or_insert_with(|| {
-                            dispatch::js_meta(id.as_deref().unwrap_or(""), name)
-                        });
+                        let m = js_meta.get_or_insert_with(|| dispatch::js_meta(id, name));
                         call_js(f, &[v, m]);
                     }
                     EventSink::Typed(decode) => {
                         let m = meta.get_or_insert_with(|| Meta {
-                            id: id.clone(),
+                            id: owned_id(),
                             event: name.to_owned(),
                         });
                         if let Err(e) = decode(v, m) {

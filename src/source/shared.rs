@@ -286,8 +286,7 @@ impl Inner {
                     .as_mut()
                     .is_some_and(|s| s.tracker.accept(&id, same));
                 if new {
-                    let id = (!id.is_empty()).then_some(id);
-                    self.deliver(&name, id, &JsValue::from_str(&data));
+                    self.deliver(&name, &id, &JsValue::from_str(&data));
                 }
             }
             Message::State(state) => {
