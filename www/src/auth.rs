@@ -236,9 +236,14 @@ pub fn load_secret(dir: Option<&Path>) -> std::io::Result<Vec<u8>> {
 }
 
 fn random_secret() -> std::io::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    random_hex(32).map_err(std::io::Error::other)
+}
+
+/// `bytes` random bytes from the OS, as hex: signing secrets, and `with`'s temporary names.
+pub fn random_hex(bytes: usize) -> Result<String, String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::getrandom(&mut buf).map_err(|e| e.to_string())?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
@@ -85,8 +85,7 @@ impl Launch {
                 log_tail(&self.log_path)
             ));
         };
-        // Nothing else comes on stdout; keep reading so a stray write never meets a closed pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        drain(lines.into_inner());
         Ok((child, bound))
     }
 
@@ -114,7 +113,11 @@ pub(super) async fn supervise(
                     break;
                 }
                 if !restart || restarts >= MAX_RESTARTS {
-                    let why = if restart { "after 50 restarts" } else { "without --restart" };
+                    let why = if restart {
+                        format!("after {MAX_RESTARTS} restarts")
+                    } else {
+                        "without --restart".into()
+                    };
                     launch.note(&format!("the server exited ({status}); not restarted {why}"));
                     running = false;
                     continue;
@@ -126,11 +129,7 @@ pub(super) async fn supervise(
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 match launch.spawn(bound) {
                     Ok(mut next) => {
-                        let stdout = next.stdout.take().expect("stdout is piped");
-                        tokio::spawn(async move {
-                            let mut lines = BufReader::new(stdout).lines();
-                            while let Ok(Some(_)) = lines.next_line().await {}
-                        });
+                        drain(BufReader::new(next.stdout.take().expect("stdout is piped")));
                         server = next;
                     }
                     Err(e) => {
@@ -150,22 +149,24 @@ pub(super) async fn supervise(
     server
 }
 
+/// Reads the server's stdout to the end: after the address nothing more comes, but a stray
+/// write must never meet a closed pipe.
+fn drain(stdout: impl AsyncBufRead + Unpin + Send + 'static) {
+    tokio::spawn(async move {
+        let mut lines = stdout.lines();
+        while let Ok(Some(_)) = lines.next_line().await {}
+    });
+}
+
 /// SIGTERM (the server drains, then exits), SIGKILL if it takes too long.
 pub(super) async fn stop_server(server: &mut Child) {
-    #[cfg(unix)]
-    if let Some(pid) = server.id() {
-        // SAFETY: kill(2) with a pid we own and have not reaped.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-        }
-        if tokio::time::timeout(STOP_TIMEOUT, server.wait())
-            .await
-            .is_ok()
-        {
-            return;
-        }
+    send_signal(server, libc::SIGTERM);
+    if tokio::time::timeout(STOP_TIMEOUT, server.wait())
+        .await
+        .is_err()
+    {
+        let _ = server.kill().await;
     }
-    let _ = server.kill().await;
 }
 
 pub(super) fn send_signal(child: &mut Child, signal: i32) {

@@ -95,9 +95,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> Result<Self, String> {
-        let mut bytes = [0u8; 8];
-        getrandom::getrandom(&mut bytes).map_err(|e| e.to_string())?;
-        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let name = livesource_dev::auth::random_hex(8)?;
         let path = std::env::temp_dir().join(format!("livesource-with.{name}"));
         std::fs::create_dir(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         Ok(Self(path))
@@ -150,11 +148,7 @@ fn run_inner(args: With) -> Result<u8, String> {
         _ => args.addr,
     };
     let runner_origin = format!("http://{runner}");
-    let secret = {
-        let mut bytes = [0u8; 32];
-        getrandom::getrandom(&mut bytes).map_err(|e| e.to_string())?;
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    };
+    let secret = livesource_dev::auth::random_hex(32)?;
     // On Linux the running binary itself, even after a rebuild replaced the file (a restart
     // then still starts the same server).
     let exe = match Path::new("/proc/self/exe") {
