@@ -256,6 +256,28 @@ fn decimal(id: &str) -> Option<u64> {
     crate::policy::resume::decimal(id)
 }
 
+/// The event names the tabs of a stream listen to: a handful, each once (`follow` adds the name
+/// of every relayed event). A `Vec` because a set type would cost the download more
+/// than it could save on a few names.
+#[derive(Default)]
+pub struct Names(Vec<String>);
+
+impl Names {
+    pub fn insert(&mut self, name: &str) {
+        if !self.contains(name) {
+            self.0.push(name.to_owned());
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +354,22 @@ mod tests {
         }
         // Lengths are in bytes: a multi-byte character cannot be split.
         assert_eq!(Message::decode("ls11:s1:é"), None);
+        // Nothing may follow the last field.
+        assert_eq!(Message::decode("ls11:qjunk"), None, "trailing bytes");
+        assert_eq!(Message::decode("ls11:s1:ab"), None, "trailing bytes");
+    }
+
+    #[test]
+    fn each_name_is_kept_once() {
+        let mut names = Names::default();
+        for name in ["change", "heartbeat", "change", "change"] {
+            names.insert(name);
+        }
+        assert_eq!(
+            Vec::from_iter(names.iter().map(String::as_str)),
+            ["change", "heartbeat"]
+        );
+        assert!(names.contains("heartbeat") && !names.contains("reset"));
     }
 
     #[test]

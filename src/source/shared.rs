@@ -14,7 +14,7 @@ use crate::options::Transport;
 use crate::platform;
 use crate::policy::backoff::Schedule;
 use crate::policy::resume::Resume;
-use crate::share::relay::{stream_name, Message, Tracker};
+use crate::share::relay::{stream_name, Message, Names, Tracker};
 use crate::share::{self, Link};
 use crate::source::dispatch::{self, State};
 
@@ -388,26 +388,5 @@ impl Inner {
         if !self.join_share() {
             self.connect();
         }
-    }
-}
-
-/// A handful of event names, each once. A `Vec` because a set type would cost the download more
-/// than it could save on a few names.
-#[derive(Default)]
-pub(super) struct Names(Vec<String>);
-
-impl Names {
-    pub(super) fn insert(&mut self, name: &str) {
-        if !self.contains(name) {
-            self.0.push(name.to_owned());
-        }
-    }
-
-    pub(super) fn contains(&self, name: &str) -> bool {
-        self.0.iter().any(|n| n == name)
-    }
-
-    pub(super) fn iter(&self) -> impl Iterator<Item = &String> {
-        self.0.iter()
     }
 }
