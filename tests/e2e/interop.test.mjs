@@ -140,13 +140,10 @@ async function serverLog(base, s) {
   return res.json();
 }
 
-// Runs one case: returns what the page saw and what the server logged, and prints the figures.
-async function compare({ label, base, path, query, expected, options = {}, transport = 'eventsource', deadlineMs, graceMs = 2000 }) {
-  if (transport !== 'eventsource') options = { ...options, transport };
-  const run = `${label.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}`;
-  const rawKey = `${run}-raw`;
-  const lsKey = `${run}-ls`;
-  const url = (s) => `${base}${path}?s=${encodeURIComponent(s)}${query ? `&${query}` : ''}`;
+// A page with the reference, a raw EventSource on `rawUrl`, and a LiveSource with `options` on
+// `lsUrl`, each recording into window.cmp: ids and data, states (LiveSource's with its sharing
+// role), errors and onReset calls.
+async function comparePage(rawUrl, lsUrl, options) {
   const page = await browser.newPage();
   await page.goto(`${server}/health`);
   await page.evaluate(async ({ rawUrl, lsUrl, options }) => {
@@ -164,10 +161,21 @@ async function compare({ label, base, path, query, expected, options = {}, trans
     const src = new m.LiveSource(lsUrl, options);
     window.src = src;
     src.on('message', (data, meta) => cmp.ls.push([meta.id === undefined ? null : meta.id, data]));
-    src.onState((s) => cmp.lsStates.push([s, at()]));
+    src.onState((st) => cmp.lsStates.push([st, src.sharing, at()]));
     src.onError((e) => cmp.lsErrors.push([e.kind, e.message, at()]));
     src.onReset((data) => cmp.resets.push([data, at()]));
-  }, { rawUrl: url(rawKey), lsUrl: url(lsKey), options });
+  }, { rawUrl, lsUrl, options });
+  return page;
+}
+
+// Runs one case: returns what the page saw and what the server logged, and prints the figures.
+async function compare({ label, base, path, query, expected, options = {}, transport = 'eventsource', deadlineMs, graceMs = 2000 }) {
+  if (transport !== 'eventsource') options = { ...options, transport };
+  const run = `${label.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}`;
+  const rawKey = `${run}-raw`;
+  const lsKey = `${run}-ls`;
+  const url = (s) => `${base}${path}?s=${encodeURIComponent(s)}${query ? `&${query}` : ''}`;
+  const page = await comparePage(url(rawKey), url(lsKey), options);
 
   const n = expected.length;
   const t0 = Date.now();
@@ -383,26 +391,7 @@ async function sharedTabs({ label, transport, tabs = 3 }) {
   const options = { share: true, ...(transport === 'eventsource' ? {} : { transport }) };
   const pages = [];
   for (let i = 0; i < tabs; i++) {
-    const page = await browser.newPage();
-    pages.push(page);
-    await page.goto(`${server}/health`);
-    await page.evaluate(async ({ rawUrl, lsUrl, options }) => {
-      const m = await import('/pkg/livesource.js');
-      await m.default();
-      const t0 = performance.now();
-      const at = () => Math.round(performance.now() - t0);
-      const cmp = { raw: [], ls: [], lsStates: [], lsErrors: [], resets: [] };
-      window.cmp = cmp;
-      const es = new EventSource(rawUrl);
-      window.rawEs = es;
-      es.addEventListener('message', (e) => cmp.raw.push([e.lastEventId, JSON.parse(e.data)]));
-      const src = new m.LiveSource(lsUrl, options);
-      window.src = src;
-      src.on('message', (data, meta) => cmp.ls.push([meta.id === undefined ? null : meta.id, data]));
-      src.onState((st) => cmp.lsStates.push([st, src.sharing, at()]));
-      src.onError((e) => cmp.lsErrors.push([e.kind, e.message, at()]));
-      src.onReset((data) => cmp.resets.push([data, at()]));
-    }, { rawUrl: stream(`raw-${i}`), lsUrl: stream('ls'), options });
+    pages.push(await comparePage(stream(`raw-${i}`), stream('ls'), options));
   }
   const lastId = (list) => (list.length ? Number(list[list.length - 1][0]) : 0);
   // Every tab open, one leader where the tabs share, and LiveSource delivering in every tab.
