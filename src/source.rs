@@ -183,9 +183,22 @@ impl Inner {
 
     fn open(&self, generation: u64, token: Option<String>, headers: Headers) {
         match self.options.transport {
+            Transport::EventSource if self.takeover_by_fetch() => {
+                self.open_fetch(generation, token, headers)
+            }
             Transport::EventSource => self.open_native(generation, token),
             Transport::Fetch => self.open_fetch(generation, token, headers),
         }
+    }
+
+    /// A connect of the native transport with an id to resume from is a takeover: a new
+    /// `EventSource` could carry the id only as `?lastEventId=`, which a header-only server
+    /// ignores, and the events between the old connection's last one and the new one's first
+    /// would be lost. On the page's own origin a `fetch` sends the `Last-Event-ID` header with
+    /// no CORS preflight, so the takeover goes by fetch. Cross-origin it stays an `EventSource`:
+    /// the header would need a preflight that such servers do not answer.
+    fn takeover_by_fetch(&self) -> bool {
+        self.resume.borrow().last_id().is_some() && platform::same_origin(&self.url)
     }
 
     fn open_native(&self, generation: u64, token: Option<String>) {

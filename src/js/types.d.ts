@@ -43,8 +43,10 @@ export interface LiveSourceOptions {
    */
   token?: () => string | Promise<string>;
   /**
-   * 'eventsource' (default): the browser's EventSource. 'fetch': a streamed fetch parsed in wasm,
-   * with real headers (`Authorization`, `Last-Event-ID`) and the status read from the response.
+   * 'eventsource' (default): the browser's EventSource; a takeover with an id to resume from
+   * goes by fetch on the page's own origin, to send `Last-Event-ID`. 'fetch': a streamed fetch
+   * parsed in wasm, with real headers (`Authorization`, `Last-Event-ID`) and the status read
+   * from the response.
    */
   transport?: 'eventsource' | 'fetch';
   /** Fetch transport: headers for each connect, asked for before every one. */

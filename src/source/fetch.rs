@@ -7,6 +7,7 @@ use livesource_protocol::sse::{Item, Parser};
 use super::Inner;
 use crate::auth::headers::Headers;
 use crate::error::Error;
+use crate::options::Transport;
 use crate::platform;
 use crate::policy::backoff::parse_retry_after;
 use crate::policy::failure::Probe;
@@ -17,16 +18,21 @@ use crate::transport::{Conn, FetchConnection, Head};
 impl Inner {
     pub(super) fn open_fetch(&self, generation: u64, token: Option<String>, extra: Headers) {
         let options = &self.options;
+        // A native source's takeover (`Inner::takeover_by_fetch`) asks exactly what its
+        // `EventSource` would, token and resume id in the URL, and adds the header; like an
+        // `EventSource`, it puts no bound on an event's size.
+        let native = options.transport == Transport::EventSource;
         let resume_id = self.resume.borrow().last_id().map(str::to_owned);
         let mut params = Vec::with_capacity(2);
-        if options.resume_in_query {
+        if native || options.resume_in_query {
             params.push((options.last_event_id_param.as_str(), resume_id.as_deref()));
         }
-        if options.token_in_query {
+        let token_in_query = native || options.token_in_query;
+        if token_in_query {
             params.push((options.token_param.as_str(), token.as_deref()));
         }
         let url = resume::with_query_params(&self.url, &params);
-        let bearer = token.filter(|_| !options.token_in_query);
+        let bearer = token.filter(|_| !token_in_query);
         let mut headers: Headers = vec![("Accept".into(), "text/event-stream".into())];
         if let Some(id) = &resume_id {
             headers.push(("Last-Event-ID".into(), header_bytes(id)));
@@ -42,8 +48,13 @@ impl Inner {
         }
         // Each connection parses afresh, but the last event id buffer carries over, as it does
         // across an `EventSource`'s own reconnects.
-        let mut parser = Parser::with_limit(options.max_event_bytes as usize)
-            .with_last_event_id(resume_id.as_deref().unwrap_or(""));
+        let limit = if native {
+            usize::MAX
+        } else {
+            options.max_event_bytes as usize
+        };
+        let mut parser =
+            Parser::with_limit(limit).with_last_event_id(resume_id.as_deref().unwrap_or(""));
         let (on_head, on_chunk, on_end) = (self.me.clone(), self.me.clone(), self.me.clone());
         let conn = FetchConnection::open(
             &url,
@@ -82,7 +93,15 @@ impl Inner {
         let event_stream = crate::policy::failure::is_event_stream(&head.content_type);
         if head.status == 200 && event_stream {
             // The header told the server where we are: nothing on this connection is a repeat.
-            self.resume.borrow_mut().new_connection(Reconnect::Native);
+            // A native source's takeover keeps the takeover rule, as its `EventSource` would: a
+            // leading run that repeats what was delivered is dropped once (a server that read
+            // neither the header nor the query and replayed its backlog).
+            self.resume
+                .borrow_mut()
+                .new_connection(match self.options.transport {
+                    Transport::EventSource => Reconnect::Takeover,
+                    Transport::Fetch => Reconnect::Native,
+                });
             self.opened();
             self.start_watchdog();
             return true;

@@ -41,18 +41,21 @@ Other routes:
                    end time in ms since the server started, the Last-Event-ID header, the query
                    string, a few request headers, the ids sent, how it ended).
   GET /health      "ok"
+  GET /pkg/FILE    with --pkg DIR: a .js or .wasm file of the built package, so a test page on
+                   this origin loads the library from here (the same-origin cases).
   OPTIONS *        a CORS preflight: allows GET and whatever headers were asked for.
 
 CORS: every answer carries `Access-Control-Allow-Origin: *`, as a public feed built for
 EventSource would (a credentialed request, `withCredentials: true`, is then refused by the
 browser, which is correct). Pass `--cors echo` to echo the Origin and allow credentials instead.
 
-Usage: stdlib_server.py [--port 0] [--cors star|echo]; prints
+Usage: stdlib_server.py [--port 0] [--cors star|echo] [--pkg DIR]; prints
 "listening on http://127.0.0.1:PORT" on its first stdout line.
 """
 
 import argparse
 import json
+import os
 import re
 import socket
 import sys
@@ -71,6 +74,9 @@ LOCK = threading.Lock()
 STREAMS = {}
 CONNECTIONS = []
 CORS = "star"
+# --pkg: the npm package served under /pkg/ (None: no such route).
+PKG = None
+STATIC_TYPES = {".js": "text/javascript", ".wasm": "application/wasm"}
 
 
 # Opaque ids (RESTHeart's MongoDB resume tokens look like this) and the event each names.
@@ -232,6 +238,23 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.finish_record(rec, 204, "done")
 
+    def static_file(self, rel):
+        """A file of the built package (--pkg), so a test page can load the library from this
+        server's own origin: what the same-origin behaviour of a page is tested with."""
+        root = os.path.realpath(PKG)
+        path = os.path.realpath(os.path.join(root, rel))
+        kind = STATIC_TYPES.get(os.path.splitext(path)[1])
+        if not path.startswith(root + os.sep) or kind is None or not os.path.isfile(path):
+            return self.json_answer(404, {"error": "not_found"})
+        with open(path, "rb") as f:
+            data = f.read()
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
     def json_answer(self, status, body):
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
@@ -261,6 +284,8 @@ class Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         if url.path == "/health":
             return self.json_answer(200, {"status": "ok"})
+        if url.path.startswith("/pkg/") and PKG is not None:
+            return self.static_file(url.path[len("/pkg/"):])
         if url.path == "/log":
             key = (query.get("s") or [None])[0]
             with LOCK:
@@ -393,12 +418,14 @@ class Server(ThreadingHTTPServer):
 
 
 def main():
-    global CORS
+    global CORS, PKG
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cors", choices=["star", "echo"], default="star")
+    parser.add_argument("--pkg", help="serve this built npm package under /pkg/")
     args = parser.parse_args()
     CORS = args.cors
+    PKG = args.pkg
     httpd = Server(("127.0.0.1", args.port), Handler)
     print(f"listening on http://127.0.0.1:{httpd.server_address[1]}", flush=True)
     try:
