@@ -18,6 +18,7 @@ import { fanout } from './fanout.mjs';
 import { p9 } from './share.mjs';
 import { breakdown, PARTS } from '../scripts/size.mjs';
 import { minifyPackage } from '../scripts/minify.mjs';
+import { shortenNames } from '../scripts/wasm-names.mjs';
 
 const quick = process.argv.includes('--quick');
 // `--only=P1,P3`: just those scenarios (while working on them); writes nothing either.
@@ -294,6 +295,7 @@ function buildCore() {
     '--out-dir', out, '--out-name', 'livesource_wasm', '--', '--no-default-features', '--features', 'npm'], { stdio: 'ignore' });
   execFileSync('node_modules/.bin/wasm-opt', ['-Oz', `${out}/livesource_wasm_bg.wasm`, '-o', `${out}/livesource_wasm_bg.wasm`]);
   for (const f of ['livesource.js', 'livesource-auto.js']) cpSync(`src/js/${f}`, `${out}/${f}`);
+  shortenNames(out);
   minifyPackage(out);
   return out;
 }
