@@ -54,6 +54,17 @@ pub(crate) fn describe(e: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".into())
 }
 
+/// Runs `future` on the page's event loop. Every task goes through one boxed type, so the
+/// download carries one copy of the executor's spawn code instead of one per `async` block.
+pub(crate) fn spawn(future: impl std::future::Future<Output = ()> + 'static) {
+    spawn_boxed(Box::pin(future));
+}
+
+#[inline(never)]
+fn spawn_boxed(future: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
+    wasm_bindgen_futures::spawn_local(future);
+}
+
 /// Whether `url` (absolute) has the page's origin. Without a page origin nothing is same-origin.
 pub(crate) fn same_origin(url: &str) -> bool {
     let page = window()

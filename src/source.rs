@@ -159,7 +159,7 @@ impl Inner {
             return;
         }
         let me = self.me.clone();
-        wasm_bindgen_futures::spawn_local(async move {
+        platform::spawn(async move {
             let token = match token {
                 Some(t) => t.fetch().await.map(Some),
                 None => Ok(None),
@@ -317,7 +317,7 @@ impl Inner {
         let url = self.attempt_url.borrow().clone();
         let with_credentials = self.options.with_credentials;
         let me = self.me.clone();
-        wasm_bindgen_futures::spawn_local(async move {
+        platform::spawn(async move {
             let result = probe(&url, with_credentials).await;
             if let Some(this) = me.upgrade().filter(|s| s.current(generation)) {
                 this.after_probe(&result, &url);

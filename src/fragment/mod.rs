@@ -182,7 +182,7 @@ impl Refresher {
 
     fn start(&self, Start(seq): Start) {
         let me = self.me.clone();
-        wasm_bindgen_futures::spawn_local(async move {
+        platform::spawn(async move {
             let Some(this) = me.upgrade() else { return };
             let result = this.fetch().await;
             let Some(this) = me.upgrade() else { return };

@@ -189,7 +189,7 @@ impl StoreInner {
             return;
         }
         let me = self.me.clone();
-        wasm_bindgen_futures::spawn_local(async move {
+        platform::spawn(async move {
             let result = fetch_state(&resync).await;
             let Some(this) = me.upgrade() else { return };
             this.resyncing.set(false);

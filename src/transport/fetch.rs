@@ -73,7 +73,7 @@ impl FetchConnection {
         }
         let promise = fetch_stream(url, pairs, with_credentials, &abort, &head, &chunk);
         let signal = abort.signal();
-        wasm_bindgen_futures::spawn_local(async move {
+        platform::spawn(async move {
             let result = JsFuture::from(promise).await;
             // An aborted request is the source's own doing: nobody waits for its end.
             if signal.aborted() {
