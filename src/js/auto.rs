@@ -32,6 +32,6 @@ impl JsAutoWiring {
 #[wasm_bindgen(js_name = autoWire)]
 pub fn js_auto_wire(root: Option<Element>) -> Result<JsAutoWiring, JsError> {
     Ok(JsAutoWiring {
-        wiring: auto_wire(root)?,
+        wiring: auto_wire(root).map_err(super::thrown)?,
     })
 }

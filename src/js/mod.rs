@@ -14,6 +14,13 @@ mod unsubscribe;
 
 pub use source::JsLiveSource;
 
+/// The error exit of every exported function, not inlined: one copy of the conversion (the
+/// message built through `Display`) instead of one per export and per `?`.
+#[inline(never)]
+fn thrown(e: crate::error::Error) -> wasm_bindgen::JsError {
+    wasm_bindgen::JsError::from(e)
+}
+
 #[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
 const TS: &str = include_str!("types.d.ts");
 

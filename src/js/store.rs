@@ -5,6 +5,7 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 
 use super::options::callback;
+use super::thrown;
 use super::unsubscribe::{unsubscribe_fn, Guard};
 use crate::patch::store::StoreInner;
 use crate::patch::PatchStore;
@@ -18,7 +19,7 @@ pub struct JsPatchStore {
 #[wasm_bindgen(js_class = PatchStore)]
 impl JsPatchStore {
     pub fn subscribe(&self, run: JsValue) -> Result<js_sys::Function, JsError> {
-        let f = callback("subscribe", run)?;
+        let f = callback("subscribe", run).map_err(thrown)?;
         let id = self.store.inner.subscribe(f);
         Ok(unsubscribe_fn(StoreSubscription {
             store: Rc::downgrade(&self.store.inner),
@@ -32,7 +33,7 @@ impl JsPatchStore {
 
     /// Applies a local patch (JSON text or an ops array), atomically; throws a 'patch' error.
     pub fn apply(&self, patch: JsValue) -> Result<(), JsError> {
-        Ok(self.store.inner.apply_js(&patch)?)
+        self.store.inner.apply_js(&patch).map_err(thrown)
     }
 }
 
