@@ -2,10 +2,11 @@
 // every import `__wbg_<method>_<16 hex digits>` and every closure shim
 // `wasm_bindgen__convert__closures_____invoke__h<16 hex digits>`: 130-odd names that appear in the
 // wasm's import and export sections and again in the glue, and whose hashes gzip cannot squeeze.
-// Binaryen's `--minify-imports-and-exports` renames them in the wasm (`A`, `Ba`, `$b`...) and
-// prints the mapping, which is applied here to the glue (`livesource_wasm.js`) and to the wasm's
-// TypeScript declaration. Nothing a user sees changes: the classes, methods and options keep
-// their names, and the wasm's own function names are stripped by wasm-opt anyway.
+// Binaryen's `--minify-imports-and-exports-and-modules` renames them in the wasm (`a`, `Ba`,
+// `$b`...) and prints the mapping, which is applied here to the glue (`livesource_wasm.js`) and
+// to the wasm's TypeScript declaration; the glue's functions for imports wasm-opt -Oz removed go
+// too. Nothing a user sees changes: the classes, methods and options keep their names, and the
+// wasm's own function names are stripped by wasm-opt anyway.
 //
 // It runs on wasm-bindgen's fresh output (before scripts/minify.mjs): `make pkg` through
 // scripts/package.mjs, and the P4 benchmark on its core build. Every name is checked: if the
@@ -38,7 +39,10 @@ export function shortenNames(dir) {
   if (!glue.includes('function __wbg_get_imports()')) {
     throw new Error(`wasm-names: ${gluePath} is not wasm-bindgen's fresh output (already minified?): rebuild the package`);
   }
-  const map = JSON.parse(execFileSync(WASM_OPT, [wasm, '--minify-imports-and-exports-and-modules', '-o', wasm], { encoding: 'utf8' }));
+  // The same pass drops two custom sections no browser reads: which compiler made the file, and
+  // which wasm features it was built with.
+  const map = JSON.parse(execFileSync(WASM_OPT, [wasm, '--minify-imports-and-exports-and-modules',
+    '--strip-producers', '--strip-target-features', '-o', wasm], { encoding: 'utf8' }));
   // Every import now comes from one module with a one-letter name.
   const modules = [...new Set(WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(wasm))).map((i) => i.module))];
   if (modules.length !== 1) throw new Error(`wasm-names: expected one import module after minifying, got ${modules.join(', ')}`);
