@@ -288,7 +288,7 @@ async function burst(dev, path, n, ms) {
 
 const gz = (files) => files.reduce((sum, f) => sum + gzipSync(readFileSync(f), { level: 9 }).length, 0);
 
-function buildCore() {
+async function buildCore() {
   // The npm build (`make pkg`) without the `patch` feature: connection, listeners, fragments, auto.
   const out = 'target/bench/core-pkg';
   execFileSync('wasm-pack', ['build', '--target', 'web', '--profile', 'wasm-release', '--no-opt',
@@ -296,15 +296,15 @@ function buildCore() {
   execFileSync('node_modules/.bin/wasm-opt', ['-Oz', `${out}/livesource_wasm_bg.wasm`, '-o', `${out}/livesource_wasm_bg.wasm`]);
   for (const f of ['livesource.js', 'livesource-auto.js']) cpSync(`src/js/${f}`, `${out}/${f}`);
   shortenNames(out);
-  minifyPackage(out);
+  await minifyPackage(out);
   return out;
 }
 
-function sizes() {
+async function sizes() {
   const baseline = gz(['node_modules/htmx.org/dist/htmx.min.js', 'node_modules/htmx-ext-sse/dist/sse.min.js',
     'node_modules/fast-json-patch/dist/fast-json-patch.min.js']);
   // The same per-file measure as `make test`'s size budget (scripts/size.mjs), on pkg/ as shipped.
-  return { core: breakdown(buildCore()), full: breakdown('pkg'), baseline };
+  return { core: breakdown(await buildCore()), full: breakdown('pkg'), baseline };
 }
 
 // ---- the run ---------------------------------------------------------------------------------
@@ -323,8 +323,8 @@ const rowsOf = (docs) => Array.from({ length: docs }, (_, i) => ({ name: `row ${
 const events = quick ? 20_000 : 100_000;
 const rounds = quick ? 3 : 9;
 
-function p4() {
-  const r = sizes();
+async function p4() {
+  const r = await sizes();
   rows.push(['P4', 'download, gzip -9: core (wasm + JS + auto, built without JSON-Patch)', `${fmt(r.core.total)} B`, `${fmt(r.baseline)} B (htmx 2 + htmx-ext-sse + fast-json-patch)`, ratio(r.core.total, r.baseline), '≤ 40 KB', met(r.core.total <= 40_000)]);
   rows.push(['P4', 'download, gzip -9: with JSON-Patch (the npm package as shipped)', `${fmt(r.full.total)} B`, `${fmt(r.baseline)} B`, ratio(r.full.total, r.baseline), '≤ 47 KB', met(r.full.total <= 47_000)]);
   const line = (k, what) => `| ${what} | ${fmt(r.core[k])} B | ${fmt(r.full[k])} B |`;
@@ -485,7 +485,7 @@ async function p2() {
 }
 
 try {
-  if (wanted('P4')) p4();
+  if (wanted('P4')) await p4();
   if (['P1', 'P3', 'P6', 'P7', 'P9'].some(wanted)) {
     const dev = await startDev();
     try {

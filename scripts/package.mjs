@@ -19,7 +19,7 @@ for (const f of ['livesource.js', 'livesource.d.ts', 'livesource-auto.js', 'live
 }
 for (const f of ['LICENSE-MIT', 'LICENSE-APACHE']) copyFileSync(f, `pkg/${f}`);
 shortenNames('pkg');
-minifyPackage('pkg');
+await minifyPackage('pkg');
 
 // wasm-pack writes its own package.json and a .gitignore that hides everything from npm pack.
 rmSync('pkg/.gitignore', { force: true });
