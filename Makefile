@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 ADDR ?= 127.0.0.1:8080
 DATA ?= data
-LIB_SOURCES := $(shell find src -type f) $(wildcard js/*) scripts/package.mjs README.md Cargo.toml Cargo.lock LICENSE-MIT LICENSE-APACHE
+LIB_SOURCES := $(shell find src -type f) $(wildcard js/*) scripts/package.mjs scripts/optimize-wasm.mjs scripts/minify.mjs README.md Cargo.toml Cargo.lock LICENSE-MIT LICENSE-APACHE
 WASM := pkg/livesource_wasm_bg.wasm
 
 .PHONY: run test soak bench pkg setup setup-test lint fmt clean
@@ -35,7 +35,6 @@ pkg: $(WASM)
 
 $(WASM): $(LIB_SOURCES)
 	wasm-pack build --target web --profile wasm-release --no-opt --out-dir pkg --out-name livesource_wasm -- --features npm
-	node_modules/.bin/wasm-opt -Oz $(WASM) -o $(WASM)
 	node scripts/package.mjs
 	@echo '==> pkg/, gzip -9 per file (the measure of make test and P4):'
 	@node scripts/size.mjs pkg

@@ -18,7 +18,7 @@ import { fanout } from './fanout.mjs';
 import { p9 } from './share.mjs';
 import { breakdown, PARTS } from '../scripts/size.mjs';
 import { minifyPackage } from '../scripts/minify.mjs';
-import { shortenNames } from '../scripts/wasm-names.mjs';
+import { optimizeWasm } from '../scripts/optimize-wasm.mjs';
 
 const quick = process.argv.includes('--quick');
 // `--only=P1,P3`: just those scenarios (while working on them); writes nothing either.
@@ -293,9 +293,8 @@ async function buildCore() {
   const out = 'target/bench/core-pkg';
   execFileSync('wasm-pack', ['build', '--target', 'web', '--profile', 'wasm-release', '--no-opt',
     '--out-dir', out, '--out-name', 'livesource_wasm', '--', '--no-default-features', '--features', 'npm'], { stdio: 'ignore' });
-  execFileSync('node_modules/.bin/wasm-opt', ['-Oz', `${out}/livesource_wasm_bg.wasm`, '-o', `${out}/livesource_wasm_bg.wasm`]);
   for (const f of ['livesource.js', 'livesource-auto.js']) cpSync(`src/js/${f}`, `${out}/${f}`);
-  shortenNames(out);
+  optimizeWasm(out);
   await minifyPackage(out);
   return out;
 }

@@ -1,11 +1,11 @@
 // Turns wasm-pack's output in pkg/ into the `livesource` npm package: adds the hand-written
-// entry points from src/js/, shortens the wasm's import and export names (scripts/wasm-names.mjs),
+// entry points from src/js/, optimises the wasm (scripts/optimize-wasm.mjs),
 // minifies the JavaScript (scripts/minify.mjs), and writes
 // package.json and README.md from files kept in the repo (version from Cargo.toml, quick start
 // from the root README), so nobody edits pkg/ by hand.
 import { readFileSync, writeFileSync, copyFileSync, readdirSync, rmSync } from 'node:fs';
 import { minifyPackage } from './minify.mjs';
-import { shortenNames } from './wasm-names.mjs';
+import { optimizeWasm } from './optimize-wasm.mjs';
 
 const cargo = readFileSync('Cargo.toml', 'utf8');
 const pkgSection = cargo.slice(cargo.indexOf('[package]'));
@@ -18,7 +18,7 @@ for (const f of ['livesource.js', 'livesource.d.ts', 'livesource-auto.js', 'live
   copyFileSync(`src/js/${f}`, `pkg/${f}`);
 }
 for (const f of ['LICENSE-MIT', 'LICENSE-APACHE']) copyFileSync(f, `pkg/${f}`);
-shortenNames('pkg');
+optimizeWasm('pkg');
 await minifyPackage('pkg');
 
 // wasm-pack writes its own package.json and a .gitignore that hides everything from npm pack.
