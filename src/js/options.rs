@@ -13,6 +13,7 @@ use crate::auth::token::{js_type_name, TokenSource};
 use crate::error::Error;
 use crate::fragment::{RefreshOptions, Swap, Target};
 use crate::options::{self, BackoffInput, Options, OptionsInput, BACKOFF_NAMES, OPTION_NAMES};
+use crate::platform;
 use crate::source::dispatch::call_js;
 
 /// The fields of one options object.
@@ -38,15 +39,15 @@ impl<'a> Reader<'a> {
                 prefix,
             });
         }
-        let object = value
-            .dyn_ref::<js_sys::Object>()
-            .filter(|_| value.is_object())
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "{what} must be an object, got {}",
-                    js_type_name(value)
-                ))
-            })?;
+        // `typeof` rather than `instanceof Object`: an object made by `Object.create(null)` or
+        // in another realm (an iframe) is an options object too.
+        if !value.is_object() {
+            return Err(Error::Config(format!(
+                "{what} must be an object, got {}",
+                js_type_name(value)
+            )));
+        }
+        let object: &js_sys::Object = value.unchecked_ref();
         let keys: Vec<String> = js_sys::Object::keys(object)
             .iter()
             .filter_map(|k| k.as_string())
@@ -58,11 +59,19 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The raw field; `undefined` when not set.
-    fn value(&self, name: &str) -> JsValue {
-        self.object
-            .and_then(|o| js_sys::Reflect::get(o, &name.into()).ok())
-            .unwrap_or(JsValue::UNDEFINED)
+    /// The raw field; `undefined` when not set. A getter that throws is a config error that
+    /// names the field, not a field left unset.
+    fn value(&self, name: &str) -> Result<JsValue, Error> {
+        let Some(object) = self.object else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        js_sys::Reflect::get(object, &name.into()).map_err(|e| {
+            Error::Config(format!(
+                "{}{name} could not be read: {}",
+                self.prefix,
+                platform::describe(&e)
+            ))
+        })
     }
 
     fn typed<T>(
@@ -71,7 +80,7 @@ impl<'a> Reader<'a> {
         kind: &str,
         read: fn(&JsValue) -> Option<T>,
     ) -> Result<Option<T>, Error> {
-        let v = self.value(name);
+        let v = self.value(name)?;
         if v.is_undefined() || v.is_null() {
             return Ok(None);
         }
@@ -115,7 +124,7 @@ pub(super) fn callback(method: &str, value: JsValue) -> Result<js_sys::Function,
 /// The constructor's options: read here, validated by `OptionsInput::into_options`.
 pub(super) fn source_options(value: &JsValue) -> Result<Options, Error> {
     let o = Reader::new(value, "options", OPTION_NAMES, "")?;
-    let backoff = o.value("backoff");
+    let backoff = o.value("backoff")?;
     let backoff = if backoff.is_undefined() || backoff.is_null() {
         None
     } else {
@@ -185,7 +194,7 @@ pub(super) fn patch_options(
 ) -> Result<(JsValue, Option<crate::patch::Resync>), Error> {
     let o = Reader::new(value, "patches options", PATCH_NAMES, "")?;
     Ok((
-        crate::patch::store::initial_from_js(&o.value("initial"))?,
+        crate::patch::store::initial_from_js(&o.value("initial")?)?,
         o.function("resync")?.map(crate::patch::Resync::js),
     ))
 }

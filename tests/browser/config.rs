@@ -168,3 +168,47 @@ fn listeners_cannot_be_added_to_a_closed_source_from_rust_or_js() {
     let msg = thrown(src.on_error(count.into()));
     assert!(msg.starts_with("livesource closed error"), "{msg}");
 }
+
+/// The value of a JS expression, for options no Rust constructor makes.
+fn js(expression: &str) -> JsValue {
+    js_sys::Function::new_no_args(&format!("return {expression};"))
+        .call0(&JsValue::NULL)
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+fn an_options_object_without_a_prototype_is_read() {
+    // `Object.create(null)` is an object (typeof 'object') that is not `instanceof Object`; it
+    // was refused as "options must be an object, got object".
+    let msg = rejected(js(
+        "Object.assign(Object.create(null), { heartbeatTimeoutMs: '5000' })",
+    ));
+    assert!(
+        msg.contains("heartbeatTimeoutMs must be a number, got string"),
+        "the field was read: {msg}"
+    );
+    let src = JsLiveSource::new(
+        &url("/shop/products/_streams/changes"),
+        js("Object.create(null)"),
+    )
+    .map_err(JsValue::from)
+    .expect("an empty prototype-less object is no options");
+    src.close();
+}
+
+#[wasm_bindgen_test]
+fn a_getter_that_throws_is_a_config_error_naming_the_field() {
+    // It used to read as "not set", so a broken `get token()` silently meant no token.
+    assert_eq!(
+        rejected(js(
+            "{ get token() { throw new Error('session expired'); } }"
+        )),
+        "livesource config error: token could not be read: session expired"
+    );
+    assert_eq!(
+        rejected(js(
+            "{ backoff: { get maxMs() { throw new Error('no'); } } }"
+        )),
+        "livesource config error: backoff.maxMs could not be read: no"
+    );
+}
