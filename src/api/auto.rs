@@ -31,12 +31,14 @@ use crate::fragment::{RefreshOptions, Swap, Target};
 use crate::options::Options;
 use crate::platform;
 use crate::source::registry::Registration;
-use crate::vec_map::VecMap;
 
 const SELECTOR: &str = "[data-live-src]";
 
-/// One source URL shared by every element that names it.
+/// One source shared by every element that names its URL with the same share setting.
 struct Shared {
+    url: String,
+    /// `data-live-share` was not "off": the source is shared between tabs.
+    share: bool,
     source: LiveSource,
     _state: Registration,
     /// One fragment refresh per wired element; each targets the element now in the document.
@@ -57,12 +59,12 @@ fn mark_all(refreshes: &[Refresh], state: &str) {
 
 #[derive(Default)]
 struct Wiring {
-    sources: VecMap<Shared>,
+    sources: Vec<Shared>,
 }
 
 impl Wiring {
     fn is_wired(&self, element: &Element) -> bool {
-        self.sources.values().any(|s| {
+        self.sources.iter().any(|s| {
             s.refreshes
                 .borrow()
                 .iter()
@@ -97,30 +99,28 @@ impl Wiring {
             allow_cross_origin: false,
             on_swap: None,
         };
+        // Elements that opt out of sharing get a source of their own, apart from the shared one.
         let share = attr("data-live-share").is_none_or(|v| v != "off");
-        // Elements that opt out of sharing get their own source, keyed apart.
-        let url = if share {
-            url
-        } else {
-            format!("{url}\u{0}unshared")
-        };
-        if !self.sources.contains_key(&url) {
-            let stream = url.strip_suffix("\u{0}unshared").unwrap_or(&url);
-            let source = LiveSource::connect(stream, Options::default().share(share))?;
-            let refreshes = Rc::new(RefCell::new(Vec::<Refresh>::new()));
-            let marked = Rc::clone(&refreshes);
-            let state = source.on_state(move |s| mark_all(&marked.borrow(), s.as_str()))?;
-            self.sources.insert(
-                url.clone(),
-                Shared {
+        let found = self
+            .sources
+            .iter()
+            .position(|s| s.share == share && s.url == url);
+        let shared = match found {
+            Some(i) => &self.sources[i],
+            None => {
+                let source = LiveSource::connect(&url, Options::default().share(share))?;
+                let refreshes = Rc::new(RefCell::new(Vec::<Refresh>::new()));
+                let marked = Rc::clone(&refreshes);
+                let state = source.on_state(move |s| mark_all(&marked.borrow(), s.as_str()))?;
+                self.sources.push(Shared {
+                    url,
+                    share,
                     source,
                     _state: state,
                     refreshes,
-                },
-            );
-        }
-        let Some(shared) = self.sources.get(&url) else {
-            return Ok(());
+                });
+                &self.sources[self.sources.len() - 1]
+            }
         };
         let refresh = shared.source.refresh(&event, options)?;
         shared.refreshes.borrow_mut().push(refresh);
@@ -130,7 +130,7 @@ impl Wiring {
 
     /// Drops the wiring of elements no longer in the document, and connections nobody uses.
     fn unwire_detached(&mut self) {
-        for shared in self.sources.values() {
+        for shared in &self.sources {
             let gone: Vec<Refresh> = {
                 let mut refreshes = shared.refreshes.borrow_mut();
                 let (gone, kept) = std::mem::take(&mut *refreshes)
@@ -142,8 +142,8 @@ impl Wiring {
             // Dropped outside the borrow: dropping a Refresh may run callbacks.
             drop(gone);
         }
-        self.sources.retain(|_, s| !s.refreshes.borrow().is_empty());
-        for shared in self.sources.values() {
+        self.sources.retain(|s| !s.refreshes.borrow().is_empty());
+        for shared in &self.sources {
             // An outerHTML swap put new elements in: give them the state attribute too.
             shared.mark_all();
         }
@@ -164,7 +164,7 @@ impl Wiring {
 
     fn elements(&self) -> usize {
         self.sources
-            .values()
+            .iter()
             .map(|s| s.refreshes.borrow().len())
             .sum()
     }
