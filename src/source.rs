@@ -63,6 +63,10 @@ pub(crate) struct Inner {
     /// The current connection has delivered a `heartbeat` event, so silence means a stall.
     heartbeats: Cell<bool>,
     refreshed_once: Cell<bool>,
+    /// The last fetch connection ended on an event over `maxEventBytes` and none has delivered
+    /// an event since: the server replays that event on every reconnect, so an open is no
+    /// progress and does not reset the backoff.
+    oversized: Cell<bool>,
     lifecycle: RefCell<Vec<EventListener>>,
     /// With `share`: this tab's part in the shared stream (`None` when it runs alone).
     share: RefCell<Option<shared::Sharing>>,
@@ -95,6 +99,7 @@ impl Inner {
             idle_ticks: Cell::new(0),
             heartbeats: Cell::new(false),
             refreshed_once: Cell::new(false),
+            oversized: Cell::new(false),
             lifecycle: RefCell::new(Vec::new()),
             share: RefCell::new(None),
             leading: Cell::new(false),
@@ -284,7 +289,9 @@ impl Inner {
         self.ever_opened.set(true);
         self.opened.set(true);
         self.refreshed_once.set(false);
-        self.schedule.borrow_mut().opened();
+        if !self.oversized.get() {
+            self.schedule.borrow_mut().opened();
+        }
         self.set_state(State::Open);
     }
 

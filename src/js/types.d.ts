@@ -55,7 +55,10 @@ export interface LiveSourceOptions {
   tokenInQuery?: boolean;
   /** Fetch transport: also send the resume id as the `lastEventIdParam` query parameter. */
   resumeInQuery?: boolean;
-  /** Fetch transport: a longer line or event is an error and a reconnect (default 1 MiB). */
+  /**
+   * Fetch transport: a longer line or event is an error and a reconnect (default 1 MiB). While
+   * the same event comes back on every reconnect, the backoff grows toward `maxAttempts`.
+   */
   maxEventBytes?: number;
   /** Send cookies on cross-origin streams. */
   withCredentials?: boolean;

@@ -126,13 +126,16 @@ impl Inner {
 
     /// Parses one chunk and delivers what it completes; `false` stops reading.
     fn fetch_chunk(&self, generation: u64, parser: &mut Parser, bytes: &[u8]) -> bool {
-        let mut too_long = false;
+        let (mut too_long, mut delivered) = (false, false);
         parser.feed(bytes, &mut |item| {
             if too_long || !self.current(generation) {
                 return;
             }
             match item {
-                Item::Event(e) => self.received_text(e.event, e.data, e.id),
+                Item::Event(e) => {
+                    delivered = true;
+                    self.received_text(e.event, e.data, e.id);
+                }
                 Item::Retry(ms) => self.schedule.borrow_mut().set_retry_hint(ms),
                 Item::TooLong => too_long = true,
             }
@@ -140,7 +143,12 @@ impl Inner {
         if !self.current(generation) {
             return false;
         }
+        if delivered && self.oversized.replace(false) {
+            // Past the over-long event at last: this connection is progress.
+            self.schedule.borrow_mut().opened();
+        }
         if too_long {
+            self.oversized.set(true);
             let url = self.public_url(&self.attempt_url.borrow());
             self.emit_error(&Error::Network(format!(
                 "{url} sent a line or an event over maxEventBytes ({} bytes); reconnecting",

@@ -170,3 +170,19 @@ test('an event over maxEventBytes is a typed error and a reconnect, never unboun
   await p.evaluate(() => window.src.close());
   await p.close();
 });
+
+test('an over-long event the server replays on every reconnect backs off and counts toward maxAttempts', async () => {
+  // Each connection opens (200) and then fails on the same event: an open that gets no further
+  // is no progress. It used to reset the backoff, so the source reconnected at initialMs forever.
+  const p = await page();
+  const big = 'x'.repeat(4096);
+  await p.evaluate(([url]) => window.run(url, { maxEventBytes: 1024, backoff: { initialMs: 10, maxMs: 40, jitter: false, maxAttempts: 4 } }, ['tick']),
+    [`/_test/sse?event=tick&id=1&data=${big}`]);
+  await until(p, () => window.src.state === 'closed', null, 'the source to give up');
+  const rec = await p.evaluate(() => window.rec);
+  const tooLong = rec.errors.filter((e) => /maxEventBytes \(1024 bytes\)/.test(e.message));
+  assert.ok(tooLong.length >= 4 && tooLong.length <= 5, `one over-long error per attempt: ${JSON.stringify(rec.errors)}`);
+  assert.match(rec.errors[rec.errors.length - 1].message, /gave up after 4 reconnect attempts/);
+  assert.deepEqual(rec.events, []);
+  await p.close();
+});
