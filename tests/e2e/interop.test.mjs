@@ -658,6 +658,27 @@ test('[same origin] a 502 after every drop, native transport: each takeover goes
   assert.deepEqual(r.errors.filter(([kind]) => kind !== 'http'), [], 'no error but the 502s');
 });
 
+test('[same origin] native transport: the 204 that ends a stream closes LiveSource, as it closes the raw EventSource', async () => {
+  // Once a client has every event the server answers its resume with 204, the spec's "stop
+  // reconnecting". The browser's own reconnect gets it, and the EventSource closes. LiveSource
+  // then asks why (its probe carries no header, so this server offers a live stream) and takes
+  // over; on its own origin the takeover sends Last-Event-ID, gets the 204 too, and stops.
+  const run = `end-204-${Date.now()}`;
+  const url = (who) => `${stdlib.url}/drops?s=${run}-${who}&every=5&total=15&interval_ms=20&retry=100`;
+  const page = await comparePage(url('raw'), url('ls'), { backoff: { initialMs: 20, maxMs: 50 } }, stdlib.url);
+  try {
+    await page.waitForFunction(() => window.rawEs.readyState === 2 && window.src.state === 'closed', null,
+      { timeout: 15_000, polling: 50, what: 'both to close' }).catch(() => {});
+    const seen = await page.evaluate(() => ({ ...window.cmp, state: window.src.state, raw: window.cmp.raw, rawState: window.rawEs.readyState }));
+    assert.ok(isDeepStrictEqual(seen.raw, seq(1, 15)) && seen.rawState === 2, `the raw EventSource (the reference) got 1-15 and closed: ${ranges(seen.raw)}, readyState ${seen.rawState}`);
+    assert.deepEqual(seen.ls.map(key), seen.raw.map(key), 'LiveSource delivered what the raw EventSource did');
+    assert.equal(seen.state, 'closed', `LiveSource closed: ${JSON.stringify(seen.lsStates.slice(-6))}`);
+    assert.deepEqual(seen.lsErrors, [], 'a 204 closes quietly');
+  } finally {
+    await page.close();
+  }
+});
+
 test('[fetch] opaque JSON ids (RESTHeart resume tokens) round-trip in the header byte for byte', async () => {
   const r = await liveOnly({
     label: 'fetch, opaque JSON ids, drops every 5', base: stdlib.url, path: '/drops',
