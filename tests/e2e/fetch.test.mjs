@@ -138,9 +138,13 @@ test('headers are asked for before every connect, and resume through cut connect
       });
       assert.equal(res.status, 201);
       if (i % 20 === 10) {
-        // Cut the stream while it is open: the writes that follow happen while it is down.
+        // Cut the stream while it is open: the writes that follow happen while it is down. The
+        // next cut waits until this one is noticed: the writes can outrun the browser's notice,
+        // and a state still 'open' from before the cut has no stream left to cut.
         await until(p, () => window.src.state === 'open', null, 'open again before the next cut');
+        const drops = await p.evaluate(() => window.rec.states.filter((st) => st === 'reconnecting').length);
         assert.ok(proxy.cut(), 'an open stream to cut');
+        await until(p, (n) => window.rec.states.filter((st) => st === 'reconnecting').length > n, drops, 'the cut noticed');
       }
     }
     await until(p, ([prefix, n]) => window.rec.events.filter(([, , d]) => d.fullDocument?.name?.startsWith(prefix)).length >= n,
