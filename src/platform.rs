@@ -65,15 +65,28 @@ fn spawn_boxed(future: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>)
     wasm_bindgen_futures::spawn_local(future);
 }
 
-/// Whether `url` (absolute) has the page's origin. Without a page origin nothing is same-origin.
+/// Whether `url` (absolute) has this page's or worker's origin: `self.origin`, the one `fetch`
+/// goes by, not `location.origin`. A sandboxed frame's origin is opaque (`"null"`), so nothing is
+/// same-origin there, as nothing is for the browser.
 pub(crate) fn same_origin(url: &str) -> bool {
-    let page = window()
-        .and_then(|w| w.location().origin().ok())
-        .or_else(|| worker().map(|w| w.location().origin()));
-    match (page, Url::new(url)) {
-        (Some(page), Ok(u)) => u.origin() == page,
+    let origin = js_sys::Reflect::get(&js_sys::global(), &"origin".into())
+        .ok()
+        .and_then(|o| o.as_string());
+    match (origin, Url::new(url)) {
+        (Some(origin), Ok(u)) => u.origin() == origin,
         _ => false,
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `Object.keys`, with what a Proxy's trap throws returned instead of thrown through wasm.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = keys)]
+    pub(crate) fn object_keys(object: &JsValue) -> std::result::Result<js_sys::Array, JsValue>;
+
+    /// `Object.entries`, likewise (a getter that throws).
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
+    pub(crate) fn object_entries(object: &JsValue) -> std::result::Result<js_sys::Array, JsValue>;
 }
 
 /// The npm package is the whole program, so it may pick the allocator: talc is a few KB smaller

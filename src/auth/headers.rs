@@ -68,16 +68,27 @@ impl HeadersSource {
 }
 
 fn from_object(value: &JsValue) -> Result<Headers> {
-    let object = value
-        .dyn_ref::<js_sys::Object>()
-        .filter(|_| !value.is_function() && !js_sys::Array::is_array(value))
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "headers function must return an object of strings, got {}",
-                js_type_name(value)
-            ))
-        })?;
-    js_sys::Object::entries(object)
+    let refused = || {
+        Error::Config(format!(
+            "headers function must return an object of strings, got {}",
+            js_type_name(value)
+        ))
+    };
+    // `typeof`, so a prototype-less object is accepted; entries through a binding that catches
+    // a throwing getter or Proxy trap, which would otherwise escape the connect task.
+    if !value.is_object() {
+        return Err(refused());
+    }
+    let entries = crate::platform::object_entries(value).map_err(|e| {
+        Error::Config(format!(
+            "the headers function's result could not be read: {}",
+            crate::platform::describe(&e)
+        ))
+    })?;
+    if js_sys::Array::is_array(value) {
+        return Err(refused());
+    }
+    entries
         .iter()
         .map(|entry| {
             let entry: js_sys::Array = entry.unchecked_into();

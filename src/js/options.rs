@@ -40,18 +40,27 @@ impl<'a> Reader<'a> {
             });
         }
         // `typeof` rather than `instanceof Object`: an object made by `Object.create(null)` or
-        // in another realm (an iframe) is an options object too.
+        // in another realm (an iframe) is an options object too; an array is not.
         if !value.is_object() {
             return Err(Error::Config(format!(
                 "{what} must be an object, got {}",
                 js_type_name(value)
             )));
         }
+        // A Proxy's `ownKeys` trap may throw (a revoked one always does).
+        let keys = platform::object_keys(value).map_err(|e| {
+            Error::Config(format!(
+                "{what} could not be read: {}",
+                platform::describe(&e)
+            ))
+        })?;
+        if js_sys::Array::is_array(value) {
+            return Err(Error::Config(format!(
+                "{what} must be an object, got an array"
+            )));
+        }
         let object: &js_sys::Object = value.unchecked_ref();
-        let keys: Vec<String> = js_sys::Object::keys(object)
-            .iter()
-            .filter_map(|k| k.as_string())
-            .collect();
+        let keys: Vec<String> = keys.iter().filter_map(|k| k.as_string()).collect();
         options::check_names(keys.iter().map(String::as_str), allowed, prefix)?;
         Ok(Self {
             object: Some(object),

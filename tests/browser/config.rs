@@ -212,3 +212,55 @@ fn a_getter_that_throws_is_a_config_error_naming_the_field() {
         "livesource config error: backoff.maxMs could not be read: no"
     );
 }
+
+#[wasm_bindgen_test]
+fn an_options_proxy_that_throws_and_an_array_are_config_errors() {
+    // Object.keys on a revoked Proxy throws; it used to go straight through wasm.
+    let revoked =
+        js("(() => { const p = Proxy.revocable({}, {}); p.revoke(); return p.proxy; })()");
+    let msg = rejected(revoked);
+    assert!(
+        msg.starts_with("livesource config error: options could not be read: "),
+        "{msg}"
+    );
+    assert_eq!(
+        rejected(js("[]")),
+        "livesource config error: options must be an object, got an array"
+    );
+    let msg = rejected(js(
+        "{ backoff: new Proxy({}, { ownKeys() { throw new Error('boom'); } }) }",
+    ));
+    assert_eq!(
+        msg,
+        "livesource config error: backoff could not be read: boom"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_headers_result_whose_getter_throws_is_an_error_and_a_retry() {
+    // The getter threw out of the connect task: the source stayed `connecting`, with no error.
+    let options = js(
+        "{ transport: 'fetch', backoff: { initialMs: 20, maxMs: 40 }, \
+                      headers: () => ({ get 'X-A'() { throw new Error('hg'); } }) }",
+    );
+    let src = JsLiveSource::new(&url("/shop/products/_streams/changes"), options)
+        .map_err(JsValue::from)
+        .unwrap();
+    let errors = js_sys::Array::new();
+    let record = js("(list) => (e) => list.push(e.kind + ': ' + e.message)")
+        .unchecked_into::<js_sys::Function>()
+        .call1(&JsValue::NULL, &errors)
+        .unwrap();
+    let _off = src.on_error(record).map_err(JsValue::from).unwrap();
+    within(3000, "two errors, one per connect attempt", async {
+        while errors.length() < 2 {
+            sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        errors.get(0).as_string().unwrap(),
+        "config: the headers function's result could not be read: hg"
+    );
+    src.close();
+}
