@@ -63,10 +63,19 @@ pub(crate) struct Inner {
     /// The current connection has delivered a `heartbeat` event, so silence means a stall.
     heartbeats: Cell<bool>,
     refreshed_once: Cell<bool>,
-    /// The last fetch connection ended on an event over `maxEventBytes` and none has delivered
-    /// an event since: the server replays that event on every reconnect, so an open is no
-    /// progress and does not reset the backoff.
-    oversized: Cell<bool>,
+    /// The resume id at which a fetch connection ran into an event over `maxEventBytes`, until
+    /// an event past it arrives or a connection ends otherwise. The server replays that event on
+    /// every reconnect, so meanwhile an open is no progress and does not reset the backoff.
+    oversized_at: RefCell<Option<String>>,
+    /// Native transport: the fetch connection standing in for an `EventSource` was open when it
+    /// ended, so the next one stands in for the browser's own reconnect (see `open_fetch`).
+    dropped_open: Cell<bool>,
+    /// Native transport: the last takeover by fetch got no answer at all. A CORS failure looks
+    /// like that (a same-origin URL that redirects to another origin), so the next connect is an
+    /// `EventSource`, which such a redirect does not stop.
+    fetch_unanswered: Cell<bool>,
+    /// How the current fetch connection resumes: set by `open_fetch`, used once it answers.
+    fetch_as: Cell<Reconnect>,
     lifecycle: RefCell<Vec<EventListener>>,
     /// With `share`: this tab's part in the shared stream (`None` when it runs alone).
     share: RefCell<Option<shared::Sharing>>,
@@ -99,7 +108,10 @@ impl Inner {
             idle_ticks: Cell::new(0),
             heartbeats: Cell::new(false),
             refreshed_once: Cell::new(false),
-            oversized: Cell::new(false),
+            oversized_at: RefCell::new(None),
+            dropped_open: Cell::new(false),
+            fetch_unanswered: Cell::new(false),
+            fetch_as: Cell::new(Reconnect::Native),
             lifecycle: RefCell::new(Vec::new()),
             share: RefCell::new(None),
             leading: Cell::new(false),
@@ -201,9 +213,12 @@ impl Inner {
     /// ignores, and the events between the old connection's last one and the new one's first
     /// would be lost. On the page's own origin a `fetch` sends the `Last-Event-ID` header with
     /// no CORS preflight, so the takeover goes by fetch. Cross-origin it stays an `EventSource`:
-    /// the header would need a preflight that such servers do not answer.
+    /// the header would need a preflight that such servers do not answer; so does the connect
+    /// after a takeover by fetch that got no answer (`fetch_unanswered`).
     fn takeover_by_fetch(&self) -> bool {
-        self.resume.borrow().last_id().is_some() && platform::same_origin(&self.url)
+        !self.fetch_unanswered.replace(false)
+            && self.resume.borrow().last_id().is_some()
+            && platform::same_origin(&self.url)
     }
 
     fn open_native(&self, generation: u64, token: Option<String>) {
@@ -289,7 +304,7 @@ impl Inner {
         self.ever_opened.set(true);
         self.opened.set(true);
         self.refreshed_once.set(false);
-        if !self.oversized.get() {
+        if self.oversized_at.borrow().is_none() {
             self.schedule.borrow_mut().opened();
         }
         self.set_state(State::Open);
@@ -400,7 +415,10 @@ impl Inner {
         drop(old);
         self.watchdog.borrow_mut().take();
         self.opened.set(false);
+        // No browser reconnect is under way for a connection that is gone.
+        self.native_reconnecting.set(false);
     }
+
     /// Stops everything: connection, timers, page listeners; then releases every callback, which
     /// also ends Rust streams.
     pub fn close(&self) {

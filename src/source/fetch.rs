@@ -22,6 +22,17 @@ impl Inner {
         // `EventSource` would, token and resume id in the URL, and adds the header; like an
         // `EventSource`, it puts no bound on an event's size.
         let native = options.transport == Transport::EventSource;
+        // For a native source this connection stands in for an `EventSource`: after an open
+        // stream dropped, for the browser's own reconnect of it (the id buffer carried over,
+        // nothing on it a repeat); otherwise for a new one (an empty id buffer, and a leading
+        // replay of what was delivered dropped once, for a server that read neither the header
+        // nor the query).
+        let how = if native && !self.dropped_open.replace(false) {
+            Reconnect::Takeover
+        } else {
+            Reconnect::Native
+        };
+        self.fetch_as.set(how);
         let resume_id = self.resume.borrow().last_id().map(str::to_owned);
         let mut params = Vec::with_capacity(2);
         if native || options.resume_in_query {
@@ -47,14 +58,16 @@ impl Inner {
             headers.push(("Authorization".into(), format!("Bearer {token}")));
         }
         // Each connection parses afresh, but the last event id buffer carries over, as it does
-        // across an `EventSource`'s own reconnects.
+        // across an `EventSource`'s own reconnects; a new `EventSource`'s starts empty.
         let limit = if native {
             usize::MAX
         } else {
             options.max_event_bytes as usize
         };
-        let mut parser =
-            Parser::with_limit(limit).with_last_event_id(resume_id.as_deref().unwrap_or(""));
+        let mut parser = Parser::with_limit(limit).with_last_event_id(match how {
+            Reconnect::Native => resume_id.as_deref().unwrap_or(""),
+            Reconnect::Takeover => "",
+        });
         let (on_head, on_chunk, on_end) = (self.me.clone(), self.me.clone(), self.me.clone());
         let conn = FetchConnection::open(
             &url,
@@ -92,16 +105,9 @@ impl Inner {
     fn fetch_head(&self, head: &Head) -> bool {
         let event_stream = crate::policy::failure::is_event_stream(&head.content_type);
         if head.status == 200 && event_stream {
-            // The header told the server where we are: nothing on this connection is a repeat.
-            // A native source's takeover keeps the takeover rule, as its `EventSource` would: a
-            // leading run that repeats what was delivered is dropped once (a server that read
-            // neither the header nor the query and replayed its backlog).
-            self.resume
-                .borrow_mut()
-                .new_connection(match self.options.transport {
-                    Transport::EventSource => Reconnect::Takeover,
-                    Transport::Fetch => Reconnect::Native,
-                });
+            // The header told the server where we are, so with the fetch transport nothing on
+            // this connection is a repeat; a native source's follows `open_fetch`'s choice.
+            self.resume.borrow_mut().new_connection(self.fetch_as.get());
             self.opened();
             self.start_watchdog();
             return true;
@@ -143,12 +149,17 @@ impl Inner {
         if !self.current(generation) {
             return false;
         }
-        if delivered && self.oversized.replace(false) {
-            // Past the over-long event at last: this connection is progress.
-            self.schedule.borrow_mut().opened();
+        if delivered && self.oversized_at.borrow().is_some() {
+            let at = self.resume.borrow().last_id().unwrap_or("").to_owned();
+            if self.oversized_at.borrow().as_deref() != Some(at.as_str()) {
+                // Past the over-long event at last: this connection is progress.
+                *self.oversized_at.borrow_mut() = None;
+                self.schedule.borrow_mut().opened();
+            }
         }
         if too_long {
-            self.oversized.set(true);
+            let at = self.resume.borrow().last_id().unwrap_or("").to_owned();
+            *self.oversized_at.borrow_mut() = Some(at);
             let url = self.public_url(&self.attempt_url.borrow());
             self.emit_error(&Error::Network(format!(
                 "{url} sent a line or an event over maxEventBytes ({} bytes); reconnecting",
@@ -166,12 +177,24 @@ impl Inner {
     /// that never got an answer is reported as unreachable.
     fn fetch_ended(&self, result: Result<(), String>) {
         let was_open = self.opened.get();
+        let native = self.options.transport == Transport::EventSource;
         let url = self.attempt_url.borrow().clone();
         self.drop_connection();
         self.set_state(State::Reconnecting);
+        // It ended for another reason than an over-long event: that is no longer a loop.
+        self.oversized_at.borrow_mut().take();
         match result {
+            Err(_) if !was_open && native => {
+                // A native source's takeover by fetch got no answer: an `EventSource` next,
+                // which reports a failure of its own if the server is really unreachable.
+                self.fetch_unanswered.set(true);
+                self.connect();
+            }
             Err(reason) if !was_open => self.after_probe(&Probe::Unreachable(reason), &url),
-            _ => self.reconnect_later(None),
+            _ => {
+                self.dropped_open.set(native);
+                self.reconnect_later(None);
+            }
         }
     }
 }

@@ -679,6 +679,47 @@ test('[same origin] native transport: the 204 that ends a stream closes LiveSour
   }
 });
 
+test('[same origin] native transport: an event with no id: field after each takeover is delivered, as a new EventSource delivers it', async () => {
+  // Every stream opens with a greeting that has no `id:` line. A new EventSource reports it
+  // with lastEventId '' and delivers it; a takeover by fetch once reported the resume id for it
+  // (the id buffer carried over) and dropped it as a repeat of the last event delivered.
+  const r = await liveOnly({
+    label: 'eventsource same origin, 502 after every drop, a greeting without id on every stream', base: stdlib.url, path: '/drops', home: stdlib.url,
+    query: 'every=5&total=30&interval_ms=30&retry=100&fail502=1&hello=1', options: { backoff: { initialMs: 20, maxMs: 50 } }, n: 1e9, deadlineMs: 15_000,
+  });
+  const numbered = r.got.filter(([, d]) => d.n !== undefined);
+  assert.ok(inOrder(numbered, 30), `every event once, in order: ${numbered.map(([id]) => id).join(' ')}`);
+  const greeted = new Set(r.got.filter(([, d]) => d.hello !== undefined).map(([, d]) => d.hello));
+  const queryId = (c) => /(?:^|&)lastEventId=([^&]*)/.exec(c.query)?.[1];
+  const takeovers = r.conns.filter((c) => queryId(c) !== undefined && c.status === 200 && c.sent.length > 1);
+  assert.ok(takeovers.length >= 3, `LiveSource took over again and again: ${takeovers.length}`);
+  assert.deepEqual(takeovers.filter((c) => !greeted.has(c.n)).map((c) => `#${c.n} LEI=${c.lastEventId}`), [],
+    `the greeting of every takeover was delivered (delivered: ${[...greeted].join(', ')})`);
+});
+
+test('[same origin] native transport: a stream URL that redirects to an origin with no preflight answer still recovers from a takeover', async () => {
+  // The page's own URL answers 307 to another origin (the same server as `localhost`), which
+  // answers GETs with `Access-Control-Allow-Origin: *` but no preflight. A takeover by fetch
+  // sends Last-Event-ID there, the preflight fails, and the request gets no answer at all; the
+  // next connect is an EventSource, which such a redirect does not stop (and which resumes only
+  // as far as the query goes: this server reads the header alone).
+  const s = `redirect-${Date.now()}`;
+  const other = stdlib.url.replace('127.0.0.1', 'localhost');
+  const target = `${other}/drops?s=${s}&every=5&total=60&interval_ms=100&retry=100&fail502=1&nopreflight=1`;
+  const r = await liveOnly({
+    label: 'eventsource same origin, redirected to an origin without preflight, 502 after every drop', base: stdlib.url, path: '/redirect', home: stdlib.url,
+    query: `to=${encodeURIComponent(target)}`, options: { backoff: { initialMs: 20, maxMs: 50 } }, n: 1e9, deadlineMs: 9_000,
+  });
+  const log = (await serverLog(stdlib.url, s)).connections;
+  const refused = log.filter((c) => c.kind === 'preflight' && c.status === 405);
+  const ids = r.got.map(([id]) => Number(id));
+  console.log(`interop: redirected stream: LiveSource got ${ids.join(' ')}; ${refused.length} refused preflights`);
+  assert.ok(refused.length >= 2, `takeovers by fetch met the refused preflight: ${refused.length}`);
+  assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]), `no event twice, in order: ${ids.join(' ')}`);
+  // The feed publishes ids 1-60 over 6 s; what each takeover missed is the server's to resume.
+  assert.ok(ids.length >= 15 && ids[ids.length - 1] >= 50, `events kept coming after the takeovers: ${ids.join(' ')}`);
+});
+
 test('[fetch] opaque JSON ids (RESTHeart resume tokens) round-trip in the header byte for byte', async () => {
   const r = await liveOnly({
     label: 'fetch, opaque JSON ids, drops every 5', base: stdlib.url, path: '/drops',

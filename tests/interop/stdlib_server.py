@@ -21,6 +21,8 @@ Scenarios (GET, `?s=KEY` plus the parameters shown with their defaults):
                               token, no cookie: silo's `/api/events` shape); each token value is
                               accepted for N connections, then 401 (a token that expired).
         fail502=N             after each drop, the next N connections get 502 (a deploy).
+        hello=1               every stream opens with an event that has no `id:` line
+                              (data {"hello": N}, N the connection's number in the log).
         opaque=1              ids are opaque JSON resume tokens like RESTHeart's
                               {"_data":"8263..."}; resume needs the header byte for byte.
   /backlog?every=5&total=60&interval_ms=0&retry=200
@@ -41,9 +43,13 @@ Other routes:
                    end time in ms since the server started, the Last-Event-ID header, the query
                    string, a few request headers, the ids sent, how it ended).
   GET /health      "ok"
+  GET /redirect?to=URL
+                   307 to URL (a stream URL that moved to another origin).
   GET /pkg/FILE    with --pkg DIR: a .js or .wasm file of the built package, so a test page on
                    this origin loads the library from here (the same-origin cases).
-  OPTIONS *        a CORS preflight: allows GET and whatever headers were asked for.
+  OPTIONS *        a CORS preflight: allows GET and whatever headers were asked for; with
+                   nopreflight=1 in the query, 405 and no CORS headers, as servers built
+                   only for EventSource answer.
 
 CORS: every answer carries `Access-Control-Allow-Origin: *`, as a public feed built for
 EventSource would (a credentialed request, `withCredentials: true`, is then refused by the
@@ -269,6 +275,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self):
         rec = self.record("preflight")
+        if param(parse_qs(urlsplit(self.path).query), "nopreflight", 0) == 1:
+            # As most servers built for EventSource: no preflight answer, so a cross-origin
+            # request with a header that is not CORS-safelisted fails in the browser.
+            self.send_response(405)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return self.finish_record(rec, 405, "preflight")
         self.send_response(204)
         self.cors_headers()
         self.send_header("Access-Control-Allow-Methods", "GET")
@@ -286,6 +299,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.json_answer(200, {"status": "ok"})
         if url.path.startswith("/pkg/") and PKG is not None:
             return self.static_file(url.path[len("/pkg/"):])
+        if url.path == "/redirect":
+            rec = self.record("redirect")
+            self.send_response(307)
+            self.send_header("Location", (query.get("to") or ["/"])[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return self.finish_record(rec, 307, "redirect")
         if url.path == "/log":
             key = (query.get("s") or [None])[0]
             with LOCK:
@@ -364,6 +384,10 @@ class Handler(BaseHTTPRequestHandler):
         if known and int(header) == total and last_gen:
             return self.no_content(rec)
         self.start_stream(retry)
+        if param(query, "hello", 0) == 1:
+            # A greeting with no `id:` line, as many servers open a stream: it carries the
+            # connection's last event id, whatever that is for the client.
+            self.event(rec, None, {"hello": rec["n"]})
         deadline = time.monotonic() + MAX_CONNECTION_S
         sent = 0
         k = start
