@@ -9,6 +9,8 @@ LIB_SOURCES := $(shell find src -type f) $(wildcard js/*) scripts/package.mjs sc
 WASM := pkg/livesource_wasm_bg.wasm
 
 .PHONY: run test soak bench pkg setup setup-test lint fmt clean
+# A recipe that fails leaves no half-built target that a later make would take as up to date.
+.DELETE_ON_ERROR:
 
 ## make run: install what is missing, build pkg/, serve the demo on http://$(ADDR)
 run: setup pkg

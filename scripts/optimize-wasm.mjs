@@ -17,13 +17,13 @@
 // Every name is checked: if the glue does not have the shape wasm-bindgen 0.2.130 writes, the
 // build fails here instead of shipping a package whose imports do not line up.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const WASM_OPT = 'node_modules/.bin/wasm-opt';
 const BG = './livesource_wasm_bg.js';
-const SHIM = /\bwasm_bindgen__convert__closures_____invoke__h[0-9a-f]{16}\b/g;
+const SHIM = /\bwasm_bindgen__convert__closures_+invoke__h[0-9a-f]{16}\b/g;
 
 const escape = (s) => s.replace(/[$]/g, '\\$&');
 
@@ -36,6 +36,15 @@ function replaceAll(text, pattern, replacement, what, min = 1) {
 }
 
 export function optimizeWasm(dir) {
+  const out = `${join(dir, 'livesource_wasm_bg.wasm')}.optimized`;
+  try {
+    return optimize(dir, out);
+  } finally {
+    rmSync(out, { force: true });
+  }
+}
+
+function optimize(dir, out) {
   const wasm = join(dir, 'livesource_wasm_bg.wasm');
   const gluePath = join(dir, 'livesource_wasm.js');
   const dtsPath = join(dir, 'livesource_wasm_bg.wasm.d.ts');
@@ -43,11 +52,14 @@ export function optimizeWasm(dir) {
   if (!glue.includes('function __wbg_get_imports()')) {
     throw new Error(`optimize-wasm: ${gluePath} is not wasm-bindgen's fresh output (already minified?): rebuild the package`);
   }
-  execFileSync(WASM_OPT, ['-Oz', '--converge', wasm, '-o', wasm]);
-  const map = JSON.parse(execFileSync(WASM_OPT, [wasm, '--minify-imports-and-exports-and-modules',
-    '--strip-producers', '--strip-target-features', '-o', wasm], { encoding: 'utf8' }));
+  // The optimised wasm is written beside the original and takes its place only once the glue
+  // matches it: a failure leaves wasm-bindgen's pair, not a wasm newer than its sources whose
+  // names the glue does not know (which make would then take for up to date).
+  execFileSync(WASM_OPT, ['-Oz', '--converge', wasm, '-o', out]);
+  const map = JSON.parse(execFileSync(WASM_OPT, [out, '--minify-imports-and-exports-and-modules',
+    '--strip-producers', '--strip-target-features', '-o', out], { encoding: 'utf8' }));
   // Every import now comes from one module with a one-letter name.
-  const modules = [...new Set(WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(wasm))).map((i) => i.module))];
+  const modules = [...new Set(WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(out))).map((i) => i.module))];
   if (modules.length !== 1) throw new Error(`optimize-wasm: expected one import module after minifying, got ${modules.join(', ')}`);
   let dts = readFileSync(dtsPath, 'utf8');
 
@@ -89,10 +101,13 @@ export function optimizeWasm(dir) {
   if (/\binvoke\d/.test(glue)) throw new Error(`optimize-wasm: ${gluePath} already has a name like invoke0`);
   shims.forEach((name, i) => { glue = glue.replaceAll(name, `invoke${i}`); });
 
-  const left = glue.match(/__wbg_[A-Za-z0-9_]*_[0-9a-f]{16}\b/);
-  if (left) throw new Error(`optimize-wasm: ${left[0]} is still in ${gluePath}`);
+  // A long name left anywhere means it is used some other way than the ones renamed above.
+  const left = glue.match(/__wbg_[A-Za-z0-9_]*_[0-9a-f]{16}\b/)?.[0]
+    ?? map.exports.map(([old]) => old).find((old) => old.length > 8 && new RegExp(`\\b${escape(old)}\\b`).test(glue));
+  if (left) throw new Error(`optimize-wasm: ${left} is still in ${gluePath}`);
   writeFileSync(gluePath, glue);
   writeFileSync(dtsPath, dts);
+  renameSync(out, wasm);
   return { imports: map.imports.length, exports: map.exports.length, shims: shims.length };
 }
 
