@@ -29,6 +29,7 @@
 //! - `source`: the state machine of one source, its listener registry and delivery.
 //! - `transport`, `share`, `options`: the connection, the cross-tab relay, the options.
 //! - `auth`, `policy`: credentials per connect; the pure decisions (backoff, failure, resume).
+//! - `provider`: what the app is asked for (token, headers, resync state).
 //! - `platform`, `vec_map`: the few browser globals; a small map.
 //! - `error`: the one error type.
 //!
@@ -45,6 +46,7 @@ mod options;
 pub mod patch;
 mod platform;
 mod policy;
+mod provider;
 mod share;
 mod source;
 mod transport;
@@ -59,6 +61,7 @@ pub use fragment::{OnSwap, RefreshOptions, Swap, Target};
 pub use js::JsLiveSource;
 pub use options::{Options, Transport};
 pub use policy::backoff::Backoff;
+pub use provider::{Provider, ProviderFuture};
 pub use source::dispatch::{Meta, State};
 pub use source::registry::Registration;
 

@@ -2,63 +2,26 @@
 //! so an app can put a fresh credential, a tenant or a trace id on each one. Their values are
 //! never formatted into errors or logs.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
-
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::auth::token::{call_js_fn, js_type_name};
+use crate::auth::token::js_type_name;
 use crate::error::{Error, Result};
+use crate::provider::{ask_js, Provider};
 
 /// Header name and value pairs, in the order they were given.
 pub type Headers = Vec<(String, String)>;
 
-type HeadersFuture = Pin<Box<dyn Future<Output = Result<Headers, String>>>>;
+/// Where the fetch transport's headers come from: a JS function returning an object of string
+/// values or a promise of one, or an async Rust closure (`HeadersSource::from_fn`).
+pub type HeadersSource = Provider<Headers>;
 
-#[derive(Clone)]
-pub enum HeadersSource {
-    /// A JS function returning an object of string values, or a promise of one.
-    Js(js_sys::Function),
-    /// A Rust closure returning a future.
-    Rust(Rc<dyn Fn() -> HeadersFuture>),
-}
-
-impl fmt::Debug for HeadersSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HeadersSource::Js(_) => "HeadersSource::Js(..)",
-            HeadersSource::Rust(_) => "HeadersSource::Rust(..)",
-        })
-    }
-}
-
-impl HeadersSource {
-    /// Headers from an async Rust function.
-    pub fn from_fn<F, Fut>(f: F) -> Self
-    where
-        F: Fn() -> Fut + 'static,
-        Fut: Future<Output = Result<Headers, String>> + 'static,
-    {
-        HeadersSource::Rust(Rc::new(move || Box::pin(f())))
-    }
-
+impl Provider<Headers> {
     /// Asks for this connect's headers.
     pub async fn fetch(&self) -> Result<Headers> {
+        let failed = |e: String| Error::Config(format!("headers function failed: {e}"));
         let headers = match self {
-            HeadersSource::Rust(f) => f()
-                .await
-                .map_err(|e| Error::Config(format!("headers: {e}")))?,
-            HeadersSource::Js(f) => {
-                let value = call_js_fn(f).await.map_err(|e| {
-                    Error::Config(format!(
-                        "headers function failed: {}",
-                        crate::platform::describe(&e)
-                    ))
-                })?;
-                from_object(&value)?
-            }
+            Provider::Rust(f) => f().await.map_err(failed)?,
+            Provider::Js(f) => from_object(&ask_js(f).await.map_err(failed)?)?,
         };
         for (name, _) in &headers {
             check_name(name)?;

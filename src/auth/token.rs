@@ -1,56 +1,23 @@
 //! Where the auth token comes from. It is asked for before *every* connect, so an expired JWT is
 //! never reused, and it is never formatted into errors, logs or state payloads.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
-
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 
 use crate::error::{Error, Result};
+use crate::provider::{ask_js, Provider};
 
-type TokenFuture = Pin<Box<dyn Future<Output = Result<String, String>>>>;
+/// Where the token comes from: a JS function returning a string or a promise of one, or an
+/// async Rust closure (`TokenSource::from_fn`).
+pub type TokenSource = Provider<String>;
 
-#[derive(Clone)]
-pub enum TokenSource {
-    /// A JS function returning a string or a promise of one.
-    Js(js_sys::Function),
-    /// A Rust closure returning a future.
-    Rust(Rc<dyn Fn() -> TokenFuture>),
-}
-
-impl fmt::Debug for TokenSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TokenSource::Js(_) => "TokenSource::Js(..)",
-            TokenSource::Rust(_) => "TokenSource::Rust(..)",
-        })
-    }
-}
-
-impl TokenSource {
-    /// A token from an async Rust function.
-    pub fn from_fn<F, Fut>(f: F) -> Self
-    where
-        F: Fn() -> Fut + 'static,
-        Fut: Future<Output = Result<String, String>> + 'static,
-    {
-        TokenSource::Rust(Rc::new(move || Box::pin(f())))
-    }
-
+impl Provider<String> {
     /// Asks for a fresh token.
     pub async fn fetch(&self) -> Result<String> {
+        let failed = |e: String| Error::Auth(format!("token function failed: {e}"));
         let token = match self {
-            TokenSource::Rust(f) => f().await.map_err(|e| Error::Auth(format!("token: {e}")))?,
-            TokenSource::Js(f) => {
-                let value = call_js_fn(f).await.map_err(|e| {
-                    Error::Auth(format!(
-                        "token function failed: {}",
-                        crate::platform::describe(&e)
-                    ))
-                })?;
+            Provider::Rust(f) => f().await.map_err(failed)?,
+            Provider::Js(f) => {
+                let value = ask_js(f).await.map_err(failed)?;
                 value.as_string().ok_or_else(|| {
                     Error::Auth(format!(
                         "token function must return a string, got {}",
@@ -65,15 +32,6 @@ impl TokenSource {
             ));
         }
         Ok(token)
-    }
-}
-
-/// Calls an app's JS function with no arguments and awaits its result if it is a promise.
-pub(crate) async fn call_js_fn(f: &js_sys::Function) -> std::result::Result<JsValue, JsValue> {
-    let value = f.call0(&JsValue::UNDEFINED)?;
-    match value.dyn_into::<js_sys::Promise>() {
-        Ok(promise) => JsFuture::from(promise).await,
-        Err(value) => Ok(value),
     }
 }
 

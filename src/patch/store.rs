@@ -6,15 +6,14 @@
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
-use crate::auth::token::call_js_fn;
 use crate::error::Error;
 use crate::platform;
+use crate::provider::{ask_js, Provider};
 use crate::source::dispatch::Id;
 use crate::source::Inner;
 
@@ -47,21 +46,12 @@ extern "C" {
     fn copy_json(value: &JsValue) -> Result<JsValue, JsValue>;
 }
 
-type StateFuture = Pin<Box<dyn Future<Output = Result<JsValue, String>>>>;
-
-/// Where a store gets the full state after a failed patch or a `reset`.
+/// Where a store gets the full state after a failed patch or a `reset`: a JS function returning
+/// the state or a promise of it, whose value is copied in JS and never converted through Rust; or
+/// a Rust closure, its `serde_json::Value` converted in the closure, so the conversion is compiled
+/// in only for Rust callers, not into the npm package.
 #[derive(Clone)]
-pub struct Resync(ResyncFn);
-
-#[derive(Clone)]
-enum ResyncFn {
-    /// A JS function returning the state or a promise of it: its value is copied in JS, never
-    /// converted through Rust.
-    Js(js_sys::Function),
-    /// A Rust closure, its `serde_json::Value` already converted: the conversion is compiled in
-    /// only for Rust callers, not into the npm package.
-    Rust(Rc<dyn Fn() -> StateFuture>),
-}
+pub struct Resync(Provider<JsValue>);
 
 impl Resync {
     /// The full state from an async Rust function; an `Err` is reported as a 'patch' error.
@@ -70,14 +60,14 @@ impl Resync {
         F: Fn() -> Fut + 'static,
         Fut: Future<Output = Result<Value, String>> + 'static,
     {
-        Resync(ResyncFn::Rust(Rc::new(move || {
+        Resync(Provider::from_fn(move || {
             let state = f();
-            Box::pin(async move { state.await.map(|v| initial_from_value(&v)) })
-        })))
+            async move { state.await.map(|v| initial_from_value(&v)) }
+        }))
     }
 
     pub(crate) fn js(f: js_sys::Function) -> Self {
-        Resync(ResyncFn::Js(f))
+        Resync(Provider::Js(f))
     }
 }
 
@@ -232,18 +222,17 @@ fn patch_error(thrown: JsValue) -> Error {
 /// Calls the resync function and copies its result (never the caller's own object, which it may
 /// go on mutating).
 async fn fetch_state(resync: &Resync) -> Result<JsValue, Error> {
-    let failed = |e: &JsValue| Error::Patch {
+    let failed = |message: &str| Error::Patch {
         index: None,
-        message: format!("resync failed: {}", platform::describe(e)),
+        message: format!("resync failed: {message}"),
     };
-    let resync = match &resync.0 {
-        ResyncFn::Js(f) => f,
-        ResyncFn::Rust(f) => return f().await.map_err(|e| failed(&e.into())),
+    let value = match &resync.0 {
+        Provider::Rust(f) => return f().await.map_err(|e| failed(&e)),
+        Provider::Js(f) => ask_js(f).await.map_err(|e| failed(&e))?,
     };
-    let value = call_js_fn(resync).await.map_err(|e| failed(&e))?;
-    let copy = copy_json(&value).map_err(|e| failed(&e))?;
+    let copy = copy_json(&value).map_err(|e| failed(&platform::describe(&e)))?;
     if copy.is_undefined() {
-        return Err(failed(&"resync returned no JSON value".into()));
+        return Err(failed("resync returned no JSON value"));
     }
     Ok(copy)
 }
