@@ -109,6 +109,9 @@ function minMax(values) {
   return `${Math.min(...r)}–${Math.max(...r)} ms`;
 }
 
+// The resume id a connection carried as `?lastEventId=`, as sent (undefined without one).
+const queryId = (c) => /(?:^|&)lastEventId=([^&]*)/.exec(c.query)?.[1];
+
 // The server's view of one stream: connections, what each carried, and the delay before each
 // reconnect that followed a drop (or a restart) the server made.
 function connectionFacts(log) {
@@ -124,7 +127,7 @@ function connectionFacts(log) {
     preflights: log.connections.filter((c) => c.kind === 'preflight').length,
     delays,
     withHeader: reconnects.filter((c) => c.lastEventId !== null && c.lastEventId !== undefined).length,
-    withQuery: reconnects.filter((c) => /(^|&)lastEventId=/.test(c.query)).length,
+    withQuery: reconnects.filter((c) => queryId(c) !== undefined).length,
     reconnects: reconnects.length,
     summary: conns.map((c) => `#${c.n} ${c.lastEventId === null ? '-' : `LEI=${c.lastEventId}`} ${c.resume ?? ''} sent ${ranges((c.sent || []).map((id) => [id, null]))} ${c.end ?? 'open'}`),
   };
@@ -476,7 +479,6 @@ async function sharedTabs({ label, transport, tabs = 3, home = server }) {
   }
   const handoverOverlap = ([a, b]) => a.openMs <= beforeMs && (a.endMs === null || a.endMs >= beforeMs) && b.openMs >= beforeMs && a.end === 'client';
   const badOverlaps = overlaps.filter((o) => !handoverOverlap(o));
-  const queryId = (c) => /(?:^|&)lastEventId=([^&]*)/.exec(c.query)?.[1];
   const conn = (c) => `#${c.n} ${c.openMs}–${c.endMs ?? 'open'} ms ${c.lastEventId === null ? '-' : `LEI=${c.lastEventId}`}` +
     `${queryId(c) === undefined ? '' : ` ?lastEventId=${queryId(c)}`} ${c.resume ?? ''} sent ${ranges((c.sent || []).map((id) => [id, null]))} ${c.end ?? 'open'}`;
 
@@ -650,7 +652,6 @@ test('[same origin] a 502 after every drop, native transport: each takeover goes
   assert.ok(r.conns.filter((c) => c.status === 502).length >= 5, 'the deploy answered 502 again and again');
   // LiveSource's own connects carry the id in the query too (the probe that asked why the
   // EventSource failed, and the browser's own reconnects, do not).
-  const queryId = (c) => /(?:^|&)lastEventId=([^&]*)/.exec(c.query)?.[1];
   const takeovers = r.conns.filter((c) => queryId(c) !== undefined);
   assert.ok(takeovers.length >= 5, `LiveSource took over again and again: ${takeovers.length}`);
   assert.deepEqual(takeovers.filter((c) => c.lastEventId !== queryId(c)).map((c) => `#${c.n} ?${c.query} LEI=${c.lastEventId}`), [],
@@ -690,7 +691,6 @@ test('[same origin] native transport: an event with no id: field after each take
   const numbered = r.got.filter(([, d]) => d.n !== undefined);
   assert.ok(inOrder(numbered, 30), `every event once, in order: ${numbered.map(([id]) => id).join(' ')}`);
   const greeted = new Set(r.got.filter(([, d]) => d.hello !== undefined).map(([, d]) => d.hello));
-  const queryId = (c) => /(?:^|&)lastEventId=([^&]*)/.exec(c.query)?.[1];
   const takeovers = r.conns.filter((c) => queryId(c) !== undefined && c.status === 200 && c.sent.length > 1);
   assert.ok(takeovers.length >= 3, `LiveSource took over again and again: ${takeovers.length}`);
   assert.deepEqual(takeovers.filter((c) => !greeted.has(c.n)).map((c) => `#${c.n} LEI=${c.lastEventId}`), [],
