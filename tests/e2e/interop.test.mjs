@@ -681,17 +681,31 @@ test('[same origin] native transport: the 204 that ends a stream closes LiveSour
 });
 
 test('[same origin] native transport: an event with no id: field after each takeover is delivered, as a new EventSource delivers it', async () => {
-  // Every stream opens with a greeting that has no `id:` line. A new EventSource reports it
-  // with lastEventId '' and delivers it; a takeover by fetch once reported the resume id for it
-  // (the id buffer carried over) and dropped it as a repeat of the last event delivered.
-  const r = await liveOnly({
-    label: 'eventsource same origin, 502 after every drop, a greeting without id on every stream', base: stdlib.url, path: '/drops', home: stdlib.url,
-    query: 'every=5&total=30&interval_ms=30&retry=100&fail502=1&hello=1', options: { backoff: { initialMs: 20, maxMs: 50 } }, n: 1e9, deadlineMs: 15_000,
-  });
-  const numbered = r.got.filter(([, d]) => d.n !== undefined);
+  // Every stream opens with a greeting that has no `id:` line. The raw EventSource on the page
+  // (the reference) reports its first one with lastEventId '', as any new EventSource does; a
+  // takeover by fetch once reported the resume id for it (the id buffer carried over) and dropped
+  // it as a repeat of the last event delivered.
+  const run = `greeting-${Date.now()}`;
+  const url = (who) => `${stdlib.url}/drops?s=${run}-${who}&every=5&total=30&interval_ms=30&retry=100&fail502=1&hello=1`;
+  const page = await comparePage(url('raw'), url('ls'), { backoff: { initialMs: 20, maxMs: 50 } }, stdlib.url);
+  let seen;
+  try {
+    // The last resume gets the server's 204, which closes LiveSource.
+    await page.waitForFunction(() => window.src.state === 'closed', null, { timeout: 15_000, polling: 50 }).catch(() => {});
+    seen = await page.evaluate(() => { window.rawEs.close(); return window.cmp; });
+  } finally {
+    await page.close();
+  }
+  const shape = ([id, d]) => [id, d.hello === undefined ? d.n : 'hello'];
+  const firstStream = [['', 'hello'], ...seq(1, 5).map(([id, d]) => [id, d.n])];
+  assert.deepEqual(seen.raw.slice(0, 6).map(shape), firstStream, 'the reference: a new EventSource reports the greeting with id \'\'');
+  const numbered = seen.ls.filter(([, d]) => d.n !== undefined);
   assert.ok(inOrder(numbered, 30), `every event once, in order: ${numbered.map(([id]) => id).join(' ')}`);
-  const greeted = new Set(r.got.filter(([, d]) => d.hello !== undefined).map(([, d]) => d.hello));
-  const takeovers = r.conns.filter((c) => queryId(c) !== undefined && c.status === 200 && c.sent.length > 1);
+  const greetings = seen.ls.filter(([, d]) => d.hello !== undefined);
+  assert.deepEqual(greetings.filter(([id]) => id !== ''), [], 'every greeting reported with id \'\', as the reference reports it');
+  const conns = (await serverLog(stdlib.url, `${run}-ls`)).connections;
+  const takeovers = conns.filter((c) => queryId(c) !== undefined && c.status === 200 && c.sent.length > 1);
+  const greeted = new Set(greetings.map(([, d]) => d.hello));
   assert.ok(takeovers.length >= 3, `LiveSource took over again and again: ${takeovers.length}`);
   assert.deepEqual(takeovers.filter((c) => !greeted.has(c.n)).map((c) => `#${c.n} LEI=${c.lastEventId}`), [],
     `the greeting of every takeover was delivered (delivered: ${[...greeted].join(', ')})`);
