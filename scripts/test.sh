@@ -11,12 +11,29 @@ logs=$(mktemp -d "${TMPDIR:-/tmp}/livesource-logs.XXXXXX")
 trap 'rm -rf "$logs"' EXIT
 summary=()
 
+# What failed, and why, from a failed step's log, written last and to stderr: a long run's
+# failures are otherwise far up the output, among the server's own log lines.
+digest() {
+  local name=$1 log=$logs/$1.log
+  {
+    echo
+    echo "==> $name failed; what failed, from its output:"
+    # node --test's closing section (spec reporter), then cargo test's "failures:" list.
+    sed -n '/^✖ failing tests:/,$p' "$log" | grep -vE '^\s*at |^\s*$|^[0-9TZ:.-]+ +(INFO|ERROR|WARN)' \
+      | cut -c1-400 | head -80 || true
+    sed -n '/^failures:$/,/^test result:/p' "$log" | grep -E '^    |panicked|^test result' | head -40 || true
+  } >&2
+}
+
 # Runs a step, keeps its output, and records the runner's closing line(s).
 step() {
   local name=$1 pattern=$2
   shift 2
   echo "==> $name"
-  "$@" 2>&1 | tee "$logs/$name.log"
+  if ! "$@" 2>&1 | tee "$logs/$name.log"; then
+    digest "$name"
+    exit 1
+  fi
   local closing
   closing=$(grep -E "$pattern" "$logs/$name.log" || true)
   if [ -z "$closing" ]; then
