@@ -2,7 +2,7 @@
 // the same stream share one server connection; the leader's close, crash or departure hands it
 // to another tab without losing or repeating an event. Every count of server connections is
 // the server's own (`/ready` reports `sseClients`).
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { server, launch, engine, insertProduct, editorToken, waitForText, waitForSseClients, sseClients } from './support.mjs';
 
@@ -10,13 +10,26 @@ let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
+// Every tab a test opens, until it closes them: a test that fails midway leaves its tabs here,
+// and they are closed before the next test, whose counts of tabs and connections they would
+// otherwise spoil (one failure became ten in CI that way).
+const unclosed = new Set();
+async function newTab() {
+  const page = await browser.newPage();
+  unclosed.add(page);
+  return page;
+}
+afterEach(async () => {
+  if (unclosed.size) await closeAll([...unclosed]);
+});
+
 const LIST = '/shop/products?pagesize=1000';
 
 // A tab with a LiveSource on the product changes (window.src), every change it gets in
 // window.got as [id, name], its states and errors in window.log, and (with `refresh`) the
 // product list kept by fragment refresh in #product-list.
 async function openTab(options = { share: true }, { refresh = true, stream = '/shop/products/_streams/changes' } = {}) {
-  const page = await browser.newPage();
+  const page = await newTab();
   await page.goto(`${server}/health`);
   await page.evaluate(async ([opts, withRefresh, list, url]) => {
     document.body.innerHTML = '<table><tbody id="product-list"></tbody></table>';
@@ -98,14 +111,17 @@ async function assertListsEqualServer(pages) {
 }
 
 async function closeAll(pages) {
-  for (const p of pages) await p.close().catch(() => {});
+  for (const p of pages) {
+    unclosed.delete(p);
+    await p.close().catch(() => {});
+  }
   await waitForSseClients(0);
 }
 
 test('10 tabs of the catalog page: one server connection, every tab updates live', async () => {
   const pages = [];
   for (let i = 0; i < 10; i++) {
-    const page = await browser.newPage();
+    const page = await newTab();
     await page.goto(`${server}/shop/products?pagesize=1000`);
     pages.push(page);
   }
@@ -233,7 +249,7 @@ test('a stream the server refuses (404): every sharing tab gets the error and en
 test('patch stores: each tab keeps its own state; a tab that joins gets patches from where it joined', async () => {
   const topic = `dashboard:share-${Date.now()}`;
   const open = async () => {
-    const page = await browser.newPage();
+    const page = await newTab();
     await page.goto(`${server}/health`);
     await page.evaluate(async (t) => {
       const m = await import('/pkg/livesource.js');
@@ -412,7 +428,7 @@ test('Chromium: a leader put in the back/forward cache hands over; restored, it 
 });
 
 test('without Web Locks each source connects on its own and says so once', async () => {
-  const page = await browser.newPage();
+  const page = await newTab();
   await page.goto(`${server}/health`);
   const out = await page.evaluate(async () => {
     Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
