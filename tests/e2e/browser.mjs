@@ -16,6 +16,10 @@ export const ENGINES = ['chromium', 'firefox', 'webkit'];
 export const engine = process.env.LIVESOURCE_ENGINE || 'chromium';
 if (!ENGINES.includes(engine)) throw new Error(`LIVESOURCE_ENGINE=${engine}: expected one of ${ENGINES.join(', ')}`);
 
+// The longest a WebKitWebDriver command may take: above the script timeout (120 s) that bounds
+// an evaluation.
+const COMMAND_MS = 150_000;
+
 const WEBKIT_DIRS = ['/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1', '/usr/lib/aarch64-linux-gnu/webkit2gtk-4.1'];
 
 // Installed in every page before its own scripts where the engine allows (Chromium, Firefox),
@@ -124,9 +128,12 @@ async function launchWebKit() {
   if (!dir) throw new Error('WebKitGTK MiniBrowser not found: install webkit2gtk-driver (make test does)');
   const display = process.env.DISPLAY || await startXvfb();
   const port = await freePort();
+  // A process group of its own (the driver and the MiniBrowser it starts), so that closing can
+  // kill both when the driver no longer answers.
   const driverProcess = spawn('WebKitWebDriver', [`--port=${port}`, '--host=127.0.0.1'], {
     env: { ...process.env, DISPLAY: display.name ?? display },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: 'ignore',
+    detached: true,
   });
   await waitForPort(port, 10_000);
   const driver = await new Builder()
@@ -138,10 +145,24 @@ async function launchWebKit() {
     .build();
   await driver.manage().setTimeouts({ script: 120_000 });
   // WebDriver drives one window at a time: each page is a window, and every call switches to
-  // its page first, one call at a time.
+  // its page first, one call at a time. A call the driver never answers would hold up every
+  // call after it, and the run with them, for ever (it happened once in a full run): past
+  // COMMAND_MS it fails, and so does every later call on this browser, at once.
   let queue = Promise.resolve();
+  let hung = null;
   const serial = (f) => {
-    const run = queue.then(f, f);
+    const guarded = () => {
+      if (hung) throw hung;
+      let timer;
+      const deadline = new Promise((_, fail) => {
+        timer = setTimeout(() => {
+          hung = new Error(`WebKitWebDriver answered no command in ${COMMAND_MS / 1000} s: this browser is given up`);
+          fail(hung);
+        }, COMMAND_MS);
+      });
+      return Promise.race([f(), deadline]).finally(() => clearTimeout(timer));
+    };
+    const run = queue.then(guarded, guarded);
     queue = run.catch(() => {});
     return run;
   };
@@ -191,8 +212,10 @@ async function launchWebKit() {
       });
     },
     async close() {
-      await driver.quit().catch(() => {});
-      driverProcess.kill();
+      if (!hung) {
+        await Promise.race([driver.quit().catch(() => {}), new Promise((ok) => setTimeout(ok, 10_000))]);
+      }
+      try { process.kill(-driverProcess.pid, 'SIGKILL'); } catch { /* already gone */ }
       if (display.stop) display.stop();
     },
     raw: driver,
