@@ -5,9 +5,9 @@
 //             selenium-webdriver), on an Xvfb display of its own: it has no headless mode.
 // `LIVESOURCE_ENGINE` picks one (default chromium); `make test` runs the suites once per engine.
 //
-// A page offers what the tests need and every engine can do: go to a URL, evaluate a function in
-// the page (its value must be JSON), wait for a condition, read and drive the DOM, and report
-// the page's uncaught errors. Functions are sent as source text, so they see only their
+// A page offers what the tests need and every engine can do: go to a URL and back, evaluate a
+// function in the page (its value must be JSON), wait for a condition, read and drive the DOM,
+// and report the page's uncaught errors. Functions are sent as source text, so they see only their
 // arguments, as with Playwright's `page.evaluate`.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -65,6 +65,8 @@ function eventPages(browser, open) {
       const problems = watchProblems(page);
       return wrap({
         goto: (url) => page.goto(url).then(() => {}),
+        // `history.back()` from the page; the caller waits for the page it goes back to.
+        back: () => page.evaluate(() => { setTimeout(() => history.back(), 0); }),
         evaluate: (fn, arg) => page.evaluate(fn, arg),
         reportedProblems: () => problems,
         close: () => page.close(),
@@ -197,6 +199,13 @@ async function launchWebKit() {
           await driver.get(url);
           await driver.executeScript(CAPTURE);
         }),
+        // The driver's own Back, which returns once the page is shown: a script evaluated while
+        // WebKit navigates can go unanswered for ever, past the script timeout (it hung the
+        // run, 1 in 4 times, when a test polled the page during `history.back()`).
+        back: () => on(async () => {
+          await driver.navigate().back();
+          await driver.executeScript(CAPTURE);
+        }),
         evaluate,
         reportedProblems: () => [],
         close: () => on(async () => {
@@ -267,6 +276,7 @@ function wrap(base) {
     engine,
     raw: base.raw,
     goto: base.goto,
+    back: base.back,
     evaluate: base.evaluate,
     close: base.close,
     // Polls `fn(arg)` in the page until it returns something truthy, and returns that.

@@ -314,7 +314,7 @@ test('the leader navigates away: another tab takes over; coming back it follows'
   await leader.goto(`${server}/ready`);
   await settled(rest);
   const gap = Date.now() - leftAt;
-  await leader.evaluate(() => { setTimeout(() => history.back(), 0); });
+  await leader.back();
   await answer(leader, () => location.pathname === '/health' && document.readyState === 'complete', null, 'back');
   const restored = await leader.evaluate(() => window.marker === 'before');
   const batch = `share-back-${Date.now()}`;
