@@ -16,8 +16,11 @@ impl Inner {
         let me = self.me.clone();
         listeners.push(EventListener::new(&window, "online", move |_| {
             if let Some(s) = me.upgrade() {
-                // Waiting out the backoff is pointless once the network is back.
-                if s.state.get() == State::Reconnecting && s.conn.borrow().is_none() {
+                // Waiting out the backoff is pointless once the network is back. A follower
+                // mirrors its leader's `reconnecting` with no connection of its own: the leader
+                // hears `online` too, and a connect here would be a second connection.
+                if s.state.get() == State::Reconnecting && s.conn.borrow().is_none() && !s.follows()
+                {
                     s.connect();
                 }
             }

@@ -48,6 +48,11 @@ impl Inner {
         }
     }
 
+    /// Whether this source follows another tab's connection (it has none of its own).
+    pub(super) fn follows(&self) -> bool {
+        !self.leading.get() && self.share.borrow().is_some()
+    }
+
     /// Joins the stream's tabs as a follower, queued for the lock. `false` when this page
     /// cannot share (said once in the console): the source connects on its own.
     pub(super) fn join_share(&self) -> bool {
@@ -203,7 +208,7 @@ impl Inner {
 
     /// A follower listens to one more event name: the leader must too.
     pub(super) fn share_listen(&self, name: &str) {
-        if !self.leading.get() && self.share.borrow().is_some() {
+        if self.follows() {
             self.post(&Message::Names(vec![name.to_owned()]));
         }
     }

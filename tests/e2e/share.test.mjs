@@ -289,6 +289,44 @@ test('patch stores: each tab keeps its own state; a tab that joins gets patches 
   await closeAll([...tabs, late]);
 });
 
+test('`online` in a follower opens no connection of its own; in the leader it reconnects at once', async () => {
+  // A stream that answers 503, and a backoff of 10 s without jitter: both tabs sit in
+  // `reconnecting` with no connection, so any request for the stream in the next seconds came
+  // from an `online` handler.
+  const key = `share-online-${Date.now()}`;
+  const options = { share: true, backoff: { initialMs: 10_000, maxMs: 10_000, jitter: false } };
+  const stream = `/_test/flaky/${key}?fail=1000000`;
+  const tabs = [];
+  for (let i = 0; i < 2; i++) tabs.push(await openTab(options, { refresh: false, stream }));
+  const requests = async () => (await (await fetch(`${server}/_test/hits/${key}`)).json()).hits.length;
+  let roles;
+  for (const deadline = Date.now() + 15_000; ;) {
+    roles = await Promise.all(tabs.map((p) => p.evaluate(() => [window.src.sharing, window.src.state])));
+    if (roles.every(([, state]) => state === 'reconnecting') && roles.some(([role]) => role === 'leader')) break;
+    if (Date.now() > deadline) assert.fail(`not one leader with both tabs reconnecting: ${JSON.stringify(roles)}`);
+    await new Promise((ok) => setTimeout(ok, 20));
+  }
+  const leader = tabs[roles.findIndex(([role]) => role === 'leader')];
+  const follower = tabs.find((p) => p !== leader);
+  // The leader's failed attempt (and its probe) are over when the count stops moving.
+  let before = await requests();
+  for (let still = 0, polls = 0; still < 5 && polls < 50; polls++) {
+    await new Promise((ok) => setTimeout(ok, 100));
+    const now = await requests();
+    [before, still] = now === before ? [before, still + 1] : [now, 0];
+  }
+  await follower.evaluate(() => { dispatchEvent(new Event('online')); });
+  await new Promise((ok) => setTimeout(ok, 1000));
+  assert.equal(await requests(), before, 'the follower made no request of its own');
+  assert.equal(await sharing(follower), 'follower');
+  await leader.evaluate(() => { dispatchEvent(new Event('online')); });
+  for (const deadline = Date.now() + 3000; (await requests()) === before;) {
+    if (Date.now() > deadline) assert.fail('the leader did not reconnect on `online`');
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  await closeAll(tabs);
+});
+
 // Polls `fn(arg)` in a page that may be navigating (an evaluation fails meanwhile) until it
 // returns something truthy.
 async function answer(page, fn, arg, what) {
