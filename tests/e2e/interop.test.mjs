@@ -163,7 +163,10 @@ async function comparePage(rawUrl, lsUrl, options, home = server) {
     es.addEventListener('message', (e) => cmp.raw.push([e.lastEventId, JSON.parse(e.data)]));
     es.addEventListener('open', () => cmp.rawStates.push(['open', at()]));
     es.addEventListener('error', () => cmp.rawStates.push([es.readyState === 2 ? 'closed' : 'error', at()]));
-    const src = new m.LiveSource(lsUrl, options);
+    // `token: true`: a token function whose tokens name their call, as the server sees them.
+    let tokens = 0;
+    const token = options.token ? () => `tok-${++tokens}` : undefined;
+    const src = new m.LiveSource(lsUrl, { ...options, token });
     window.src = src;
     src.on('message', (data, meta) => cmp.ls.push([meta.id === undefined ? null : meta.id, data]));
     src.onState((st) => cmp.lsStates.push([st, src.sharing, at()]));
@@ -390,10 +393,10 @@ for (const transport of ['eventsource', 'fetch']) {
 const SHARE_TOTAL = 400;
 const SHARE_AFTER = 30;
 
-async function sharedTabs({ label, transport, tabs = 3, home = server }) {
+async function sharedTabs({ label, transport, tabs = 3, home = server, token = false }) {
   const s = `${label.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}`;
   const stream = (who) => `${stdlib.url}/drops?s=${encodeURIComponent(s)}&every=5&total=${SHARE_TOTAL}&interval_ms=100&retry=500&who=${who}`;
-  const options = { share: true, ...(transport === 'eventsource' ? {} : { transport }) };
+  const options = { share: true, ...(transport === 'eventsource' ? {} : { transport }), ...(token ? { token } : {}) };
   const pages = [];
   for (let i = 0; i < tabs; i++) {
     pages.push(await comparePage(stream(`raw-${i}`), stream('ls'), options, home));
@@ -524,8 +527,12 @@ async function sharedTabs({ label, transport, tabs = 3, home = server }) {
 // is not delivered. That gap, and only that gap, is allowed for the native transport
 // cross-origin: everything before it and from the new connection on must still be every event
 // once, in order, as the raw EventSource got it.
-for (const [transport, sameOrigin] of [['eventsource', false], ['eventsource', true], ['fetch', false]]) {
-  const T = `${transport === 'fetch' ? '[fetch] ' : ''}${sameOrigin ? '[same origin] ' : ''}`;
+// With a token, the native transport's takeover on the page's own origin (a fetch) still carries
+// it in the query, as every EventSource connect does, besides the Last-Event-ID header.
+for (const [transport, sameOrigin, token] of [
+  ['eventsource', false, false], ['eventsource', true, false], ['eventsource', true, true], ['fetch', false, false],
+]) {
+  const T = `${transport === 'fetch' ? '[fetch] ' : ''}${sameOrigin ? '[same origin] ' : ''}${token ? '[token] ' : ''}`;
   const gapAllowed = transport === 'eventsource' && !sameOrigin;
   const name = gapAllowed
     ? 'every other tab gets every event once up to the handover and from the new leader\'s connection on (the gap between is the documented cross-origin native limit)'
@@ -534,7 +541,7 @@ for (const [transport, sameOrigin] of [['eventsource', false], ['eventsource', t
   test(`${T}stdlib server, drops every 5, 3 tabs with share: true, the leader tab closes mid-stream: ${name}`, async () => {
     const r = await sharedTabs({
       label: `${T}stdlib shared tabs, leader closes (${SHARE_TOTAL} at 10/s, drops every 5, retry 500, ${SHARE_AFTER} after the handover)`,
-      transport, home: sameOrigin ? stdlib.url : server,
+      transport, home: sameOrigin ? stdlib.url : server, token,
     });
     const closeId = r.upTo - SHARE_AFTER;
     for (const p of r.perTab) {
@@ -565,6 +572,12 @@ for (const [transport, sameOrigin] of [['eventsource', false], ['eventsource', t
       // Whether the server published during the handover is timing; that the new leader's
       // connection said where it was is not.
       assert.ok(r.firstAfter?.lastEventId, `the new leader resumed with the Last-Event-ID header\n${r.detail()}`);
+    }
+    if (token) {
+      const tokenOf = (c) => new URLSearchParams(c.query).get('access_token');
+      assert.ok(r.ls.length > 0 && r.ls.every((c) => /^tok-\d+$/.test(tokenOf(c) ?? '')),
+        `every LiveSource connect carried its token in the query: ${r.ls.map(tokenOf)}\n${r.detail()}`);
+      if (r.shared) assert.ok(tokenOf(r.firstAfter ?? {}), `the takeover carried the token too\n${r.detail()}`);
     }
     if (r.shared) {
       assert.deepEqual(r.badOverlaps.map(([a, b]) => `#${a.n} and #${b.n}`), [],
