@@ -70,8 +70,10 @@ export async function fetchStream(url, headers, withCredentials, abort, head, ch
 }
 
 // A fragment GET with `HX-Request: true`. Resolves to the HTML; rejects with the status (a
-// number) for an error answer, or a message when the request failed.
+// number) for an error answer, or a message when the request failed or took over 30 s (a
+// request that never ends would hold up every later refresh).
 export async function fetchFragment(url, abort) {
+  const timer = setTimeout(() => abort.abort('no answer in 30 s'), 30000);
   let r;
   try {
     r = await fetch(url, {
@@ -79,14 +81,12 @@ export async function fetchFragment(url, abort) {
       credentials: 'same-origin',
       headers: { 'HX-Request': 'true', Accept: 'text/html' },
     });
-  } catch (e) {
-    throw failure(e);
-  }
-  if (!r.ok) throw r.status;
-  try {
+    if (!r.ok) throw r.status;
     return await r.text();
   } catch (e) {
-    throw failure(e);
+    throw typeof e === 'number' ? e : failure(e);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,10 +1,37 @@
 //! Coalescing for fragment refresh: a burst of N events costs at most one request in flight plus
 //! one trailing request, and a response older than one already applied is never swapped in.
-//! Pure, so the guarantees are native unit tests.
+//! The latest request, failed for a reason that may pass (the network, a 5xx), is retried after
+//! a growing delay, so the DOM converges even when no event follows. Pure, so the guarantees are
+//! native unit tests.
 
 /// A request the caller should start, tagged with its sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Start(pub u64);
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    Ok,
+    /// The network, a timeout, 408, 429 or a 5xx: it may pass.
+    Failed,
+    /// Any other answer (a 404, a 403): asking again would get the same.
+    Refused,
+}
+
+/// The first retry's delay, doubled after each failure in a row up to `RETRY_MAX_MS`.
+pub const RETRY_FIRST_MS: u32 = 1_000;
+pub const RETRY_MAX_MS: u32 = 30_000;
+
+/// What to do after a request finished.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Next {
+    /// Its response may be swapped in: it is newer than anything applied.
+    pub apply: bool,
+    /// The trailing request to start now, if events arrived meanwhile.
+    pub start: Option<Start>,
+    /// Ask again after this many ms (see `Fetched::Failed`).
+    pub retry_in_ms: Option<u32>,
+}
 
 #[derive(Debug, Default)]
 pub struct Coalescer {
@@ -13,6 +40,10 @@ pub struct Coalescer {
     owed: bool,
     next_seq: u64,
     applied: u64,
+    /// Failures in a row of the latest request (the retry delay grows with them).
+    failures: u32,
+    /// Requests up to this one were abandoned: their failure asks for no retry.
+    abandoned: u64,
     /// How many requests were started, for tests and benchmarks.
     pub started: u64,
 }
@@ -38,29 +69,47 @@ impl Coalescer {
         Start(self.next_seq)
     }
 
-    /// Request `seq` finished. Returns whether its response may be applied (it is newer than
-    /// anything applied) and the trailing request to start, if events arrived meanwhile.
-    pub fn finished(&mut self, seq: u64, succeeded: bool) -> (bool, Option<Start>) {
+    /// Request `seq` finished: whether to apply its response, the trailing request to start,
+    /// and when to retry it. Only the latest request is retried, and only when no other is
+    /// in flight or owed (that one will bring the DOM up to date instead).
+    pub fn finished(&mut self, seq: u64, fetched: Fetched) -> Next {
         if self.in_flight == Some(seq) {
             self.in_flight = None;
         }
-        let apply = succeeded && seq > self.applied;
+        let apply = fetched == Fetched::Ok && seq > self.applied;
         if apply {
             self.applied = seq;
         }
-        let next = if self.owed && self.in_flight.is_none() {
+        let start = if self.owed && self.in_flight.is_none() {
             self.owed = false;
             Some(self.start())
         } else {
             None
         };
-        (apply, next)
+        let latest = seq == self.next_seq && seq > self.abandoned;
+        let mut retry_in_ms = None;
+        if fetched != Fetched::Failed {
+            if latest {
+                self.failures = 0;
+            }
+        } else if latest && start.is_none() && self.in_flight.is_none() {
+            let doublings = self.failures.min(5);
+            self.failures += 1;
+            retry_in_ms = Some((RETRY_FIRST_MS << doublings).min(RETRY_MAX_MS));
+        }
+        Next {
+            apply,
+            start,
+            retry_in_ms,
+        }
     }
 
     /// Forgets the request in flight (it was aborted); its response, if any, will be stale.
     pub fn abandon(&mut self) {
         self.in_flight = None;
         self.owed = false;
+        self.abandoned = self.next_seq;
+        self.failures = 0;
     }
 }
 
@@ -83,12 +132,12 @@ mod tests {
                 "no second request while one is in flight"
             );
         }
-        let (apply, next) = c.finished(first, true);
-        assert!(apply);
-        let Some(Start(trailing)) = next else {
+        let next = c.finished(first, Fetched::Ok);
+        assert!(next.apply);
+        let Some(Start(trailing)) = next.start else {
             panic!("events arrived meanwhile: one trailing request")
         };
-        assert_eq!(c.finished(trailing, true), (true, None));
+        assert_eq!(c.finished(trailing, Fetched::Ok), applied());
         assert_eq!(c.started, 2);
     }
 
@@ -100,7 +149,7 @@ mod tests {
                 panic!()
             };
             assert_eq!(s, i);
-            assert_eq!(c.finished(s, true), (true, None));
+            assert_eq!(c.finished(s, Fetched::Ok), applied());
         }
     }
 
@@ -114,20 +163,20 @@ mod tests {
         let Some(Start(new)) = c.trigger() else {
             panic!()
         };
-        assert!(c.finished(new, true).0);
+        assert!(c.finished(new, Fetched::Ok).apply);
         assert!(
-            !c.finished(old, true).0,
+            !c.finished(old, Fetched::Ok).apply,
             "an older response arriving late is dropped"
         );
         let Some(Start(failed)) = c.trigger() else {
             panic!()
         };
-        assert_eq!(c.finished(failed, false), (false, None));
+        assert_eq!(c.finished(failed, Fetched::Refused), Next::default());
         let Some(Start(after)) = c.trigger() else {
             panic!()
         };
         assert!(
-            c.finished(after, true).0,
+            c.finished(after, Fetched::Ok).apply,
             "a failure does not block later refreshes"
         );
     }
@@ -139,11 +188,80 @@ mod tests {
             panic!()
         };
         assert_eq!(c.trigger(), None);
-        let (apply, next) = c.finished(s, false);
-        assert!(!apply);
+        let next = c.finished(s, Fetched::Failed);
+        assert!(!next.apply);
         assert!(
-            next.is_some(),
+            next.start.is_some(),
             "the DOM must still converge on the latest state"
+        );
+        assert_eq!(next.retry_in_ms, None, "the owed request is the retry");
+    }
+
+    fn applied() -> Next {
+        Next {
+            apply: true,
+            ..Next::default()
+        }
+    }
+
+    fn fail_latest(c: &mut Coalescer) -> Option<u32> {
+        let Some(Start(s)) = c.trigger() else {
+            panic!("nothing in flight")
+        };
+        c.finished(s, Fetched::Failed).retry_in_ms
+    }
+
+    #[test]
+    fn the_latest_request_failed_is_retried_later_and_later_until_one_succeeds() {
+        let mut c = Coalescer::new();
+        let delays: Vec<_> = (0..8).map(|_| fail_latest(&mut c)).collect();
+        let expected = [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000];
+        assert_eq!(delays, expected.map(Some));
+        let Some(Start(s)) = c.trigger() else {
+            panic!()
+        };
+        assert_eq!(c.finished(s, Fetched::Ok), applied());
+        assert_eq!(
+            fail_latest(&mut c),
+            Some(RETRY_FIRST_MS),
+            "a success starts over"
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_not_retried_and_starts_the_delays_over() {
+        let mut c = Coalescer::new();
+        assert_eq!(fail_latest(&mut c), Some(1_000));
+        let Some(Start(s)) = c.trigger() else {
+            panic!()
+        };
+        assert_eq!(c.finished(s, Fetched::Refused), Next::default());
+        assert_eq!(fail_latest(&mut c), Some(1_000));
+    }
+
+    #[test]
+    fn an_older_or_abandoned_request_that_fails_asks_for_no_retry() {
+        let mut c = Coalescer::new();
+        let Some(Start(old)) = c.trigger() else {
+            panic!()
+        };
+        c.abandon();
+        assert_eq!(
+            c.finished(old, Fetched::Failed).retry_in_ms,
+            None,
+            "abandoned"
+        );
+        let Some(Start(older)) = c.trigger() else {
+            panic!()
+        };
+        c.abandon();
+        let Some(Start(newer)) = c.trigger() else {
+            panic!()
+        };
+        assert_eq!(c.finished(older, Fetched::Failed), Next::default());
+        assert_eq!(
+            c.finished(newer, Fetched::Failed).retry_in_ms,
+            Some(RETRY_FIRST_MS)
         );
     }
 }

@@ -15,7 +15,8 @@ use crate::source::Inner;
 
 mod coalesce;
 
-use coalesce::{Coalescer, Start};
+use coalesce::{Coalescer, Fetched, Start};
+use gloo_timers::callback::Timeout;
 
 #[wasm_bindgen(module = "/src/io.js")]
 extern "C" {
@@ -133,6 +134,8 @@ pub(crate) struct Refresher {
     target: RefCell<Option<Target>>,
     coalescer: RefCell<Coalescer>,
     abort: RefCell<Option<AbortController>>,
+    /// The retry of a failed request, pending (see `coalesce::Fetched::Failed`).
+    retry: RefCell<Option<Timeout>>,
 }
 
 impl Refresher {
@@ -156,11 +159,13 @@ impl Refresher {
             options,
             coalescer: RefCell::new(Coalescer::new()),
             abort: RefCell::new(None),
+            retry: RefCell::new(None),
         }))
     }
 
     /// An event (or a reset) asks for fresh content.
     pub fn trigger(&self) {
+        self.retry.borrow_mut().take();
         let start = self.coalescer.borrow_mut().trigger();
         if let Some(start) = start {
             self.start(start);
@@ -186,33 +191,63 @@ impl Refresher {
             let Some(this) = me.upgrade() else { return };
             let result = this.fetch().await;
             let Some(this) = me.upgrade() else { return };
-            let (apply, next) = this.coalescer.borrow_mut().finished(seq, result.is_ok());
+            let fetched = match &result {
+                Ok(_) => Fetched::Ok,
+                Err((_, how)) => *how,
+            };
+            let next = this.coalescer.borrow_mut().finished(seq, fetched);
             match result {
-                Ok(html) if apply => {
+                Ok(html) if next.apply => {
                     if let Err(e) = this.swap(&html) {
                         this.report(&e);
                     }
                 }
                 Ok(_) => {}
-                Err(e) => this.report(&e),
+                Err((e, _)) => this.report(&e),
             }
-            if let Some(next) = next {
-                this.start(next);
+            if let Some(start) = next.start {
+                this.start(start);
+            }
+            if let Some(ms) = next.retry_in_ms {
+                this.retry_later(ms);
             }
         });
     }
 
-    async fn fetch(&self) -> Result<String> {
+    fn retry_later(&self, ms: u32) {
+        let me = self.me.clone();
+        let timeout = Timeout::new(ms, move || {
+            if let Some(this) = me.upgrade() {
+                if this.source.upgrade().is_some_and(|s| !s.is_closed()) {
+                    this.trigger();
+                }
+            }
+        });
+        *self.retry.borrow_mut() = Some(timeout);
+    }
+
+    async fn fetch(&self) -> std::result::Result<String, (Error, Fetched)> {
         let failed = |e: JsValue| match e.as_f64() {
-            Some(status) => Error::Swap(format!(
-                "GET {} answered HTTP {}; the DOM is unchanged",
-                self.url, status as u16
-            )),
-            None => Error::Swap(format!(
-                "GET {} failed: {}; the DOM is unchanged",
-                self.url,
-                platform::describe(&e)
-            )),
+            Some(status) => {
+                let status = status as u16;
+                let how = match status {
+                    408 | 429 | 500.. => Fetched::Failed,
+                    _ => Fetched::Refused,
+                };
+                let e = Error::Swap(format!(
+                    "GET {} answered HTTP {status}; the DOM is unchanged",
+                    self.url
+                ));
+                (e, how)
+            }
+            None => {
+                let e = Error::Swap(format!(
+                    "GET {} failed: {}; the DOM is unchanged",
+                    self.url,
+                    platform::describe(&e)
+                ));
+                (e, Fetched::Failed)
+            }
         };
         let abort = AbortController::new().map_err(failed)?;
         let request = fetch_fragment(&self.url, &abort);
@@ -271,6 +306,7 @@ impl Refresher {
 
     /// Aborts the request in flight; its response will not be applied.
     pub fn stop(&self) {
+        self.retry.borrow_mut().take();
         if let Some(abort) = self.abort.borrow_mut().take() {
             abort.abort();
         }

@@ -206,13 +206,14 @@ async fn an_error_status_is_a_swap_error_and_the_dom_stays_intact() {
         .get_element_by_id("kept-list")
         .unwrap()
         .outer_html();
+    let key = unique("fragment-404");
     let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
     let mut errors = collect_errors(&source);
     let refresh = source
         .refresh(
             "change",
             RefreshOptions {
-                url: url("/_test/flaky/fragment-404?fail=1000&status=404"),
+                url: url(&format!("/_test/flaky/{key}?fail=1000&status=404")),
                 ..refresh_options("#kept-list")
             },
         )
@@ -227,6 +228,56 @@ async fn an_error_status_is_a_swap_error_and_the_dom_stays_intact() {
         .unwrap()
         .outer_html();
     assert_eq!(before, after);
+    // A 404 would be a 404 again: no retry (a 503 is retried, see below).
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(hits(&key).await.len(), 1, "a refusal is not retried");
+}
+
+#[wasm_bindgen_test]
+async fn a_refresh_that_fails_is_retried_until_the_fragment_arrives() {
+    table_with_body("retried-list");
+    let key = unique("fragment-503");
+    let html = "<tbody id=\"retried-list\"><tr><td>fresh</td></tr></tbody>";
+    let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
+    let mut errors = collect_errors(&source);
+    let refresh = source
+        .refresh(
+            "change",
+            RefreshOptions {
+                url: url(&format!(
+                    "/_test/fragment?key={key}&fail=2&status=503&html={}",
+                    js_sys::encode_uri_component(html)
+                )),
+                ..refresh_options("#retried-list")
+            },
+        )
+        .unwrap();
+    // One trigger, and no event after it: only a retry can bring the fragment.
+    refresh.trigger();
+    for _ in 0..2 {
+        match next(&mut errors, 5000, "a swap error").await {
+            Error::Swap(m) => assert!(m.contains("HTTP 503"), "{m}"),
+            other => panic!("expected a swap error, got {other:?}"),
+        }
+    }
+    within(10_000, "the retried fragment", async {
+        while document()
+            .get_element_by_id("retried-list")
+            .is_none_or(|el| el.text_content().unwrap_or_default() != "fresh")
+        {
+            sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let hits = hits(&key).await;
+    assert_eq!(hits.len(), 3, "two failures, then the fragment: {hits:?}");
+    // The delays grow: 1 s, then 2 s (less the request's own time, and timer slack).
+    let (first, second) = (hits[1] - hits[0], hits[2] - hits[1]);
+    assert!(
+        first >= 900.0 && second >= 1900.0,
+        "{first} ms, then {second} ms"
+    );
+    drop(refresh);
 }
 
 #[wasm_bindgen_test]

@@ -114,7 +114,8 @@ pub async fn insert_product(editor: &str, fields: &[(&str, JsValue)]) -> Result<
     Ok(json(r).await)
 }
 
-/// Milliseconds at which the server saw each request for a `/_test/flaky/{key}`.
+/// Milliseconds at which the server saw each request for a `/_test/flaky/{key}` (or a
+/// `/_test/fragment` with that `key`).
 pub async fn hits(key: &str) -> Vec<f64> {
     let r = fetch("GET", &format!("/_test/hits/{key}"), None, None)
         .await

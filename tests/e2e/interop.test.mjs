@@ -1042,3 +1042,48 @@ test('livesource-dev --memory restarted on the same port: reset reaches onReset,
     await dev.stop();
   }
 });
+
+// ---- fragment refresh ---------------------------------------------------------------------------
+
+test('stdlib server: a fragment refresh that gets 503 twice is tried again, 1 s then 2 s later, until the fragment arrives', async () => {
+  // A page on the stdlib server's origin: one event (the raw EventSource beside it shows it came),
+  // then no more, so only a retry can bring the fragment after the two planned 503s.
+  const s = `fragment-retry-${Date.now()}`;
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${stdlib.url}/health`);
+    const html = '<div id="frag">fresh</div>';
+    await page.evaluate(async ({ stream, fragment }) => {
+      document.body.innerHTML = '<div id="frag">stale</div>';
+      const m = await import('/pkg/livesource.js');
+      await m.default();
+      window.cmp = { raw: [], ls: [], errors: [] };
+      const raw = new EventSource(stream);
+      raw.addEventListener('message', (e) => window.cmp.raw.push(e.lastEventId));
+      window.rawEs = raw;
+      const src = new m.LiveSource(stream);
+      src.on('message', (_, meta) => window.cmp.ls.push(meta.id));
+      src.onError((e) => window.cmp.errors.push([e.kind, e.message]));
+      src.refresh('message', { url: fragment, target: '#frag' });
+      window.src = src;
+    }, {
+      stream: `${stdlib.url}/drops?s=${s}&every=0&total=1&interval_ms=100`,
+      fragment: `/fragment?s=${s}&fail=2&status=503&html=${encodeURIComponent(html)}`,
+    });
+    await page.waitForFunction(() => document.getElementById('frag')?.textContent === 'fresh', null,
+      { timeout: 15_000, polling: 50, what: 'the fragment, after two 503s' });
+    const seen = await page.evaluate(() => { window.src.close(); window.rawEs.close(); return window.cmp; });
+    const fragments = (await serverLog(stdlib.url, s)).connections.filter((c) => c.kind === 'fragment');
+    const gaps = fragments.slice(1).map((c, i) => Math.round(c.openMs - fragments[i].openMs));
+    console.log(`interop: stdlib fragment retry: raw ${JSON.stringify(seen.raw)}, livesource ${JSON.stringify(seen.ls)}; ` +
+      `fragment requests ${fragments.map((c) => c.status).join('/')}, ${gaps.join(' ms, ')} ms apart; errors ${JSON.stringify(seen.errors)}`);
+    assert.deepEqual(seen.raw, ['1'], 'the raw EventSource (the reference) got the one event');
+    assert.deepEqual(seen.ls, seen.raw);
+    assert.deepEqual(fragments.map((c) => c.status), [503, 503, 200]);
+    assert.ok(gaps[0] >= 900 && gaps[1] >= 1900, `the delays grow: ${gaps}`);
+    assert.deepEqual(seen.errors.map(([kind]) => kind), ['swap', 'swap']);
+    assert.match(seen.errors[0][1], /HTTP 503/);
+  } finally {
+    await page.close();
+  }
+});

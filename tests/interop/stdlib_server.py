@@ -43,6 +43,9 @@ Other routes:
                    end time in ms since the server started, the Last-Event-ID header, the query
                    string, a few request headers, the ids sent, how it ended).
   GET /health      "ok"
+  GET /fragment?s=KEY&html=HTML&fail=0&status=503
+                   HTML as text/html (an htmx fragment endpoint); the first `fail` requests of
+                   KEY answer `status` instead.
   GET /redirect?to=URL
                    307 to URL (a stream URL that moved to another origin).
   GET /pkg/FILE    with --pkg DIR: a .js or .wasm file of the built package, so a test page on
@@ -261,6 +264,26 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def fragment(self, query):
+        """An HTML fragment, as an htmx endpoint answers one; the first `fail` requests of the
+        stream `s` get `status` (503 by default) instead, each logged as a `fragment` record."""
+        rec = self.record("fragment")
+        key = (query.get("s") or [""])[0]
+        with LOCK:
+            attempt = sum(1 for c in CONNECTIONS if c["kind"] == "fragment" and c["s"] == key)
+        if attempt <= param(query, "fail", 0):
+            self.json_answer(param(query, "status", 503), {"error": "planned", "attempt": attempt})
+            return self.finish_record(rec, param(query, "status", 503), "failed")
+        data = (query.get("html") or [""])[0].encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.cors_headers()
+        self.end_headers()
+        self.wfile.write(data)
+        self.finish_record(rec, 200, "done")
+
     def json_answer(self, status, body):
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
@@ -306,6 +329,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return self.finish_record(rec, 307, "redirect")
+        if url.path == "/fragment":
+            return self.fragment(query)
         if url.path == "/log":
             key = (query.get("s") or [None])[0]
             with LOCK:

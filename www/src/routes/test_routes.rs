@@ -55,12 +55,30 @@ pub fn routes() -> Router<AppState> {
 #[derive(Deserialize)]
 struct Fragment {
     html: String,
+    key: Option<String>,
+    // `FailurePlan`'s fields (serde's `flatten` would read them as strings from a query).
+    fail: Option<u64>,
+    status: Option<u16>,
 }
 
 /// Echoes `html` as an HTML fragment: a fragment URL whose content a test chooses (for
-/// `hx-*` attributes inside swapped content).
-async fn fragment(Query(q): Query<Fragment>) -> axum::response::Html<String> {
-    axum::response::Html(q.html)
+/// `hx-*` attributes inside swapped content). With `key`, the first `fail` requests fail as
+/// `/_test/flaky`'s do, and are logged in the same hit log.
+async fn fragment(
+    Extension(test): Extension<Arc<TestState>>,
+    Query(q): Query<Fragment>,
+) -> AppResult<Response> {
+    if let Some(key) = q.key {
+        let plan = FailurePlan {
+            fail: q.fail,
+            status: q.status,
+            retry_after: None,
+        };
+        if let (Some(failure), _) = plan.answer(&test, key)? {
+            return Ok(failure);
+        }
+    }
+    Ok(axum::response::Html(q.html).into_response())
 }
 
 #[derive(Deserialize)]
@@ -92,12 +110,52 @@ async fn one_event(
     Ok(state.sse(frames, options))
 }
 
+/// Planned failures: the first `fail` requests of a key answer `status` (503 unless given),
+/// with `Retry-After: retryAfter` when given.
 #[derive(Deserialize)]
-struct FlakyQuery {
+struct FailurePlan {
     fail: Option<u64>,
     status: Option<u16>,
     #[serde(rename = "retryAfter")]
     retry_after: Option<u64>,
+}
+
+impl FailurePlan {
+    /// Logs a request of `key` in the hit log; returns the planned failure's answer (`None`:
+    /// this request succeeds) and which attempt of `key` it was, from 1.
+    fn answer(&self, test: &TestState, key: String) -> AppResult<(Option<Response>, u64)> {
+        let status = StatusCode::from_u16(self.status.unwrap_or(503))
+            .ok()
+            .filter(|s| (200..600).contains(&s.as_u16()))
+            .ok_or_else(|| AppError::bad_request("status must be between 200 and 599"))?;
+        let attempt = {
+            let mut flaky = test.flaky.lock().unwrap_or_else(|e| e.into_inner());
+            if !flaky.contains_key(&key) && flaky.len() >= MAX_KEYS {
+                return Err(AppError::bad_request("too many flaky keys"));
+            }
+            let entry = flaky.entry(key).or_default();
+            entry.requests += 1;
+            if entry.hits.len() < MAX_HITS_PER_KEY {
+                entry.hits.push(now_ms());
+            }
+            entry.requests
+        };
+        let fail = self.fail.unwrap_or(0);
+        if attempt > fail {
+            return Ok((None, attempt));
+        }
+        let body = json!({
+            "error": "flaky",
+            "message": format!("planned failure {attempt} of {fail}"),
+        });
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        Ok((Some(response), attempt))
+    }
 }
 
 /// The first `fail` requests for `key` answer `status`; later ones a working stream whose
@@ -106,36 +164,11 @@ async fn flaky(
     State(state): State<AppState>,
     Extension(test): Extension<Arc<TestState>>,
     Path(key): Path<String>,
-    Query(q): Query<FlakyQuery>,
+    Query(plan): Query<FailurePlan>,
 ) -> AppResult<Response> {
-    let status = StatusCode::from_u16(q.status.unwrap_or(503))
-        .ok()
-        .filter(|s| (200..600).contains(&s.as_u16()))
-        .ok_or_else(|| AppError::bad_request("status must be between 200 and 599"))?;
-    let attempt = {
-        let mut flaky = test.flaky.lock().unwrap_or_else(|e| e.into_inner());
-        if !flaky.contains_key(&key) && flaky.len() >= MAX_KEYS {
-            return Err(AppError::bad_request("too many flaky keys"));
-        }
-        let entry = flaky.entry(key).or_default();
-        entry.requests += 1;
-        if entry.hits.len() < MAX_HITS_PER_KEY {
-            entry.hits.push(now_ms());
-        }
-        entry.requests
-    };
-    if attempt <= q.fail.unwrap_or(0) {
-        let body = json!({
-            "error": "flaky",
-            "message": format!("planned failure {attempt} of {}", q.fail.unwrap_or(0)),
-        });
-        let mut response = (status, Json(body)).into_response();
-        if let Some(secs) = q.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        return Ok(response);
+    let (failure, attempt) = plan.answer(&test, key)?;
+    if let Some(failure) = failure {
+        return Ok(failure);
     }
     let hello = trusted_frame(
         "hello",
