@@ -47,8 +47,13 @@ async function openTab(options = { share: true }, { refresh = true, stream = '/s
   return page;
 }
 
+// What a tab says of itself, for a failure's message.
+const explain = (page) => page.evaluate(() => window.src && {
+  sharing: window.src.sharing, state: window.src.state, log: window.log?.slice(-6),
+}).catch((e) => `unreadable: ${e.message}`);
 const waitOpen = (page) => page.waitForFunction(() => window.src?.state === 'open', null,
-  { timeout: 15_000, polling: 20, what: 'state open' });
+  { timeout: 15_000, polling: 20, what: 'state open' })
+  .catch(async (e) => { throw new Error(`a tab did not open: ${JSON.stringify(await explain(page))}`, { cause: e }); });
 const sharing = (page) => page.evaluate(() => window.src.sharing);
 
 // Waits until one tab leads and every other follows, all open; returns the leader.
@@ -60,7 +65,9 @@ async function settled(pages, timeout = 15_000) {
     if (roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r !== 'off')) {
       return pages[roles.indexOf('leader')];
     }
-    if (Date.now() > deadline) throw new Error(`no single leader after ${timeout} ms: ${roles.join('/')}`);
+    if (Date.now() > deadline) {
+      throw new Error(`no single leader after ${timeout} ms: ${JSON.stringify(await Promise.all(pages.map(explain)))}`);
+    }
     await new Promise((ok) => setTimeout(ok, 20));
   }
 }
@@ -105,8 +112,17 @@ async function assertListsEqualServer(pages) {
       t.innerHTML = h;
       return t.content.firstElementChild.outerHTML;
     }, html);
-    await page.waitForFunction((h) => document.getElementById('product-list')?.outerHTML === h,
-      expected, { timeout: 20_000, polling: 200, what: 'the list equal to the server\'s' });
+    try {
+      await page.waitForFunction((h) => document.getElementById('product-list')?.outerHTML === h,
+        expected, { timeout: 20_000, polling: 200, what: 'the list equal to the server\'s' });
+    } catch (e) {
+      const seen = await page.evaluate(() => ({
+        rows: document.querySelectorAll('#product-list tr').length,
+        sharing: window.src.sharing, state: window.src.state, log: window.log.slice(-8),
+      }));
+      const rows = (expected.match(/<tr/g) || []).length;
+      throw new Error(`the list is not the server's (${rows} rows there): ${JSON.stringify(seen)}`, { cause: e });
+    }
   }
 }
 
