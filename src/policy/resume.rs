@@ -123,7 +123,12 @@ impl Resume {
         if how == Reconnect::Takeover {
             self.connection_id = None;
         }
-        self.phase = Phase::First(how);
+        self.phase = match (how, self.phase) {
+            // Dropped during a replay of what was delivered: the browser resumes from the last
+            // replayed id it got, so what comes next may be more of that replay.
+            (Reconnect::Native, Phase::Overlap { .. }) => Phase::First(Reconnect::Takeover),
+            _ => Phase::First(how),
+        };
     }
 
     /// A `reset` from the server: whatever came before no longer says anything about what comes
@@ -163,6 +168,32 @@ impl Resume {
         verdict
     }
 
+    /// An event another tab's connection delivered to this one (a follower of a shared
+    /// stream): it joins the window that a takeover's replay is matched against, so a tab that
+    /// takes over drops what the server replays to it as the tab that led would have.
+    pub fn record(&mut self, id: &str) {
+        if id.is_empty() {
+            return;
+        }
+        self.remember(Key::of(id));
+        self.set_last(id);
+    }
+
+    /// Resumes from `last` (where the tabs of a shared stream got to), keeping the window.
+    pub fn rebase(&mut self, last: Option<&str>) {
+        match last.filter(|id| !id.is_empty()) {
+            Some(id) => self.set_last(id),
+            None => self.last_id = None,
+        }
+    }
+
+    fn remember(&mut self, key: Key) {
+        if self.recent.len() == DEDUPE_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(key);
+    }
+
     fn set_last(&mut self, id: &str) {
         let last = self.last_id.get_or_insert_with(String::new);
         last.clear();
@@ -198,10 +229,7 @@ impl Resume {
             }
         };
         if verdict != Verdict::Duplicate {
-            if self.recent.len() == DEDUPE_WINDOW {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(key.clone());
+            self.remember(key.clone());
         }
         self.connection_id = Some(key);
         verdict
@@ -379,5 +407,68 @@ mod tests {
         push_decimal(&mut s, 0);
         push_decimal(&mut s, u64::MAX);
         assert_eq!(s, format!("x0{}", u64::MAX));
+    }
+
+    #[test]
+    fn a_follower_that_takes_over_drops_the_replay_of_what_it_was_relayed() {
+        // A follower records what the leader relayed; elected, it resumes from where the tabs
+        // got to, and a server that replays its recent backlog (it read no resume id) repeats
+        // nothing, as it would not to the tab that led.
+        let mut r = Resume::new(None);
+        for id in ["5", "6", "7", "8"] {
+            r.record(id);
+        }
+        r.rebase(Some("8"));
+        assert_eq!(r.last_id(), Some("8"));
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(
+            feed(&mut r, &["6", "7", "8", "9"]),
+            [Duplicate, Duplicate, Duplicate, Deliver]
+        );
+        assert_eq!(r.last_id(), Some("9"));
+        // What it was never relayed is still a restart, as for any source.
+        let mut fresh = Resume::new(None);
+        fresh.rebase(Some("8"));
+        fresh.new_connection(Reconnect::Takeover);
+        assert_eq!(fresh.accept("6"), Restarted);
+        // Text ids too; an empty one records nothing.
+        let mut t = Resume::new(None);
+        t.record("a");
+        t.record("");
+        t.record("b");
+        assert_eq!(t.last_id(), Some("b"));
+        t.new_connection(Reconnect::Takeover);
+        assert_eq!(
+            feed(&mut t, &["a", "b", "c"]),
+            [Duplicate, Duplicate, Deliver]
+        );
+        t.rebase(None);
+        assert_eq!(t.last_id(), None);
+    }
+
+    #[test]
+    fn a_replay_cut_short_goes_on_after_the_browsers_reconnect() {
+        // A takeover's server replays 6.. of what was delivered (1..10) and drops the stream at
+        // 7; the browser reconnects from 7 (its id buffer), and the server replays 8..10 before
+        // anything new: repeats, not a restart.
+        let mut r = Resume::new(None);
+        r.new_connection(Reconnect::Takeover);
+        let ids: Vec<String> = (1..=10).map(|n| n.to_string()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        assert!(feed(&mut r, &ids).iter().all(|v| *v == Deliver));
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(feed(&mut r, &["6", "7"]), [Duplicate, Duplicate]);
+        r.new_connection(Reconnect::Native);
+        assert_eq!(
+            feed(&mut r, &["8", "9", "10", "11"]),
+            [Duplicate, Duplicate, Duplicate, Deliver]
+        );
+        assert_eq!(r.last_id(), Some("11"));
+        // Once past the replay, a reconnect of the browser's is new events as before, and a
+        // server that numbers from 1 again after it is still a restart.
+        r.new_connection(Reconnect::Native);
+        assert_eq!(r.accept("12"), Deliver);
+        r.new_connection(Reconnect::Native);
+        assert_eq!(r.accept("1"), Restarted);
     }
 }
