@@ -13,7 +13,6 @@ use crate::error::Error;
 use crate::options::Transport;
 use crate::platform;
 use crate::policy::backoff::Schedule;
-use crate::policy::resume::Resume;
 use crate::share::relay::{stream_name, Message, Names, Tracker};
 use crate::share::{self, Link};
 use crate::source::dispatch::{self, State};
@@ -126,7 +125,7 @@ impl Inner {
         let link = self.share.borrow_mut().take();
         if let (false, Some(s)) = (was_leading, &link) {
             // What it was given is where it resumes if it rejoins and leads.
-            *self.resume.borrow_mut() = Resume::new(s.tracker.last().map(str::to_owned));
+            self.resume.borrow_mut().rebase(s.tracker.last());
         }
         drop(link);
     }
@@ -141,7 +140,8 @@ impl Inner {
         if let Some(s) = self.share.borrow_mut().as_mut() {
             s.relayed_id = last.clone().unwrap_or_default();
         }
-        *self.resume.borrow_mut() = Resume::new(last);
+        // The window of what it was relayed stays: a replay of it is dropped (`Resume::record`).
+        self.resume.borrow_mut().rebase(last.as_deref());
         *self.schedule.borrow_mut() = Schedule::new(self.options.backoff.clone());
         self.connect();
         self.post(&Message::Ask);
@@ -291,6 +291,9 @@ impl Inner {
                     .as_mut()
                     .is_some_and(|s| s.tracker.accept(&id, same));
                 if new {
+                    if !same {
+                        self.resume.borrow_mut().record(&id);
+                    }
                     self.deliver(&name, &id, &JsValue::from_str(&data));
                 }
             }
@@ -308,6 +311,7 @@ impl Inner {
                 if let Some(s) = self.share.borrow_mut().as_mut() {
                     s.tracker.reset(&id);
                 }
+                self.resume.borrow_mut().reset(&id);
                 let data = JsValue::from_str(&data);
                 self.notify_reset(&dispatch::parse_json(&data).unwrap_or(data));
             }

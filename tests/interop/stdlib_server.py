@@ -25,8 +25,9 @@ Scenarios (GET, `?s=KEY` plus the parameters shown with their defaults):
                               (data {"hello": N}, N the connection's number in the log).
         opaque=1              ids are opaque JSON resume tokens like RESTHeart's
                               {"_data":"8263..."}; resume needs the header byte for byte.
-  /backlog?every=5&total=60&interval_ms=0&retry=200
-      The same, but a connection without a known Last-Event-ID gets the whole backlog from id 1.
+  /backlog?every=5&total=60&interval_ms=0&retry=200&recent=0
+      The same, but a connection without a known Last-Event-ID gets the whole backlog from id 1,
+      or with recent=N the last N events published (a chat's history for a newcomer).
   /restart?first=10&then=20&interval_ms=20&retry=200
       Generation 1 publishes ids 1..first, then the server "restarts": the connection closes and
       generation 2 numbers again from 1 (ids 1..then, data {"n": k, "gen": 2}); its clock starts
@@ -399,8 +400,9 @@ class Handler(BaseHTTPRequestHandler):
                 start = int(header) + 1
                 rec["resume"] = f"header {header}"
             elif nohdr == "start":
-                start = 1
-                rec["resume"] = "backlog from 1"
+                recent = param(query, "recent", 0)
+                start = max(1, published - recent + 1) if recent > 0 else 1
+                rec["resume"] = f"backlog from {start}"
             else:
                 start = published + 1
                 rec["resume"] = f"live from {start}"
