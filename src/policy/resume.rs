@@ -6,9 +6,11 @@
 //! Duplicates can only arise where the server cannot know our place: on a connection the library
 //! opened itself, whose id travels in a query parameter that a header-only server ignores (it
 //! may replay its backlog from the start). On the browser's own reconnect the `Last-Event-ID`
-//! header says where we are, so everything is delivered, as the native object delivers it. And
-//! only a leading run that repeats what was delivered, in the same order, is a replay: a
-//! repeated id later in a stream is an event like any other.
+//! header says where we are, so everything is delivered, as the native object delivers it —
+//! unless that connection was dropped while it replayed: the header then names a replayed id,
+//! and the server goes on with the replay, which goes on being dropped. And only a leading run
+//! that repeats what was delivered, in the same order, is a replay: a repeated id later in a
+//! stream is an event like any other.
 
 mod query;
 
@@ -79,6 +81,11 @@ enum Phase {
     Overlap {
         next: usize,
     },
+    /// The browser's reconnect of a connection dropped during a replay: `recent[next]` first is
+    /// the replay going on; anything else, a first event as after any reconnect of the browser's.
+    Resumed {
+        next: usize,
+    },
     Steady,
 }
 
@@ -125,8 +132,10 @@ impl Resume {
         }
         self.phase = match (how, self.phase) {
             // Dropped during a replay of what was delivered: the browser resumes from the last
-            // replayed id it got, so what comes next may be more of that replay.
-            (Reconnect::Native, Phase::Overlap { .. }) => Phase::First(Reconnect::Takeover),
+            // replayed id it got, so what comes next may be the rest of that replay.
+            (Reconnect::Native, Phase::Overlap { next }) if next < self.recent.len() => {
+                Phase::Resumed { next }
+            }
             _ => Phase::First(how),
         };
     }
@@ -201,6 +210,13 @@ impl Resume {
     }
 
     fn classify(&mut self, key: Key) -> Verdict {
+        if let Phase::Resumed { next } = self.phase {
+            self.phase = if self.recent.get(next) == Some(&key) {
+                Phase::Overlap { next }
+            } else {
+                Phase::First(Reconnect::Native)
+            };
+        }
         let verdict = match self.phase {
             Phase::First(how) => {
                 self.phase = Phase::Steady;
@@ -223,7 +239,7 @@ impl Resume {
                 self.phase = Phase::Overlap { next: next + 1 };
                 Verdict::Duplicate
             }
-            Phase::Overlap { .. } | Phase::Steady => {
+            Phase::Overlap { .. } | Phase::Resumed { .. } | Phase::Steady => {
                 self.phase = Phase::Steady;
                 Verdict::Deliver
             }
@@ -470,5 +486,37 @@ mod tests {
         assert_eq!(r.accept("12"), Deliver);
         r.new_connection(Reconnect::Native);
         assert_eq!(r.accept("1"), Restarted);
+    }
+
+    #[test]
+    fn a_restart_after_a_replay_is_still_a_restart() {
+        let delivered = |r: &mut Resume| {
+            r.new_connection(Reconnect::Takeover);
+            for n in 1..=10 {
+                assert_eq!(r.accept_number(n), Deliver);
+            }
+            r.new_connection(Reconnect::Takeover);
+        };
+        // Dropped during the replay (6, 7), and the server restarted meanwhile: it numbers
+        // from 1 again, which is not the rest of the replay (8).
+        let mut r = Resume::new(None);
+        delivered(&mut r);
+        assert_eq!(feed(&mut r, &["6", "7"]), [Duplicate, Duplicate]);
+        r.new_connection(Reconnect::Native);
+        assert_eq!(feed(&mut r, &["1", "2"]), [Restarted, Deliver]);
+        // The whole replay came (1..10), the stream went quiet, then a restart.
+        let mut r = Resume::new(None);
+        delivered(&mut r);
+        let ids: Vec<String> = (1..=10).map(|n| n.to_string()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        assert!(feed(&mut r, &ids).iter().all(|v| *v == Duplicate));
+        r.new_connection(Reconnect::Native);
+        assert_eq!(feed(&mut r, &["1", "2"]), [Restarted, Deliver]);
+        // Dropped during the replay, resumed past it: new events.
+        let mut r = Resume::new(None);
+        delivered(&mut r);
+        assert_eq!(r.accept("9"), Duplicate);
+        r.new_connection(Reconnect::Native);
+        assert_eq!(feed(&mut r, &["11", "12"]), [Deliver, Deliver]);
     }
 }
