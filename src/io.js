@@ -69,9 +69,9 @@ export async function fetchStream(url, headers, withCredentials, abort, head, ch
   }
 }
 
-// A fragment GET with `HX-Request: true`. Resolves to the HTML; rejects with the status (a
-// number) for an error answer, or a message when the request failed or took over 30 s (a
-// request that never ends would hold up every later refresh).
+// A fragment GET with `HX-Request: true`. Resolves to the HTML; rejects with
+// `[status, Retry-After header or null]` for an error answer, or a message when the request
+// failed or took over 30 s (a request that never ends would hold up every later refresh).
 export async function fetchFragment(url, abort) {
   const timer = setTimeout(() => abort.abort('no answer in 30 s'), 30000);
   let r;
@@ -81,10 +81,10 @@ export async function fetchFragment(url, abort) {
       credentials: 'same-origin',
       headers: { 'HX-Request': 'true', Accept: 'text/html' },
     });
-    if (!r.ok) throw r.status;
+    if (!r.ok) throw [r.status, r.headers.get('Retry-After')];
     return await r.text();
   } catch (e) {
-    throw typeof e === 'number' ? e : failure(e);
+    throw Array.isArray(e) ? e : failure(e);
   } finally {
     clearTimeout(timer);
   }

@@ -12,13 +12,18 @@ pub struct Start(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fetched {
     Ok,
-    /// The network, a timeout, 408, 429 or a 5xx: it may pass.
-    Failed,
+    /// The network, a timeout, 408, 429 or a 5xx: it may pass. `retry_after_ms`: the server's
+    /// `Retry-After`, which no retry comes before.
+    Failed {
+        retry_after_ms: Option<u32>,
+    },
     /// Any other answer (a 404, a 403): asking again would get the same.
     Refused,
 }
 
-/// The first retry's delay, doubled after each failure in a row up to `RETRY_MAX_MS`.
+/// The first retry's delay ceiling, doubled after each failure in a row up to `RETRY_MAX_MS`.
+/// Each delay is drawn from the upper half below the ceiling, so that the refreshes of many
+/// elements and tabs that failed together do not come back together.
 pub const RETRY_FIRST_MS: u32 = 1_000;
 pub const RETRY_MAX_MS: u32 = 30_000;
 
@@ -70,13 +75,15 @@ impl Coalescer {
     }
 
     /// Request `seq` finished: whether to apply its response, the trailing request to start,
-    /// and when to retry it. Only the latest request is retried, and only when no other is
-    /// in flight or owed (that one will bring the DOM up to date instead).
-    pub fn finished(&mut self, seq: u64, fetched: Fetched) -> Next {
+    /// and when to retry it (`random` in `[0, 1)` spreads the delay). Only the latest request
+    /// is retried, and only when no other is in flight or owed (that one will bring the DOM up
+    /// to date instead). An abandoned request's response is never applied, even one that had
+    /// arrived before `abandon`.
+    pub fn finished(&mut self, seq: u64, fetched: Fetched, random: f64) -> Next {
         if self.in_flight == Some(seq) {
             self.in_flight = None;
         }
-        let apply = fetched == Fetched::Ok && seq > self.applied;
+        let apply = fetched == Fetched::Ok && seq > self.applied && seq > self.abandoned;
         if apply {
             self.applied = seq;
         }
@@ -88,14 +95,17 @@ impl Coalescer {
         };
         let latest = seq == self.next_seq && seq > self.abandoned;
         let mut retry_in_ms = None;
-        if fetched != Fetched::Failed {
-            if latest {
-                self.failures = 0;
+        let idle = start.is_none() && self.in_flight.is_none();
+        match fetched {
+            Fetched::Failed { retry_after_ms } if latest && idle => {
+                let ceiling = (RETRY_FIRST_MS << self.failures.min(5)).min(RETRY_MAX_MS);
+                self.failures += 1;
+                let drawn = (f64::from(ceiling) * (1.0 + random.clamp(0.0, 1.0)) / 2.0) as u32;
+                retry_in_ms = Some(drawn.max(retry_after_ms.unwrap_or(0)));
             }
-        } else if latest && start.is_none() && self.in_flight.is_none() {
-            let doublings = self.failures.min(5);
-            self.failures += 1;
-            retry_in_ms = Some((RETRY_FIRST_MS << doublings).min(RETRY_MAX_MS));
+            Fetched::Failed { .. } => {}
+            _ if latest => self.failures = 0,
+            _ => {}
         }
         Next {
             apply,
@@ -132,12 +142,12 @@ mod tests {
                 "no second request while one is in flight"
             );
         }
-        let next = c.finished(first, Fetched::Ok);
+        let next = c.finished(first, Fetched::Ok, 0.0);
         assert!(next.apply);
         let Some(Start(trailing)) = next.start else {
             panic!("events arrived meanwhile: one trailing request")
         };
-        assert_eq!(c.finished(trailing, Fetched::Ok), applied());
+        assert_eq!(c.finished(trailing, Fetched::Ok, 0.0), applied());
         assert_eq!(c.started, 2);
     }
 
@@ -149,7 +159,7 @@ mod tests {
                 panic!()
             };
             assert_eq!(s, i);
-            assert_eq!(c.finished(s, Fetched::Ok), applied());
+            assert_eq!(c.finished(s, Fetched::Ok, 0.0), applied());
         }
     }
 
@@ -163,20 +173,20 @@ mod tests {
         let Some(Start(new)) = c.trigger() else {
             panic!()
         };
-        assert!(c.finished(new, Fetched::Ok).apply);
+        assert!(c.finished(new, Fetched::Ok, 0.0).apply);
         assert!(
-            !c.finished(old, Fetched::Ok).apply,
+            !c.finished(old, Fetched::Ok, 0.0).apply,
             "an older response arriving late is dropped"
         );
         let Some(Start(failed)) = c.trigger() else {
             panic!()
         };
-        assert_eq!(c.finished(failed, Fetched::Refused), Next::default());
+        assert_eq!(c.finished(failed, Fetched::Refused, 0.0), Next::default());
         let Some(Start(after)) = c.trigger() else {
             panic!()
         };
         assert!(
-            c.finished(after, Fetched::Ok).apply,
+            c.finished(after, Fetched::Ok, 0.0).apply,
             "a failure does not block later refreshes"
         );
     }
@@ -188,7 +198,7 @@ mod tests {
             panic!()
         };
         assert_eq!(c.trigger(), None);
-        let next = c.finished(s, Fetched::Failed);
+        let next = c.finished(s, FAILED, 0.0);
         assert!(!next.apply);
         assert!(
             next.start.is_some(),
@@ -197,6 +207,10 @@ mod tests {
         assert_eq!(next.retry_in_ms, None, "the owed request is the retry");
     }
 
+    const FAILED: Fetched = Fetched::Failed {
+        retry_after_ms: None,
+    };
+
     fn applied() -> Next {
         Next {
             apply: true,
@@ -204,26 +218,31 @@ mod tests {
         }
     }
 
+    /// Fails the next request at the top of the delay's range (`random` just under 1).
     fn fail_latest(c: &mut Coalescer) -> Option<u32> {
+        fail_latest_with(c, FAILED, 0.999_999)
+    }
+
+    fn fail_latest_with(c: &mut Coalescer, fetched: Fetched, random: f64) -> Option<u32> {
         let Some(Start(s)) = c.trigger() else {
             panic!("nothing in flight")
         };
-        c.finished(s, Fetched::Failed).retry_in_ms
+        c.finished(s, fetched, random).retry_in_ms
     }
 
     #[test]
     fn the_latest_request_failed_is_retried_later_and_later_until_one_succeeds() {
         let mut c = Coalescer::new();
         let delays: Vec<_> = (0..8).map(|_| fail_latest(&mut c)).collect();
-        let expected = [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000];
+        let expected = [999, 1_999, 3_999, 7_999, 15_999, 29_999, 29_999, 29_999];
         assert_eq!(delays, expected.map(Some));
         let Some(Start(s)) = c.trigger() else {
             panic!()
         };
-        assert_eq!(c.finished(s, Fetched::Ok), applied());
+        assert_eq!(c.finished(s, Fetched::Ok, 0.0), applied());
         assert_eq!(
             fail_latest(&mut c),
-            Some(RETRY_FIRST_MS),
+            Some(RETRY_FIRST_MS - 1),
             "a success starts over"
         );
     }
@@ -231,12 +250,42 @@ mod tests {
     #[test]
     fn a_refusal_is_not_retried_and_starts_the_delays_over() {
         let mut c = Coalescer::new();
-        assert_eq!(fail_latest(&mut c), Some(1_000));
+        assert_eq!(fail_latest(&mut c), Some(999));
         let Some(Start(s)) = c.trigger() else {
             panic!()
         };
-        assert_eq!(c.finished(s, Fetched::Refused), Next::default());
-        assert_eq!(fail_latest(&mut c), Some(1_000));
+        assert_eq!(c.finished(s, Fetched::Refused, 0.0), Next::default());
+        assert_eq!(fail_latest(&mut c), Some(999));
+    }
+
+    #[test]
+    fn delays_are_spread_over_the_upper_half_and_never_before_retry_after() {
+        let mut low = Coalescer::new();
+        assert_eq!(fail_latest_with(&mut low, FAILED, 0.0), Some(500));
+        assert_eq!(fail_latest_with(&mut low, FAILED, 0.5), Some(1_500));
+        let mut c = Coalescer::new();
+        let asked = Fetched::Failed {
+            retry_after_ms: Some(60_000),
+        };
+        assert_eq!(fail_latest_with(&mut c, asked, 0.3), Some(60_000));
+        let soon = Fetched::Failed {
+            retry_after_ms: Some(10),
+        };
+        assert_eq!(
+            fail_latest_with(&mut c, soon, 0.0),
+            Some(1_000),
+            "a shorter Retry-After does not shorten the backoff"
+        );
+    }
+
+    #[test]
+    fn a_response_that_arrived_before_abandon_is_not_applied() {
+        let mut c = Coalescer::new();
+        let Some(Start(s)) = c.trigger() else {
+            panic!()
+        };
+        c.abandon();
+        assert!(!c.finished(s, Fetched::Ok, 0.0).apply);
     }
 
     #[test]
@@ -246,11 +295,7 @@ mod tests {
             panic!()
         };
         c.abandon();
-        assert_eq!(
-            c.finished(old, Fetched::Failed).retry_in_ms,
-            None,
-            "abandoned"
-        );
+        assert_eq!(c.finished(old, FAILED, 0.0).retry_in_ms, None, "abandoned");
         let Some(Start(older)) = c.trigger() else {
             panic!()
         };
@@ -258,10 +303,7 @@ mod tests {
         let Some(Start(newer)) = c.trigger() else {
             panic!()
         };
-        assert_eq!(c.finished(older, Fetched::Failed), Next::default());
-        assert_eq!(
-            c.finished(newer, Fetched::Failed).retry_in_ms,
-            Some(RETRY_FIRST_MS)
-        );
+        assert_eq!(c.finished(older, FAILED, 0.0), Next::default());
+        assert_eq!(c.finished(newer, FAILED, 0.0).retry_in_ms, Some(500));
     }
 }

@@ -15,12 +15,13 @@ use crate::source::Inner;
 
 mod coalesce;
 
+use crate::policy::backoff::parse_retry_after;
 use coalesce::{Coalescer, Fetched, Start};
 use gloo_timers::callback::Timeout;
 
 #[wasm_bindgen(module = "/src/io.js")]
 extern "C" {
-    /// Resolves to the fragment's HTML; rejects with the status, or a message.
+    /// Resolves to the fragment's HTML; rejects with `[status, Retry-After]`, or a message.
     #[wasm_bindgen(js_name = fetchFragment)]
     fn fetch_fragment(url: &str, abort: &AbortController) -> js_sys::Promise;
     /// Swaps the HTML in; returns the element now in the target's place (or the target).
@@ -195,7 +196,10 @@ impl Refresher {
                 Ok(_) => Fetched::Ok,
                 Err((_, how)) => *how,
             };
-            let next = this.coalescer.borrow_mut().finished(seq, fetched);
+            let next = this
+                .coalescer
+                .borrow_mut()
+                .finished(seq, fetched, platform::random());
             match result {
                 Ok(html) if next.apply => {
                     if let Err(e) = this.swap(&html) {
@@ -227,11 +231,15 @@ impl Refresher {
     }
 
     async fn fetch(&self) -> std::result::Result<String, (Error, Fetched)> {
-        let failed = |e: JsValue| match e.as_f64() {
-            Some(status) => {
-                let status = status as u16;
+        let failed = |e: JsValue| match e.dyn_ref::<js_sys::Array>() {
+            Some(answer) => {
+                let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
                 let how = match status {
-                    408 | 429 | 500.. => Fetched::Failed,
+                    408 | 429 | 500.. => Fetched::Failed {
+                        retry_after_ms: answer.get(1).as_string().and_then(|v| {
+                            parse_retry_after(&v, platform::now_ms(), platform::parse_http_date)
+                        }),
+                    },
                     _ => Fetched::Refused,
                 };
                 let e = Error::Swap(format!(
@@ -246,7 +254,12 @@ impl Refresher {
                     self.url,
                     platform::describe(&e)
                 ));
-                (e, Fetched::Failed)
+                (
+                    e,
+                    Fetched::Failed {
+                        retry_after_ms: None,
+                    },
+                )
             }
         };
         let abort = AbortController::new().map_err(failed)?;

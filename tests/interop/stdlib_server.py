@@ -44,9 +44,9 @@ Other routes:
                    end time in ms since the server started, the Last-Event-ID header, the query
                    string, a few request headers, the ids sent, how it ended).
   GET /health      "ok"
-  GET /fragment?s=KEY&html=HTML&fail=0&status=503
+  GET /fragment?s=KEY&html=HTML&fail=0&status=503&retry_after=
                    HTML as text/html (an htmx fragment endpoint); the first `fail` requests of
-                   KEY answer `status` instead.
+                   KEY answer `status` instead (with `Retry-After: retry_after` when given).
   GET /redirect?to=URL
                    307 to URL (a stream URL that moved to another origin).
   GET /pkg/FILE    with --pkg DIR: a .js or .wasm file of the built package, so a test page on
@@ -273,8 +273,11 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             attempt = sum(1 for c in CONNECTIONS if c["kind"] == "fragment" and c["s"] == key)
         if attempt <= param(query, "fail", 0):
-            self.json_answer(param(query, "status", 503), {"error": "planned", "attempt": attempt})
-            return self.finish_record(rec, param(query, "status", 503), "failed")
+            status = param(query, "status", 503)
+            retry_after = (query.get("retry_after") or [None])[0]
+            self.json_answer(status, {"error": "planned", "attempt": attempt},
+                             {"Retry-After": retry_after} if retry_after else {})
+            return self.finish_record(rec, status, "failed")
         data = (query.get("html") or [""])[0].encode("utf-8")
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -285,9 +288,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.finish_record(rec, 200, "done")
 
-    def json_answer(self, status, body):
+    def json_answer(self, status, body, headers=None):
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
