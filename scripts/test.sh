@@ -22,6 +22,10 @@ digest() {
     sed -n '/^✖ failing tests:/,$p' "$log" | grep -vE '^\s*at |^\s*$|^[0-9TZ:.-]+ +(INFO|ERROR|WARN)' \
       | cut -c1-400 | head -80 || true
     sed -n '/^failures:$/,/^test result:/p' "$log" | grep -E '^    |panicked|^test result' | head -40 || true
+    # Neither (a build error, a size over budget, a runner that crashed): the log's end.
+    if ! grep -qE '^✖ failing tests:|^failures:$' "$log"; then
+      tail -n 40 "$log"
+    fi
   } >&2
 }
 

@@ -137,6 +137,14 @@ async function launchWebKit() {
     stdio: 'ignore',
     detached: true,
   });
+  // Its own group no longer gets the terminal's Ctrl-C or the runner's kill: this process
+  // passes them on, so no driver or browser outlives the run.
+  const killGroup = () => { try { process.kill(-driverProcess.pid, 'SIGKILL'); } catch { /* gone */ } };
+  const killAll = () => { killGroup(); display.stop?.(); };
+  process.once('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => { killAll(); process.exit(128 + (signal === 'SIGINT' ? 2 : 15)); });
+  }
   await waitForPort(port, 10_000);
   const driver = await new Builder()
     .usingServer(`http://127.0.0.1:${port}`)
@@ -224,7 +232,7 @@ async function launchWebKit() {
       if (!hung) {
         await Promise.race([driver.quit().catch(() => {}), new Promise((ok) => setTimeout(ok, 10_000))]);
       }
-      try { process.kill(-driverProcess.pid, 'SIGKILL'); } catch { /* already gone */ }
+      killGroup();
       if (display.stop) display.stop();
     },
     raw: driver,

@@ -306,11 +306,11 @@ test('patch stores: each tab keeps its own state; a tab that joins gets patches 
 });
 
 test('`online` in a follower opens no connection of its own; in the leader it reconnects at once', async () => {
-  // A stream that answers 503, and a backoff of 10 s without jitter: both tabs sit in
+  // A stream that answers 503, and a backoff of 60 s without jitter: both tabs sit in
   // `reconnecting` with no connection, so any request for the stream in the next seconds came
   // from an `online` handler.
   const key = `share-online-${Date.now()}`;
-  const options = { share: true, backoff: { initialMs: 10_000, maxMs: 10_000, jitter: false } };
+  const options = { share: true, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: false } };
   const stream = `/_test/flaky/${key}?fail=1000000`;
   const tabs = [];
   for (let i = 0; i < 2; i++) tabs.push(await openTab(options, { refresh: false, stream }));
@@ -336,7 +336,7 @@ test('`online` in a follower opens no connection of its own; in the leader it re
   assert.equal(await requests(), before, 'the follower made no request of its own');
   assert.equal(await sharing(follower), 'follower');
   await leader.evaluate(() => { dispatchEvent(new Event('online')); });
-  for (const deadline = Date.now() + 3000; (await requests()) === before;) {
+  for (const deadline = Date.now() + 2000; (await requests()) === before;) {
     if (Date.now() > deadline) assert.fail('the leader did not reconnect on `online`');
     await new Promise((ok) => setTimeout(ok, 50));
   }
