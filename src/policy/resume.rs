@@ -188,6 +188,29 @@ impl Resume {
         self.set_last(id);
     }
 
+    /// Replaces the window with `ids` (oldest first): the leader's, for a tab that joins.
+    pub fn seed<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        self.recent.clear();
+        for id in ids.into_iter().filter(|id| !id.is_empty()) {
+            self.remember(Key::of(id));
+        }
+    }
+
+    /// The window's ids, oldest first (for `seed`).
+    pub fn recent_ids(&self) -> Vec<String> {
+        self.recent
+            .iter()
+            .map(|key| match key {
+                Key::Number(n) => {
+                    let mut s = String::new();
+                    push_decimal(&mut s, *n);
+                    s
+                }
+                Key::Text(t) => t.to_string(),
+            })
+            .collect()
+    }
+
     /// Resumes from `last` (where the tabs of a shared stream got to), keeping the window.
     pub fn rebase(&mut self, last: Option<&str>) {
         match last.filter(|id| !id.is_empty()) {
@@ -460,6 +483,23 @@ mod tests {
         );
         t.rebase(None);
         assert_eq!(t.last_id(), None);
+        // A tab that joins takes the leader's window: ids relayed before it came are in it.
+        let mut leader = Resume::new(None);
+        leader.new_connection(Reconnect::Takeover);
+        assert_eq!(
+            feed(&mut leader, &["1", "x", "3"]),
+            [Deliver, Deliver, Deliver]
+        );
+        let mut joined = Resume::new(None);
+        joined.seed(leader.recent_ids().iter().map(String::as_str));
+        assert_eq!(leader.recent_ids(), ["1", "x", "3"]);
+        joined.record("4");
+        joined.rebase(Some("4"));
+        joined.new_connection(Reconnect::Takeover);
+        assert_eq!(
+            feed(&mut joined, &["1", "x", "3", "4", "5"]),
+            [Duplicate, Duplicate, Duplicate, Duplicate, Deliver]
+        );
     }
 
     #[test]

@@ -37,11 +37,14 @@ pub enum Message {
     Names(Vec<String>),
     /// A new leader asks every follower for the names it listens to.
     Ask,
-    /// The leader's answer to `Hello`: to whom, its state and the last id it delivered.
+    /// The leader's answer to `Hello`: to whom, its state, the last id it delivered, and the
+    /// ids of its dedupe window, oldest first (what a replay to the tab that takes over is
+    /// matched against, events from before the tab joined included).
     Welcome {
         tab: String,
         state: String,
         last_id: String,
+        recent: Vec<String>,
     },
 }
 
@@ -114,11 +117,15 @@ impl Message {
                 tab,
                 state,
                 last_id,
+                recent,
             } => {
                 put("w");
                 put(tab);
                 put(state);
                 put(last_id);
+                for id in recent {
+                    put(id);
+                }
             }
         }
         out
@@ -179,6 +186,7 @@ impl Message {
                 tab: next()?,
                 state: next()?,
                 last_id: next()?,
+                recent: std::iter::from_fn(next).collect(),
             },
             _ => return None,
         };
@@ -330,6 +338,13 @@ mod tests {
                 tab: "t1".into(),
                 state: "open".into(),
                 last_id: "9".into(),
+                recent: vec!["8".into(), "{\"_data\":\"x\"}".into(), "9".into()],
+            },
+            Message::Welcome {
+                tab: "t2".into(),
+                state: "connecting".into(),
+                last_id: String::new(),
+                recent: Vec::new(),
             },
         ];
         for m in all {

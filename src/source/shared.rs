@@ -241,10 +241,12 @@ impl Inner {
             Message::Hello { tab, names } => {
                 let state = self.state.get().as_str().to_owned();
                 let last_id = self.last_event_id().unwrap_or_default();
+                let recent = self.resume.borrow().recent_ids();
                 self.post(&Message::Welcome {
                     tab,
                     state,
                     last_id,
+                    recent,
                 });
                 names
             }
@@ -320,6 +322,7 @@ impl Inner {
                 tab,
                 state,
                 last_id,
+                recent,
             } => {
                 {
                     let mut share = self.share.borrow_mut();
@@ -330,6 +333,11 @@ impl Inner {
                         s.tracker = Tracker::new(Some(last_id));
                     }
                 }
+                // The leader's window holds whatever was relayed to this tab before it came
+                // (one sender's messages arrive in order): it becomes this tab's window.
+                self.resume
+                    .borrow_mut()
+                    .seed(recent.iter().map(String::as_str));
                 self.follow(Message::State(state));
             }
             Message::Ask => {

@@ -393,12 +393,15 @@ for (const transport of ['eventsource', 'fetch']) {
 const SHARE_TOTAL = 400;
 const SHARE_AFTER = 30;
 
-async function sharedTabs({ label, transport, tabs = 3, home = server, token = false, path = '/drops', query = '', closeAfterId = 0 }) {
+async function sharedTabs({
+  label, transport, tabs = 3, home = server, token = false, path = '/drops', query = '', every = 5, closeAfterId = 0, openGapMs = 0,
+}) {
   const s = `${label.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}`;
-  const stream = (who) => `${stdlib.url}${path}?s=${encodeURIComponent(s)}&every=5&total=${SHARE_TOTAL}&interval_ms=100&retry=500${query}&who=${who}`;
+  const stream = (who) => `${stdlib.url}${path}?s=${encodeURIComponent(s)}&every=${every}&total=${SHARE_TOTAL}&interval_ms=100&retry=500${query}&who=${who}`;
   const options = { share: true, ...(transport === 'eventsource' ? {} : { transport }), ...(token ? { token } : {}) };
   const pages = [];
   for (let i = 0; i < tabs; i++) {
+    if (i > 0 && openGapMs) await new Promise((ok) => setTimeout(ok, openGapMs));
     pages.push(await comparePage(stream(`raw-${i}`), stream('ls'), options, home));
   }
   const lastId = (list) => (list.length ? Number(list[list.length - 1][0]) : 0);
@@ -594,14 +597,17 @@ for (const [transport, sameOrigin, token] of [
 }
 
 // A server that sends a newcomer (no Last-Event-ID) its recent history: a tab that takes over
-// cross-origin (a new EventSource, no header) gets again what it was relayed. It drops that as
-// the tab that led would have (the window of what it was relayed), so the handover is lossless
+// cross-origin (a new EventSource, no header) gets again what the tabs were given, some of it
+// from before that tab opened. It drops that as the tab that led would have (the leader's
+// window, passed to each tab that joins, plus what it was relayed), so the handover is lossless
 // and nothing repeats; without that window the replay read as a server restart: onReset, and
-// every replayed event delivered twice in every tab.
-test('stdlib server, recent history for newcomers, 3 tabs with share: true, the leader closes: the new leader drops the replay of what it was relayed', async () => {
+// every replayed event delivered twice in every tab. The tabs open 1.5 s apart, so the history
+// reaches back before the last one opened; the stream drops every 20 events, during the replay
+// too, and the browser's reconnect goes on with it.
+test('stdlib server, recent history for newcomers, 3 tabs with share: true, the leader closes: the new leader drops the replay, from before it opened too', async () => {
   const r = await sharedTabs({
-    label: `stdlib shared tabs, recent-15 history (${SHARE_TOTAL} at 10/s, drops every 5, retry 500, ${SHARE_AFTER} after the handover)`,
-    transport: 'eventsource', path: '/backlog', query: '&recent=15', closeAfterId: 30,
+    label: `stdlib shared tabs, recent-55 history (${SHARE_TOTAL} at 10/s, drops every 20, retry 500, ${SHARE_AFTER} after the handover)`,
+    transport: 'eventsource', path: '/backlog', query: '&recent=55', every: 20, closeAfterId: 60, openGapMs: 1500,
   });
   for (const { i, t, expectedLs } of r.perTab) {
     const rawFirst = Number(t.raw[0]?.[0]);
@@ -615,8 +621,11 @@ test('stdlib server, recent history for newcomers, 3 tabs with share: true, the 
     // The premise: the takeover was a new EventSource that the server answered with history.
     const from = Number(/^backlog from (\d+)$/.exec(r.firstAfter?.resume ?? '')?.[1]);
     const closeId = r.upTo - SHARE_AFTER;
+    const lastOpened = Math.max(...r.perTab.map((p) => p.lsFirst));
     assert.ok(r.firstAfter && r.firstAfter.lastEventId === null && from <= closeId,
-      `the new leader's connection got history it had been relayed (from ${from}, the leader closed after ${closeId})\n${r.detail()}`);
+      `the new leader's connection got history (from ${from}, the leader closed after ${closeId})\n${r.detail()}`);
+    assert.ok(from < lastOpened, `the history reached back before the last tab opened (from ${from}, ` +
+      `that tab's first id ${lastOpened})\n${r.detail()}`);
   } else {
     console.log(`interop: recent history: this engine has no Web Locks or BroadcastChannel (sharing ${r.roles.join('/')})`);
   }
@@ -1078,9 +1087,10 @@ test('livesource-dev --memory restarted on the same port: reset reaches onReset,
 
 // ---- fragment refresh ---------------------------------------------------------------------------
 
-test('stdlib server: a fragment refresh that gets 503 twice is tried again, 1 s then 2 s later, until the fragment arrives', async () => {
+test('stdlib server: a fragment refresh that gets 503 with Retry-After: 2 twice is tried again, each time after 2 s, until the fragment arrives', async () => {
   // A page on the stdlib server's origin: one event (the raw EventSource beside it shows it came),
-  // then no more, so only a retry can bring the fragment after the two planned 503s.
+  // then no more, so only a retry can bring the fragment after the two planned 503s. The event
+  // comes 1.5 s after the first connection, so both sources are connected by then.
   const s = `fragment-retry-${Date.now()}`;
   const page = await browser.newPage();
   try {
@@ -1100,11 +1110,11 @@ test('stdlib server: a fragment refresh that gets 503 twice is tried again, 1 s 
       src.refresh('message', { url: fragment, target: '#frag' });
       window.src = src;
     }, {
-      stream: `${stdlib.url}/drops?s=${s}&every=0&total=1&interval_ms=100`,
-      fragment: `/fragment?s=${s}&fail=2&status=503&html=${encodeURIComponent(html)}`,
+      stream: `${stdlib.url}/drops?s=${s}&every=0&total=1&interval_ms=1500`,
+      fragment: `/fragment?s=${s}&fail=2&status=503&retry_after=2&html=${encodeURIComponent(html)}`,
     });
     await page.waitForFunction(() => document.getElementById('frag')?.textContent === 'fresh', null,
-      { timeout: 15_000, polling: 50, what: 'the fragment, after two 503s' });
+      { timeout: 20_000, polling: 50, what: 'the fragment, after two 503s' });
     const seen = await page.evaluate(() => { window.src.close(); window.rawEs.close(); return window.cmp; });
     const fragments = (await serverLog(stdlib.url, s)).connections.filter((c) => c.kind === 'fragment');
     const gaps = fragments.slice(1).map((c, i) => Math.round(c.openMs - fragments[i].openMs));
@@ -1113,7 +1123,7 @@ test('stdlib server: a fragment refresh that gets 503 twice is tried again, 1 s 
     assert.deepEqual(seen.raw, ['1'], 'the raw EventSource (the reference) got the one event');
     assert.deepEqual(seen.ls, seen.raw);
     assert.deepEqual(fragments.map((c) => c.status), [503, 503, 200]);
-    assert.ok(gaps[0] >= 900 && gaps[1] >= 1900, `the delays grow: ${gaps}`);
+    assert.ok(gaps[0] >= 1950 && gaps[1] >= 1950, `no retry before Retry-After (2 s): ${gaps}`);
     assert.deepEqual(seen.errors.map(([kind]) => kind), ['swap', 'swap']);
     assert.match(seen.errors[0][1], /HTTP 503/);
   } finally {
