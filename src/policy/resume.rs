@@ -132,9 +132,19 @@ impl Resume {
         }
         self.phase = match (how, self.phase) {
             // Dropped during a replay of what was delivered: the browser resumes from the last
-            // replayed id it got, so what comes next may be the rest of that replay.
-            (Reconnect::Native, Phase::Overlap { next }) if next < self.recent.len() => {
+            // replayed id it got, so what comes next may be the rest of that replay (and still
+            // is after a reconnect that got no event).
+            (Reconnect::Native, Phase::Overlap { next } | Phase::Resumed { next })
+                if next < self.recent.len() =>
+            {
                 Phase::Resumed { next }
+            }
+            // A takeover's connection dropped before any event: the browser's reconnect sends
+            // no id either, and the server may replay as it would have to the takeover.
+            (Reconnect::Native, Phase::First(Reconnect::Takeover))
+                if self.connection_id.is_none() =>
+            {
+                Phase::First(Reconnect::Takeover)
             }
             _ => Phase::First(how),
         };
@@ -188,11 +198,18 @@ impl Resume {
         self.set_last(id);
     }
 
-    /// Replaces the window with `ids` (oldest first): the leader's, for a tab that joins.
+    /// Puts `ids` (oldest first: the leader's window, for a tab that joins) before what this
+    /// tab recorded that they lack: events relayed before the leader answered are in both, and
+    /// those of another sender (a new leader) or from a leader that sent no window are kept.
     pub fn seed<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
-        self.recent.clear();
+        let recorded = std::mem::take(&mut self.recent);
         for id in ids.into_iter().filter(|id| !id.is_empty()) {
             self.remember(Key::of(id));
+        }
+        for key in recorded {
+            if !self.recent.contains(&key) {
+                self.remember(key);
+            }
         }
     }
 
@@ -558,5 +575,47 @@ mod tests {
         assert_eq!(r.accept("9"), Duplicate);
         r.new_connection(Reconnect::Native);
         assert_eq!(feed(&mut r, &["11", "12"]), [Deliver, Deliver]);
+    }
+
+    #[test]
+    fn reconnects_that_get_no_event_keep_what_the_next_one_may_replay() {
+        let ids: Vec<String> = (1..=10).map(|n| n.to_string()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        // A replay cut short (6, 7), a reconnect dropped before any event, then the rest.
+        let mut r = Resume::new(None);
+        r.new_connection(Reconnect::Takeover);
+        feed(&mut r, &ids);
+        r.new_connection(Reconnect::Takeover);
+        assert_eq!(feed(&mut r, &["6", "7"]), [Duplicate, Duplicate]);
+        r.new_connection(Reconnect::Native);
+        r.new_connection(Reconnect::Native);
+        assert_eq!(
+            feed(&mut r, &["8", "9", "10", "11"]),
+            [Duplicate, Duplicate, Duplicate, Deliver]
+        );
+        // A takeover dropped before any event: its reconnect's replay is still a replay.
+        let mut r = Resume::new(None);
+        r.new_connection(Reconnect::Takeover);
+        feed(&mut r, &ids);
+        r.new_connection(Reconnect::Takeover);
+        r.new_connection(Reconnect::Native);
+        assert_eq!(
+            feed(&mut r, &["9", "10", "11"]),
+            [Duplicate, Duplicate, Deliver]
+        );
+    }
+
+    #[test]
+    fn a_seed_goes_before_what_the_tab_recorded_and_keeps_what_it_lacks() {
+        let mut r = Resume::new(None);
+        for id in ["4", "5", "20"] {
+            r.record(id);
+        }
+        // The leader's window has 1..5; 20 came from another sender.
+        r.seed(["1", "2", "3", "4", "5"]);
+        assert_eq!(r.recent_ids(), ["1", "2", "3", "4", "5", "20"]);
+        // A leader that sent no window takes nothing away.
+        r.seed([]);
+        assert_eq!(r.recent_ids(), ["1", "2", "3", "4", "5", "20"]);
     }
 }
