@@ -27,6 +27,8 @@ pub enum Fetched {
 pub const RETRY_FIRST_MS: u32 = 1_000;
 pub const RETRY_MAX_MS: u32 = 30_000;
 
+use crate::policy::backoff::MAX_TIMER_MS;
+
 /// What to do after a request finished.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Next {
@@ -101,7 +103,8 @@ impl Coalescer {
                 let ceiling = (RETRY_FIRST_MS << self.failures.min(5)).min(RETRY_MAX_MS);
                 self.failures += 1;
                 let drawn = (f64::from(ceiling) * (1.0 + random.clamp(0.0, 1.0)) / 2.0) as u32;
-                retry_in_ms = Some(drawn.max(retry_after_ms.unwrap_or(0)));
+                // A timer takes an i32: a longer wait would wrap to "now".
+                retry_in_ms = Some(drawn.max(retry_after_ms.unwrap_or(0)).min(MAX_TIMER_MS));
             }
             Fetched::Failed { .. } => {}
             _ if latest => self.failures = 0,
@@ -276,6 +279,10 @@ mod tests {
             Some(1_000),
             "a shorter Retry-After does not shorten the backoff"
         );
+        let forever = Fetched::Failed {
+            retry_after_ms: Some(u32::MAX),
+        };
+        assert_eq!(fail_latest_with(&mut c, forever, 0.0), Some(MAX_TIMER_MS));
     }
 
     #[test]
