@@ -141,10 +141,17 @@ async function launchWebKit() {
   // passes them on, so no driver or browser outlives the run.
   const killGroup = () => { try { process.kill(-driverProcess.pid, 'SIGKILL'); } catch { /* gone */ } };
   const killAll = () => { killGroup(); display.stop?.(); };
+  // On a signal, exit as the default would, unless someone else (a test runner) handles it.
+  const onSignal = (signal) => {
+    killAll();
+    if (process.listenerCount(signal) === 0) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  };
+  const forget = () => {
+    process.off('exit', killAll);
+    for (const signal of ['SIGINT', 'SIGTERM']) process.off(signal, onSignal);
+  };
   process.once('exit', killAll);
-  for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => { killAll(); process.exit(128 + (signal === 'SIGINT' ? 2 : 15)); });
-  }
+  for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, onSignal);
   await waitForPort(port, 10_000);
   const driver = await new Builder()
     .usingServer(`http://127.0.0.1:${port}`)
@@ -232,8 +239,8 @@ async function launchWebKit() {
       if (!hung) {
         await Promise.race([driver.quit().catch(() => {}), new Promise((ok) => setTimeout(ok, 10_000))]);
       }
-      killGroup();
-      if (display.stop) display.stop();
+      killAll();
+      forget();
     },
     raw: driver,
   };
