@@ -62,11 +62,19 @@ test('with htmx on the page, hx-* attributes inside a swapped fragment work', as
     const m = await import('/pkg/livesource.js');
     await m.default();
     window.src = new m.LiveSource('/shop/products/_streams/changes');
+    window.log = [];
+    window.src.onState((s) => window.log.push(['state', s]));
+    window.src.onError((e) => window.log.push(['error', e.kind, e.message]));
+    window.src.on('change', (d) => window.log.push(['change', d.fullDocument?.name]));
     window.src.refresh('change', { url, target: '#slot', swap: 'innerHTML' });
   }, `/_test/fragment?html=${fragment}`);
   await waitForOpen(page); // open before the write that triggers a refresh
-  await insertProduct({ name: `htmx-${Date.now()}` });
-  await page.waitForSelector('#more');
+  const name = `htmx-${Date.now()}`;
+  await insertProduct({ name });
+  await page.waitForSelector('#more').catch(async (e) => {
+    const seen = await page.evaluate(() => ({ state: window.src.state, log: window.log, slot: document.getElementById('slot')?.innerHTML }));
+    throw new Error(`no fragment after the insert of ${name}: ${JSON.stringify(seen)}`, { cause: e });
+  });
   await page.click('#more');
   await page.waitForSelector('#loaded');
   await assertNoProblems(page);
