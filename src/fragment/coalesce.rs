@@ -21,13 +21,21 @@ pub enum Fetched {
     Refused,
 }
 
-/// The first retry's delay ceiling, doubled after each failure in a row up to `RETRY_MAX_MS`.
-/// Each delay is drawn from the upper half below the ceiling, so that the refreshes of many
-/// elements and tabs that failed together do not come back together.
-pub const RETRY_FIRST_MS: u32 = 1_000;
-pub const RETRY_MAX_MS: u32 = 30_000;
+use crate::policy::backoff::{Backoff, Schedule};
 
-use crate::policy::backoff::MAX_TIMER_MS;
+/// The retries' schedule, the reconnect's own (`policy::backoff`): a ceiling of 1 s doubled
+/// after each failure in a row up to 30 s, and a server's `Retry-After` in place of it. Each
+/// delay is drawn from the upper half below the ceiling (see `finished`), so that the refreshes
+/// of many elements and tabs that failed together do not come back together, nor at once.
+fn retry_schedule() -> Schedule {
+    Schedule::new(Backoff {
+        initial_ms: 1_000,
+        max_ms: 30_000,
+        factor: 2.0,
+        jitter: true,
+        max_attempts: None,
+    })
+}
 
 /// What to do after a request finished.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -40,7 +48,7 @@ pub struct Next {
     pub retry_in_ms: Option<u32>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Coalescer {
     in_flight: Option<u64>,
     /// Events arrived while a request was in flight: one more request is owed.
@@ -48,7 +56,7 @@ pub struct Coalescer {
     next_seq: u64,
     applied: u64,
     /// Failures in a row of the latest request (the retry delay grows with them).
-    failures: u32,
+    retries: Schedule,
     /// Requests up to this one were abandoned: their failure asks for no retry.
     abandoned: u64,
     /// How many requests were started, for tests and benchmarks.
@@ -57,7 +65,15 @@ pub struct Coalescer {
 
 impl Coalescer {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            in_flight: None,
+            owed: false,
+            next_seq: 0,
+            applied: 0,
+            retries: retry_schedule(),
+            abandoned: 0,
+            started: 0,
+        }
     }
 
     /// An event arrived (or a reset asks for a re-fetch).
@@ -100,14 +116,12 @@ impl Coalescer {
         let idle = start.is_none() && self.in_flight.is_none();
         match fetched {
             Fetched::Failed { retry_after_ms } if latest && idle => {
-                let ceiling = (RETRY_FIRST_MS << self.failures.min(5)).min(RETRY_MAX_MS);
-                self.failures += 1;
-                let drawn = (f64::from(ceiling) * (1.0 + random.clamp(0.0, 1.0)) / 2.0) as u32;
-                // A timer takes an i32: a longer wait would wrap to "now".
-                retry_in_ms = Some(drawn.max(retry_after_ms.unwrap_or(0)).min(MAX_TIMER_MS));
+                // Full jitter over [0.5, 1) of the ceiling: the upper half.
+                let upper_half = (1.0 + random.clamp(0.0, 1.0)) / 2.0;
+                retry_in_ms = self.retries.next_delay_after(retry_after_ms, upper_half);
             }
             Fetched::Failed { .. } => {}
-            _ if latest => self.failures = 0,
+            _ if latest => self.retries.opened(),
             _ => {}
         }
         Next {
@@ -122,7 +136,7 @@ impl Coalescer {
         self.in_flight = None;
         self.owed = false;
         self.abandoned = self.next_seq;
-        self.failures = 0;
+        self.retries.opened();
     }
 }
 
@@ -135,9 +149,7 @@ mod tests {
     #[test]
     fn a_burst_costs_one_request_in_flight_plus_one_trailing() {
         let mut c = Coalescer::new();
-        let Some(Start(first)) = c.trigger() else {
-            panic!("the first event starts a request")
-        };
+        let first = begin(&mut c);
         for _ in 0..999 {
             assert_eq!(
                 c.trigger(),
@@ -158,9 +170,7 @@ mod tests {
     fn a_quiet_stream_makes_one_request_per_event() {
         let mut c = Coalescer::new();
         for i in 1..=3 {
-            let Some(Start(s)) = c.trigger() else {
-                panic!()
-            };
+            let s = begin(&mut c);
             assert_eq!(s, i);
             assert_eq!(c.finished(s, Fetched::Ok, 0.0), applied());
         }
@@ -169,25 +179,17 @@ mod tests {
     #[test]
     fn stale_and_failed_responses_are_not_applied() {
         let mut c = Coalescer::new();
-        let Some(Start(old)) = c.trigger() else {
-            panic!()
-        };
+        let old = begin(&mut c);
         c.abandon();
-        let Some(Start(new)) = c.trigger() else {
-            panic!()
-        };
+        let new = begin(&mut c);
         assert!(c.finished(new, Fetched::Ok, 0.0).apply);
         assert!(
             !c.finished(old, Fetched::Ok, 0.0).apply,
             "an older response arriving late is dropped"
         );
-        let Some(Start(failed)) = c.trigger() else {
-            panic!()
-        };
+        let failed = begin(&mut c);
         assert_eq!(c.finished(failed, Fetched::Refused, 0.0), Next::default());
-        let Some(Start(after)) = c.trigger() else {
-            panic!()
-        };
+        let after = begin(&mut c);
         assert!(
             c.finished(after, Fetched::Ok, 0.0).apply,
             "a failure does not block later refreshes"
@@ -197,9 +199,7 @@ mod tests {
     #[test]
     fn a_failed_request_still_starts_the_owed_one() {
         let mut c = Coalescer::new();
-        let Some(Start(s)) = c.trigger() else {
-            panic!()
-        };
+        let s = begin(&mut c);
         assert_eq!(c.trigger(), None);
         let next = c.finished(s, FAILED, 0.0);
         assert!(!next.apply);
@@ -227,10 +227,16 @@ mod tests {
     }
 
     fn fail_latest_with(c: &mut Coalescer, fetched: Fetched, random: f64) -> Option<u32> {
-        let Some(Start(s)) = c.trigger() else {
-            panic!("nothing in flight")
-        };
+        let s = begin(c);
         c.finished(s, fetched, random).retry_in_ms
+    }
+
+    /// Triggers a request that must start (nothing in flight); its sequence number.
+    fn begin(c: &mut Coalescer) -> u64 {
+        match c.trigger() {
+            Some(Start(seq)) => seq,
+            None => panic!("a request was in flight"),
+        }
     }
 
     #[test]
@@ -239,30 +245,22 @@ mod tests {
         let delays: Vec<_> = (0..8).map(|_| fail_latest(&mut c)).collect();
         let expected = [999, 1_999, 3_999, 7_999, 15_999, 29_999, 29_999, 29_999];
         assert_eq!(delays, expected.map(Some));
-        let Some(Start(s)) = c.trigger() else {
-            panic!()
-        };
+        let s = begin(&mut c);
         assert_eq!(c.finished(s, Fetched::Ok, 0.0), applied());
-        assert_eq!(
-            fail_latest(&mut c),
-            Some(RETRY_FIRST_MS - 1),
-            "a success starts over"
-        );
+        assert_eq!(fail_latest(&mut c), Some(999), "a success starts over");
     }
 
     #[test]
     fn a_refusal_is_not_retried_and_starts_the_delays_over() {
         let mut c = Coalescer::new();
         assert_eq!(fail_latest(&mut c), Some(999));
-        let Some(Start(s)) = c.trigger() else {
-            panic!()
-        };
+        let s = begin(&mut c);
         assert_eq!(c.finished(s, Fetched::Refused, 0.0), Next::default());
         assert_eq!(fail_latest(&mut c), Some(999));
     }
 
     #[test]
-    fn delays_are_spread_over_the_upper_half_and_never_before_retry_after() {
+    fn delays_are_spread_over_the_upper_half_and_retry_after_takes_their_place() {
         let mut low = Coalescer::new();
         assert_eq!(fail_latest_with(&mut low, FAILED, 0.0), Some(500));
         assert_eq!(fail_latest_with(&mut low, FAILED, 0.5), Some(1_500));
@@ -276,21 +274,22 @@ mod tests {
         };
         assert_eq!(
             fail_latest_with(&mut c, soon, 0.0),
-            Some(1_000),
-            "a shorter Retry-After does not shorten the backoff"
+            Some(10),
+            "the server's word, as for a reconnect (policy::backoff::Schedule)"
         );
         let forever = Fetched::Failed {
             retry_after_ms: Some(u32::MAX),
         };
-        assert_eq!(fail_latest_with(&mut c, forever, 0.0), Some(MAX_TIMER_MS));
+        assert_eq!(
+            fail_latest_with(&mut c, forever, 0.0),
+            Some(crate::policy::backoff::MAX_TIMER_MS)
+        );
     }
 
     #[test]
     fn a_response_that_arrived_before_abandon_is_not_applied() {
         let mut c = Coalescer::new();
-        let Some(Start(s)) = c.trigger() else {
-            panic!()
-        };
+        let s = begin(&mut c);
         c.abandon();
         assert!(!c.finished(s, Fetched::Ok, 0.0).apply);
     }
@@ -298,18 +297,12 @@ mod tests {
     #[test]
     fn an_older_or_abandoned_request_that_fails_asks_for_no_retry() {
         let mut c = Coalescer::new();
-        let Some(Start(old)) = c.trigger() else {
-            panic!()
-        };
+        let old = begin(&mut c);
         c.abandon();
         assert_eq!(c.finished(old, FAILED, 0.0).retry_in_ms, None, "abandoned");
-        let Some(Start(older)) = c.trigger() else {
-            panic!()
-        };
+        let older = begin(&mut c);
         c.abandon();
-        let Some(Start(newer)) = c.trigger() else {
-            panic!()
-        };
+        let newer = begin(&mut c);
         assert_eq!(c.finished(older, FAILED, 0.0), Next::default());
         assert_eq!(c.finished(newer, FAILED, 0.0).retry_in_ms, Some(500));
     }
