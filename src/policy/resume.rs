@@ -189,13 +189,13 @@ impl Resume {
 
     /// An event another tab's connection delivered to this one (a follower of a shared
     /// stream): it joins the window that a takeover's replay is matched against, so a tab that
-    /// takes over drops what the server replays to it as the tab that led would have.
+    /// takes over drops what the server replays to it as the tab that led would have. The
+    /// resume point is not moved: a follower's is its tracker's, given by `rebase` (this runs
+    /// for every relayed event, and a copy of each id here would be read by nothing).
     pub fn record(&mut self, id: &str) {
-        if id.is_empty() {
-            return;
+        if !id.is_empty() {
+            self.remember(Key::of(id));
         }
-        self.remember(Key::of(id));
-        self.set_last(id);
     }
 
     /// Puts `ids` (oldest first: the leader's window, for a tab that joins) before what this
@@ -306,6 +306,11 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// `feed` with the decimal ids of `ids`, as text.
+    fn feed_numbers(r: &mut Resume, ids: std::ops::RangeInclusive<u64>) -> Vec<Verdict> {
+        ids.map(|n| r.accept(&n.to_string())).collect()
+    }
 
     fn feed(r: &mut Resume, ids: &[&str]) -> Vec<Verdict> {
         ids.iter().map(|id| r.accept(id)).collect()
@@ -492,7 +497,8 @@ mod tests {
         t.record("a");
         t.record("");
         t.record("b");
-        assert_eq!(t.last_id(), Some("b"));
+        assert_eq!(t.last_id(), None, "the resume point is rebase's");
+        t.rebase(Some("b"));
         t.new_connection(Reconnect::Takeover);
         assert_eq!(
             feed(&mut t, &["a", "b", "c"]),
@@ -526,9 +532,7 @@ mod tests {
         // anything new: repeats, not a restart.
         let mut r = Resume::new(None);
         r.new_connection(Reconnect::Takeover);
-        let ids: Vec<String> = (1..=10).map(|n| n.to_string()).collect();
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        assert!(feed(&mut r, &ids).iter().all(|v| *v == Deliver));
+        assert!(feed_numbers(&mut r, 1..=10).iter().all(|v| *v == Deliver));
         r.new_connection(Reconnect::Takeover);
         assert_eq!(feed(&mut r, &["6", "7"]), [Duplicate, Duplicate]);
         r.new_connection(Reconnect::Native);
@@ -564,9 +568,7 @@ mod tests {
         // The whole replay came (1..10), the stream went quiet, then a restart.
         let mut r = Resume::new(None);
         delivered(&mut r);
-        let ids: Vec<String> = (1..=10).map(|n| n.to_string()).collect();
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        assert!(feed(&mut r, &ids).iter().all(|v| *v == Duplicate));
+        assert!(feed_numbers(&mut r, 1..=10).iter().all(|v| *v == Duplicate));
         r.new_connection(Reconnect::Native);
         assert_eq!(feed(&mut r, &["1", "2"]), [Restarted, Deliver]);
         // Dropped during the replay, resumed past it: new events.
@@ -579,12 +581,10 @@ mod tests {
 
     #[test]
     fn reconnects_that_get_no_event_keep_what_the_next_one_may_replay() {
-        let ids: Vec<String> = (1..=10).map(|n| n.to_string()).collect();
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         // A replay cut short (6, 7), a reconnect dropped before any event, then the rest.
         let mut r = Resume::new(None);
         r.new_connection(Reconnect::Takeover);
-        feed(&mut r, &ids);
+        feed_numbers(&mut r, 1..=10);
         r.new_connection(Reconnect::Takeover);
         assert_eq!(feed(&mut r, &["6", "7"]), [Duplicate, Duplicate]);
         r.new_connection(Reconnect::Native);
@@ -596,7 +596,7 @@ mod tests {
         // A takeover dropped before any event: its reconnect's replay is still a replay.
         let mut r = Resume::new(None);
         r.new_connection(Reconnect::Takeover);
-        feed(&mut r, &ids);
+        feed_numbers(&mut r, 1..=10);
         r.new_connection(Reconnect::Takeover);
         r.new_connection(Reconnect::Native);
         assert_eq!(
