@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use futures_channel::mpsc;
 use futures_util::StreamExt;
-use livesource::{Error, LiveSource, Options, RefreshOptions, Swap};
+use livesource::{Error, LiveSource, Options, Refresh, RefreshOptions, Swap};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -199,6 +200,27 @@ async fn a_missing_target_is_a_swap_error_and_nothing_changes() {
     }
 }
 
+/// A source on the product changes whose `change` events refresh `target` from `path`, and its
+/// errors.
+fn refreshing(path: &str, target: &str) -> (LiveSource, mpsc::UnboundedReceiver<Error>, Refresh) {
+    let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
+    let errors = collect_errors(&source);
+    let options = RefreshOptions {
+        url: url(path),
+        ..refresh_options(target)
+    };
+    let refresh = source.refresh("change", options).unwrap();
+    (source, errors, refresh)
+}
+
+/// The next error is a `swap` error whose message contains `needle`.
+async fn swap_error(errors: &mut mpsc::UnboundedReceiver<Error>, needle: &str) {
+    match next(errors, 5000, "a swap error").await {
+        Error::Swap(m) => assert!(m.contains(needle), "{m}"),
+        other => panic!("expected a swap error, got {other:?}"),
+    }
+}
+
 #[wasm_bindgen_test]
 async fn an_error_status_is_a_swap_error_and_the_dom_stays_intact() {
     table_with_body("kept-list");
@@ -207,22 +229,12 @@ async fn an_error_status_is_a_swap_error_and_the_dom_stays_intact() {
         .unwrap()
         .outer_html();
     let key = unique("fragment-404");
-    let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
-    let mut errors = collect_errors(&source);
-    let refresh = source
-        .refresh(
-            "change",
-            RefreshOptions {
-                url: url(&format!("/_test/flaky/{key}?fail=1000&status=404")),
-                ..refresh_options("#kept-list")
-            },
-        )
-        .unwrap();
+    let (_source, mut errors, refresh) = refreshing(
+        &format!("/_test/flaky/{key}?fail=1000&status=404"),
+        "#kept-list",
+    );
     refresh.trigger();
-    match next(&mut errors, 5000, "the swap error").await {
-        Error::Swap(m) => assert!(m.contains("HTTP 404"), "{m}"),
-        other => panic!("expected a swap error, got {other:?}"),
-    }
+    swap_error(&mut errors, "HTTP 404").await;
     let after = document()
         .get_element_by_id("kept-list")
         .unwrap()
@@ -238,27 +250,15 @@ async fn a_refresh_that_fails_is_retried_until_the_fragment_arrives() {
     table_with_body("retried-list");
     let key = unique("fragment-503");
     let html = "<tbody id=\"retried-list\"><tr><td>fresh</td></tr></tbody>";
-    let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
-    let mut errors = collect_errors(&source);
-    let refresh = source
-        .refresh(
-            "change",
-            RefreshOptions {
-                url: url(&format!(
-                    "/_test/fragment?key={key}&fail=2&status=503&html={}",
-                    js_sys::encode_uri_component(html)
-                )),
-                ..refresh_options("#retried-list")
-            },
-        )
-        .unwrap();
+    let path = format!(
+        "/_test/fragment?key={key}&fail=2&status=503&html={}",
+        js_sys::encode_uri_component(html)
+    );
+    let (_source, mut errors, refresh) = refreshing(&path, "#retried-list");
     // One trigger, and no event after it: only a retry can bring the fragment.
     refresh.trigger();
     for _ in 0..2 {
-        match next(&mut errors, 5000, "a swap error").await {
-            Error::Swap(m) => assert!(m.contains("HTTP 503"), "{m}"),
-            other => panic!("expected a swap error, got {other:?}"),
-        }
+        swap_error(&mut errors, "HTTP 503").await;
     }
     within(10_000, "the retried fragment", async {
         while document()

@@ -278,22 +278,19 @@ class Handler(BaseHTTPRequestHandler):
             self.json_answer(status, {"error": "planned", "attempt": attempt},
                              {"Retry-After": retry_after} if retry_after else {})
             return self.finish_record(rec, status, "failed")
-        data = (query.get("html") or [""])[0].encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.cors_headers()
-        self.end_headers()
-        self.wfile.write(data)
+        html = (query.get("html") or [""])[0].encode("utf-8")
+        self.answer(200, "text/html; charset=utf-8", html)
         self.finish_record(rec, 200, "done")
 
     def json_answer(self, status, body, headers=None):
-        data = json.dumps(body).encode("utf-8")
+        self.answer(status, "application/json", json.dumps(body).encode("utf-8"), headers)
+
+    def answer(self, status, content_type, data, headers=None):
+        """A whole, uncached answer with CORS headers."""
         self.send_response(status)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
         self.cors_headers()
