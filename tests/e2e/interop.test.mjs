@@ -631,6 +631,57 @@ test('stdlib server, recent history for newcomers, 3 tabs with share: true, the 
   }
 });
 
+// The browser's `online` event while a shared stream backs off (a server answering 502): the
+// leader reconnects at once, and a follower, which mirrors the leader's `reconnecting` with no
+// connection of its own, opens none. The raw EventSource on each page is the reference for
+// what came before the 502s.
+test('stdlib server, 502s after a drop, 2 tabs with share: true: `online` in the follower opens no connection; in the leader it reconnects at once', async () => {
+  const s = `share-online-${Date.now()}`;
+  const stream = (who) => `${stdlib.url}/drops?s=${s}&every=3&total=1000&interval_ms=100&retry=200&fail502=1000000&who=${who}`;
+  const options = { share: true, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: false } };
+  const pages = [];
+  try {
+    for (let i = 0; i < 2; i++) pages.push(await comparePage(stream(`raw-${i}`), stream('ls'), options));
+    const roles = await waitFor(async () => {
+      const now = await Promise.all(pages.map((p) => p.evaluate(() => [window.src.sharing, window.src.state])));
+      return now.every(([, state]) => state === 'reconnecting') && now.some(([role]) => role === 'leader') && now;
+    }, 20_000, 'one leader, both tabs reconnecting after the 502s');
+    const leader = pages[roles.findIndex(([role]) => role === 'leader')];
+    const follower = pages.find((p) => p !== leader);
+    const lsConnects = async () => (await serverLog(stdlib.url, s)).connections
+      .filter((c) => c.kind === 'stream' && /(^|&)who=ls(&|$)/.test(c.query)).length;
+    // The leader's failed connect and its probe are over when the count stops moving.
+    let before = await lsConnects();
+    for (let still = 0, polls = 0; still < 5 && polls < 50; polls++) {
+      await new Promise((ok) => setTimeout(ok, 100));
+      const now = await lsConnects();
+      [before, still] = now === before ? [before, still + 1] : [now, 0];
+    }
+    await follower.evaluate(() => { dispatchEvent(new Event('online')); });
+    await new Promise((ok) => setTimeout(ok, 1000));
+    assert.equal(await lsConnects(), before, 'the follower opened no connection of its own');
+    await leader.evaluate(() => { dispatchEvent(new Event('online')); });
+    await waitFor(async () => (await lsConnects()) > before, 2000, 'the leader to reconnect on `online`');
+    // The leader's one connection gave 3 events before the 502s; each tab's LiveSource got, from
+    // its first event to the leader's last, what the raw EventSource beside it got (each raw
+    // one has its own connection and drops).
+    const seen = await Promise.all(pages.map((p) => p.evaluate(() => window.cmp)));
+    const ids = (list) => list.map(([id]) => Number(id));
+    const led = ids(seen[pages.indexOf(leader)].ls);
+    const all = JSON.stringify(seen.map((t) => ({ raw: ids(t.raw), ls: ids(t.ls) })));
+    assert.equal(led.length, 3, `the leader got one connection's 3 events, then 502s: ${all}`);
+    const last = led[led.length - 1];
+    for (const { raw, ls } of seen) {
+      const first = ids(ls)[0];
+      assert.deepEqual(ids(ls), ids(raw).filter((id) => id >= first && id <= last),
+        `LiveSource got what the raw EventSource beside it got: ${all}`);
+    }
+    console.log(`interop: online in a follower (stdlib, 502s): ${before} LiveSource connects before, none from the follower, the leader's at once`);
+  } finally {
+    for (const p of pages) await p.close();
+  }
+});
+
 // ---- what only the fetch transport can do -----------------------------------------------------
 
 // LiveSource alone (a raw EventSource cannot send the headers these servers need), with each
