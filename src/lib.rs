@@ -30,7 +30,8 @@
 //! - `transport`, `share`, `options`: the connection, the cross-tab relay, the options.
 //! - `auth`, `policy`: credentials per connect; the pure decisions (backoff, failure, resume).
 //! - `provider`: what the app is asked for (token, headers, resync state).
-//! - `platform`, `vec_map`: the few browser globals; a small map.
+//! - `platform`, `vec_map`, `cell`: the few browser globals; a small map; a `RefCell` whose
+//!   borrows share one panic path.
 //! - `error`: the one error type.
 //!
 //! Pure logic lives in `policy` (and `options`, `share::relay`, `fragment::coalesce`) with native
@@ -38,6 +39,7 @@
 
 mod api;
 mod auth;
+mod cell;
 pub mod error;
 pub mod fragment;
 mod js;

@@ -4,7 +4,7 @@
 //! Every async step and every callback carries the `generation` it was started for; `close`,
 //! `pause` and each new connect bump it, so late work from an old attempt is ignored.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
@@ -12,6 +12,7 @@ use gloo_timers::callback::{Interval, Timeout};
 use web_sys::MessageEvent;
 
 use crate::auth::headers::Headers;
+use crate::cell::RefCell;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::options::Transport;

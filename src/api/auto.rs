@@ -19,13 +19,13 @@
 //! out of HTTP/1.1's six connections per host. `data-live-share="off"` on an element gives it
 //! a connection of its own.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use web_sys::{Element, MutationObserver, MutationObserverInit};
 
 use crate::api::handle::{LiveSource, Refresh};
+use crate::cell::RefCell;
 use crate::error::{Error, Result};
 use crate::fragment::{RefreshOptions, Swap, Target};
 use crate::options::Options;

@@ -2,13 +2,13 @@
 //! Requests are coalesced (see `coalesce`), the URL comes only from configuration and must be
 //! same-origin unless allowed, and a failed fetch or a missing target leaves the DOM untouched.
 
-use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Element};
 
+use crate::cell::RefCell;
 use crate::error::{Error, Result};
 use crate::platform;
 use crate::source::Inner;
