@@ -223,17 +223,7 @@ impl Inner {
     }
 
     fn open_native(&self, generation: u64, token: Option<String>) {
-        let url = {
-            let resume = self.resume.borrow();
-            let mut params = Vec::with_capacity(2);
-            if let Some(id) = resume.last_id() {
-                params.push((self.options.last_event_id_param.as_str(), Some(id)));
-            }
-            if let Some(token) = token.as_deref() {
-                params.push((self.options.token_param.as_str(), Some(token)));
-            }
-            resume::with_query_params(&self.url, &params)
-        };
+        let url = self.connect_url(true, token.as_deref());
         let (on_open, on_error) = (self.me.clone(), self.me.clone());
         let (on_event, on_decode) = (self.me.clone(), self.me.clone());
         let conn = Connection::open(
@@ -295,6 +285,19 @@ impl Inner {
         *self.attempt_url.borrow_mut() = url;
         *self.conn.borrow_mut() = Some(Conn::Native(conn));
         self.start_watchdog();
+    }
+
+    /// The URL of one connect: the resume id (when `id_in_query`) and `token` as the
+    /// `lastEventIdParam` and `tokenParam` query parameters, for the transports and servers that
+    /// read them there.
+    fn connect_url(&self, id_in_query: bool, token: Option<&str>) -> String {
+        let resume = self.resume.borrow();
+        let id = resume.last_id().filter(|_| id_in_query);
+        let params = [
+            (self.options.last_event_id_param.as_str(), id),
+            (self.options.token_param.as_str(), token),
+        ];
+        resume::with_query_params(&self.url, &params)
     }
 
     fn opened(&self) {

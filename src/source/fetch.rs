@@ -11,7 +11,7 @@ use crate::options::Transport;
 use crate::platform;
 use crate::policy::backoff::parse_retry_after;
 use crate::policy::failure::Probe;
-use crate::policy::resume::{self, Reconnect};
+use crate::policy::resume::Reconnect;
 use crate::source::dispatch::State;
 use crate::transport::{Conn, FetchConnection, Head};
 
@@ -34,15 +34,11 @@ impl Inner {
         };
         self.fetch_as.set(how);
         let resume_id = self.resume.borrow().last_id().map(str::to_owned);
-        let mut params = Vec::with_capacity(2);
-        if native || options.resume_in_query {
-            params.push((options.last_event_id_param.as_str(), resume_id.as_deref()));
-        }
         let token_in_query = native || options.token_in_query;
-        if token_in_query {
-            params.push((options.token_param.as_str(), token.as_deref()));
-        }
-        let url = resume::with_query_params(&self.url, &params);
+        let url = self.connect_url(
+            native || options.resume_in_query,
+            token.as_deref().filter(|_| token_in_query),
+        );
         let bearer = token.filter(|_| !token_in_query);
         let mut headers: Headers = vec![("Accept".into(), "text/event-stream".into())];
         if let Some(id) = &resume_id {

@@ -854,6 +854,42 @@ test('[fetch] opaque JSON ids (RESTHeart resume tokens) round-trip in the header
   assert.match(r.got[0][0], /^\{"_data":"8263[0-9A-F]{8}2B022C0100296E5A1004"\}$/);
 });
 
+test('[fetch] tokenInQuery and resumeInQuery: each connect carries a fresh token and the resume id in the query, and the id in the header too', async () => {
+  const r = await liveOnly({
+    label: 'fetch, token and resume id in the query, drops every 5', base: stdlib.url, path: '/drops',
+    query: 'every=5&total=20&interval_ms=20&retry=100',
+    options: { transport: 'fetch', token: true, tokenInQuery: true, resumeInQuery: true, backoff: { initialMs: 20, maxMs: 50 } },
+    n: 20, deadlineMs: 15_000,
+  });
+  assert.ok(inOrder(r.got, 20), `every event once, in order: ${r.got.map(([id]) => id).join(' ')}`);
+  assert.ok(r.conns.length >= 4, `the stream was dropped and resumed: ${r.conns.length} connections`);
+  const params = r.conns.map((c) => new URLSearchParams(c.query));
+  const tokens = params.map((q) => q.getAll('access_token').join(','));
+  assert.ok(tokens.every((t) => /^tok-\d+$/.test(t)), `one token in each connect's query: ${tokens}`);
+  assert.equal(new Set(tokens).size, tokens.length, 'a fresh token on every connect');
+  assert.deepEqual(r.conns.map((c) => c.authorization), r.conns.map(() => null), 'no Authorization header beside the query token');
+  for (let i = 1; i < r.conns.length; i++) {
+    const sent = r.conns[i - 1].sent;
+    if (!sent.length) continue;
+    const last = sent[sent.length - 1];
+    assert.equal(params[i].get('lastEventId'), last, `connection ${i + 1}: the resume id in the query`);
+    assert.equal(r.conns[i].lastEventId, last, `connection ${i + 1}: and in the header`);
+  }
+});
+
+test('[fetch] tokenInQuery with no token function: the token the app wrote into the URL is sent on every connect', async () => {
+  const r = await liveOnly({
+    label: 'fetch, the URL own token, drops every 5', base: stdlib.url, path: '/drops',
+    query: 'every=5&total=15&interval_ms=20&retry=100&access_token=static',
+    options: { transport: 'fetch', tokenInQuery: true, resumeInQuery: true, backoff: { initialMs: 20, maxMs: 50 } },
+    n: 15, deadlineMs: 15_000,
+  });
+  assert.ok(inOrder(r.got, 15), `every event once, in order: ${r.got.map(([id]) => id).join(' ')}`);
+  const tokens = r.conns.map((c) => new URLSearchParams(c.query).getAll('access_token').join(','));
+  assert.ok(r.conns.length >= 3, `the stream was dropped and resumed: ${r.conns.length} connections`);
+  assert.deepEqual(tokens, r.conns.map(() => 'static'), 'the URL own token on every connect');
+});
+
 // ---- third-party clients against livesource-dev --------------------------------------------
 
 const STREAM = `${server}/shop/products/_streams/changes`;

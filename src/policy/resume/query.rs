@@ -1,15 +1,20 @@
 //! The connect URL's query parameters: where the resume id and the token travel when the
 //! transport cannot send headers, and how such a URL is shown without its secret.
 
-/// Returns `url` with each `(name, value)` pair set as a query parameter: earlier values of the
-/// same names are removed, `None` only removes. The fragment is kept, and so is the spelling of
-/// every other parameter.
+/// Returns `url` with each `(name, Some(value))` pair set as a query parameter, replacing the
+/// URL's own values of that name. A `None` leaves the URL's own value: a token or resume id the
+/// app wrote into the URL is sent until the source has one of its own. The fragment is kept, and
+/// so is the spelling of every other parameter.
 pub fn with_query_params(url: &str, params: &[(&str, Option<&str>)]) -> String {
     let (base, query, fragment) = split(url);
     let mut out = String::with_capacity(url.len() + 64);
     out.push_str(base);
     let mut separator = '?';
-    let kept = pairs(query).filter(|pair| !params.iter().any(|(name, _)| name_of(pair) == *name));
+    let kept = pairs(query).filter(|pair| {
+        !params
+            .iter()
+            .any(|(name, value)| value.is_some() && name_of(pair) == *name)
+    });
     for pair in kept {
         out.push(separator);
         out.push_str(pair);
@@ -128,13 +133,13 @@ mod tests {
                 "http://h/s?a=1&access_token=old&lastEventId=3#frag",
                 &[("access_token", Some("new tok&=")), ("lastEventId", None)]
             ),
-            "http://h/s?a=1&access_token=new%20tok%26%3D#frag"
+            "http://h/s?a=1&lastEventId=3&access_token=new%20tok%26%3D#frag"
         );
         assert_eq!(
             with_query_params("/s?x", &[("k", Some("{\"_data\":\"82\"}"))]),
             "/s?x&k=%7B%22_data%22%3A%2282%22%7D"
         );
-        assert_eq!(with_query_params("/s?k=1", &[("k", None)]), "/s");
+        assert_eq!(with_query_params("/s?k=1", &[("k", None)]), "/s?k=1");
     }
 
     #[test]
