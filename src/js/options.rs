@@ -130,7 +130,8 @@ pub(super) fn callback(method: &str, value: JsValue) -> Result<js_sys::Function,
     })
 }
 
-/// The constructor's options: read here, validated by `OptionsInput::into_options`.
+/// The constructor's options: read here, converted by `OptionsInput::into_options` (and
+/// validated by `LiveSource::connect`).
 pub(super) fn source_options(value: &JsValue) -> Result<Options, Error> {
     let o = Reader::new(value, "options", OPTION_NAMES, "")?;
     let backoff = o.value("backoff")?;

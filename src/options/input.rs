@@ -80,7 +80,8 @@ pub struct BackoffInput {
 }
 
 impl OptionsInput {
-    /// Applies the input over the defaults and validates the result.
+    /// Applies the input over the defaults. The result is validated once, where every source
+    /// starts (`LiveSource::connect`), whether its options came from JS or from Rust.
     pub fn into_options(
         self,
         token: Option<TokenSource>,
@@ -155,7 +156,6 @@ impl OptionsInput {
             share: self.share.unwrap_or(defaults.share),
             share_key: self.share_key.unwrap_or(defaults.share_key),
         };
-        options.validate()?;
         Ok(options)
     }
 }
@@ -177,6 +177,13 @@ fn millis(name: &str, value: Option<f64>, default: u32) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the constructor does with the options it read: convert, then validate.
+    fn checked(input: OptionsInput) -> Result<Options> {
+        let options = input.into_options(None, None)?;
+        options.validate()?;
+        Ok(options)
+    }
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -199,7 +206,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let err = input.into_options(None, None).unwrap_err();
+        let err = checked(input).unwrap_err();
         assert_eq!(err.kind(), "config");
         assert!(err.message().contains("backoff.initialMs"), "{err}");
 
@@ -235,7 +242,7 @@ mod tests {
                 backoff: Some(b),
                 ..Default::default()
             };
-            assert_eq!(input.into_options(None, None).unwrap_err().kind(), "config");
+            assert_eq!(checked(input).unwrap_err().kind(), "config");
         }
     }
 
@@ -286,7 +293,7 @@ mod tests {
                 "maxEventBytes must be a whole number",
             ),
         ] {
-            let err = input.into_options(None, None).unwrap_err();
+            let err = checked(input).unwrap_err();
             assert!(err.message().contains(needle), "{err}");
         }
     }
@@ -310,10 +317,6 @@ mod tests {
             token_param: Some(String::new()),
             ..Default::default()
         };
-        assert!(input
-            .into_options(None, None)
-            .unwrap_err()
-            .message()
-            .contains("tokenParam"));
+        assert!(checked(input).unwrap_err().message().contains("tokenParam"));
     }
 }
