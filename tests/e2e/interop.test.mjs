@@ -1217,3 +1217,61 @@ test('stdlib server: a fragment refresh that gets 503 with Retry-After: 2 twice 
     await page.close();
   }
 });
+
+test('stdlib server: in a sandboxed frame (an opaque origin) a fragment refresh of the frame\'s own server needs allowCrossOrigin; with it the fragment arrives', async () => {
+  // The frame's document comes from `srcdoc` with `sandbox="allow-scripts"`: its origin is
+  // opaque, so the browser treats every URL as cross-origin, and so must the same-origin guard.
+  // The stdlib server answers every request with `Access-Control-Allow-Origin: *`, which lets the
+  // frame load the package and the fragment. A raw EventSource in the frame is the reference.
+  const s = `sandboxed-${Date.now()}`;
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${stdlib.url}/health`);
+    const html = '<div id="frag">fresh</div>';
+    const seen = await page.evaluate(({ base, stream, fragment }) => new Promise((resolve) => {
+      addEventListener('message', (e) => resolve(e.data), { once: true });
+      const frame = document.createElement('iframe');
+      frame.sandbox = 'allow-scripts';
+      frame.srcdoc = `<div id="frag">stale</div><script type="module">
+        const report = (r) => parent.postMessage(r, '*');
+        try {
+          const m = await import(${JSON.stringify(`${base}/pkg/livesource.js`)});
+          await m.default();
+          const raw = [];
+          const es = new EventSource(${JSON.stringify(stream)});
+          es.addEventListener('message', (e) => raw.push(e.lastEventId));
+          const src = new m.LiveSource(${JSON.stringify(stream)});
+          let refused = null;
+          try {
+            src.refresh('message', { url: ${JSON.stringify(fragment)}, target: '#frag' });
+          } catch (e) {
+            refused = String(e.message);
+          }
+          src.refresh('message', { url: ${JSON.stringify(fragment)}, target: '#frag', allowCrossOrigin: true });
+          const deadline = Date.now() + 10000;
+          while (document.getElementById('frag').textContent !== 'fresh' && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          report({ origin: self.origin, refused, raw, text: document.getElementById('frag').textContent });
+          src.close();
+          es.close();
+        } catch (e) {
+          report({ failed: String(e && e.stack || e) });
+        }
+      </` + `script>`;
+      document.body.append(frame);
+    }), {
+      base: stdlib.url,
+      stream: `${stdlib.url}/drops?s=${s}&every=0&total=1&interval_ms=500`,
+      fragment: `${stdlib.url}/fragment?s=${s}&html=${encodeURIComponent(html)}`,
+    });
+    console.log(`interop: sandboxed frame: ${JSON.stringify(seen)}`);
+    assert.equal(seen.failed, undefined, 'the frame ran');
+    assert.equal(seen.origin, 'null', 'the frame has an opaque origin');
+    assert.match(seen.refused ?? '', /config error: refresh url .* is not same-origin; set allowCrossOrigin/);
+    assert.deepEqual(seen.raw, ['1'], 'the raw EventSource (the reference) got the event');
+    assert.equal(seen.text, 'fresh', 'with allowCrossOrigin the event brought the fragment');
+  } finally {
+    await page.close();
+  }
+});

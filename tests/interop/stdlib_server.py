@@ -262,6 +262,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        # Like every answer here: a sandboxed frame (an opaque origin) loads the package too.
+        self.cors_headers()
         self.end_headers()
         self.wfile.write(data)
 
