@@ -11,7 +11,14 @@
 //! <script type="module" src="/pkg/livesource-auto.js"></script>
 //! ```
 //!
-//! Each wired element also gets `data-live-state` (`connecting`, `open`, ...) for styling.
+//! Each wired element also gets `data-live-state` (`connecting`, `open`, ...) for styling. An
+//! element whose attributes are wrong gets `data-live-state="error"`, and the reason in
+//! `data-live-error` and the console; the others are wired all the same.
+//!
+//! The wiring follows the document: an element added is wired, one removed (or that loses
+//! `data-live-src`) is unwired, and one whose `data-live-*` attributes change is wired anew. An
+//! element replaced by an equal one (an htmx swap of its container, a morph) keeps the
+//! connection: the new element is wired before the old one lets go of it.
 //!
 //! Sources are shared between tabs by default (`share: true`): auto-wiring sends no token and
 //! no headers, so every same-origin tab of a profile opening the same stream gets the same
@@ -27,151 +34,264 @@ use web_sys::{Element, MutationObserver, MutationObserverInit};
 use crate::api::handle::{LiveSource, Refresh};
 use crate::cell::RefCell;
 use crate::error::{Error, Result};
-use crate::fragment::{RefreshOptions, Swap, Target};
+use crate::fragment::{RefreshOptions, Target};
 use crate::options::Options;
 use crate::platform;
+use crate::source::dispatch::State;
 use crate::source::registry::Registration;
 
+mod attrs;
+
+use attrs::{about, Attrs, Spec, ERROR, NAMES, STATE};
+
 const SELECTOR: &str = "[data-live-src]";
+
+/// The expando property that holds an element's record number: a clone of the element (which
+/// copies attributes, not properties) is a new element, as it should be.
+const RECORD: &str = "__livesourceAuto";
+
+/// One wired element.
+struct Entry {
+    record: u32,
+    /// The attributes it was wired with.
+    attrs: Attrs,
+    /// Its fragment refresh, which targets the element now in the document.
+    refresh: Refresh,
+    /// Found in the document by the current scan.
+    seen: bool,
+}
 
 /// One source shared by every element that names its URL with the same share setting.
 struct Shared {
     url: String,
-    /// `data-live-share` was not "off": the source is shared between tabs.
     share: bool,
     source: LiveSource,
     _state: Registration,
-    /// One fragment refresh per wired element; each targets the element now in the document.
-    refreshes: Rc<RefCell<Vec<Refresh>>>,
+    entries: Rc<RefCell<Vec<Entry>>>,
 }
 
 impl Shared {
     fn mark_all(&self) {
-        mark_all(&self.refreshes.borrow(), self.source.state().as_str());
+        mark_all(&self.entries.borrow(), self.source.state().as_str());
     }
 }
 
-fn mark_all(refreshes: &[Refresh], state: &str) {
-    for el in refreshes.iter().filter_map(Refresh::target_element) {
+fn mark_all(entries: &[Entry], state: &str) {
+    for el in entries.iter().filter_map(|e| e.refresh.target_element()) {
         mark(&el, state);
     }
+}
+
+/// An element that could not be wired, kept so that it is not tried (and reported) again until
+/// its attributes change.
+struct Failed {
+    record: u32,
+    attrs: Attrs,
+    seen: bool,
 }
 
 #[derive(Default)]
 struct Wiring {
     sources: Vec<Shared>,
+    failed: Vec<Failed>,
+    next_record: u32,
 }
 
 impl Wiring {
-    fn is_wired(&self, element: &Element) -> bool {
-        self.sources.iter().any(|s| {
-            s.refreshes
-                .borrow()
-                .iter()
-                .any(|r| r.target_element().as_ref() == Some(element))
-        })
-    }
-
-    fn wire(&mut self, element: &Element) {
-        if self.is_wired(element) {
-            return;
-        }
-        if let Err(e) = self.try_wire(element) {
-            mark(element, "error");
-            web_sys::console::warn_2(&format!("livesource-auto: {e}").into(), element);
-        }
-    }
-
-    fn try_wire(&mut self, element: &Element) -> Result<()> {
-        let attr = |name: &str| element.get_attribute(name).filter(|v| !v.is_empty());
-        let src =
-            attr("data-live-src").ok_or_else(|| Error::Config("data-live-src is empty".into()))?;
-        let url = platform::absolute_url(&src)?;
-        let get = attr("data-live-get").ok_or_else(|| {
-            Error::Config("data-live-get names the fragment URL to re-fetch; it is missing".into())
-        })?;
-        let event = attr("data-live-event").unwrap_or_else(|| "message".into());
-        let swap = Swap::parse(&attr("data-live-swap").unwrap_or_else(|| "outerHTML".into()))?;
-        let options = RefreshOptions {
-            url: get,
-            target: Some(Target::Element(element.clone())),
-            swap,
-            allow_cross_origin: false,
-            on_swap: None,
-        };
-        // Elements that opt out of sharing get a source of their own, apart from the shared one.
-        let share = attr("data-live-share").is_none_or(|v| v != "off");
-        let found = self
-            .sources
-            .iter()
-            .position(|s| s.share == share && s.url == url);
-        let shared = match found {
-            Some(i) => &self.sources[i],
-            None => {
-                let source = LiveSource::connect(&url, Options::default().share(share))?;
-                let refreshes = Rc::new(RefCell::new(Vec::<Refresh>::new()));
-                let marked = Rc::clone(&refreshes);
-                let state = source.on_state(move |s| mark_all(&marked.borrow(), s.as_str()))?;
-                self.sources.push(Shared {
-                    url,
-                    share,
-                    source,
-                    _state: state,
-                    refreshes,
-                });
-                &self.sources[self.sources.len() - 1]
-            }
-        };
-        let refresh = shared.source.refresh(&event, options)?;
-        shared.refreshes.borrow_mut().push(refresh);
-        shared.mark_all();
-        Ok(())
-    }
-
-    /// Drops the wiring of elements no longer in the document, and connections nobody uses.
-    fn unwire_detached(&mut self) {
+    /// Brings the wiring in line with the `data-live-*` elements under `root`.
+    fn scan(&mut self, root: &Element) {
+        // Every wired element as it is now: an outerHTML swap put a new one in.
         for shared in &self.sources {
-            let gone: Vec<Refresh> = {
-                let mut refreshes = shared.refreshes.borrow_mut();
-                let (gone, kept) = std::mem::take(&mut *refreshes)
+            let state = shared.source.state().as_str();
+            for entry in shared.entries.borrow_mut().iter_mut() {
+                entry.seen = false;
+                if let Some(el) = entry.refresh.target_element() {
+                    if record_of(&el) != Some(entry.record) {
+                        set_record(&el, entry.record);
+                        mark(&el, state);
+                    }
+                }
+            }
+        }
+        for failed in &mut self.failed {
+            failed.seen = false;
+        }
+        for el in elements(root) {
+            let attrs = read_attrs(&el);
+            if !self.keep(&el, &attrs) {
+                self.wire(&el, attrs);
+            }
+        }
+        // What the scan did not find is gone: removed, moved out of the root, no longer
+        // `data-live-src`, or wired anew with other attributes. Dropped after the new wiring,
+        // so a source that an equal element took over stays open.
+        for shared in &self.sources {
+            let gone: Vec<Entry> = {
+                let mut entries = shared.entries.borrow_mut();
+                let (kept, gone) = std::mem::take(&mut *entries)
                     .into_iter()
-                    .partition(|r| !r.target_element().is_some_and(|e| e.is_connected()));
-                *refreshes = kept;
+                    .partition(|e| e.seen);
+                *entries = kept;
                 gone
             };
             // Dropped outside the borrow: dropping a Refresh may run callbacks.
             drop(gone);
         }
-        self.sources.retain(|s| !s.refreshes.borrow().is_empty());
+        self.sources.retain(|s| !s.entries.borrow().is_empty());
+        self.failed.retain(|f| f.seen);
+    }
+
+    /// Whether `el` is wired (or failed) with these very attributes; marks it seen if so.
+    fn keep(&mut self, el: &Element, attrs: &Attrs) -> bool {
+        let Some(record) = record_of(el) else {
+            return false;
+        };
         for shared in &self.sources {
-            // An outerHTML swap put new elements in: give them the state attribute too.
-            shared.mark_all();
+            for entry in shared.entries.borrow_mut().iter_mut() {
+                if entry.record == record {
+                    let same = entry.attrs == *attrs
+                        && entry.refresh.target_element().as_ref() == Some(el);
+                    entry.seen |= same;
+                    return same;
+                }
+            }
+        }
+        match self.failed.iter_mut().find(|f| f.record == record) {
+            Some(f) if f.attrs == *attrs => {
+                f.seen = true;
+                true
+            }
+            _ => false,
         }
     }
 
-    fn scan(&mut self, root: &Element) {
-        if root.matches(SELECTOR).unwrap_or(false) {
-            self.wire(root);
-        }
-        if let Ok(found) = root.query_selector_all(SELECTOR) {
-            for i in 0..found.length() {
-                if let Some(el) = found.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
-                    self.wire(&el);
-                }
+    fn wire(&mut self, element: &Element, attrs: Attrs) {
+        let record = self.next_record;
+        self.next_record += 1;
+        set_record(element, record);
+        match self.try_wire(element, &attrs, record) {
+            Ok(()) => {
+                let _ = element.remove_attribute(ERROR);
+            }
+            Err(e) => {
+                mark(element, "error");
+                let _ = element.set_attribute(ERROR, &e.message());
+                web_sys::console::warn_2(&format!("livesource-auto: {e}").into(), element);
+                self.failed.push(Failed {
+                    record,
+                    attrs,
+                    seen: true,
+                });
             }
         }
     }
 
+    fn try_wire(&mut self, element: &Element, attrs: &Attrs, record: u32) -> Result<()> {
+        let spec = Spec::parse(attrs)?;
+        let url = platform::absolute_url(&spec.src).map_err(|e| about("data-live-src", e))?;
+        let get = platform::absolute_url(&spec.get).map_err(|e| about("data-live-get", e))?;
+        // Checked before any connection opens: an element that cannot refresh holds none.
+        if !platform::same_origin(&get) {
+            return Err(Error::Config(format!(
+                "data-live-get: '{get}' is not on this page's origin; auto-wiring fetches \
+                 fragments from the page's own origin only"
+            )));
+        }
+        let options = RefreshOptions {
+            url: get,
+            target: Some(Target::Element(element.clone())),
+            swap: spec.swap,
+            allow_cross_origin: false,
+            on_swap: None,
+        };
+        // A source that stopped for good (a 404, say) is not reused: a new element that names
+        // it gets a new one, while those wired to it stay `closed`.
+        let found = self.sources.iter().position(|s| {
+            s.share == spec.share && s.url == url && s.source.state() != State::Closed
+        });
+        let shared = match found {
+            Some(i) => &self.sources[i],
+            None => {
+                let source = LiveSource::connect(&url, Options::default().share(spec.share))?;
+                let entries = Rc::new(RefCell::new(Vec::<Entry>::new()));
+                let marked = Rc::clone(&entries);
+                let state = source.on_state(move |s| mark_all(&marked.borrow(), s.as_str()))?;
+                // Kept only once an element is wired to it: on an error below it closes.
+                self.sources.push(Shared {
+                    url,
+                    share: spec.share,
+                    source,
+                    _state: state,
+                    entries,
+                });
+                &self.sources[self.sources.len() - 1]
+            }
+        };
+        let wired = shared.source.refresh(&spec.event, options);
+        let refresh = match wired {
+            Ok(r) => r,
+            Err(e) => {
+                if found.is_none() {
+                    self.sources.pop();
+                }
+                return Err(e);
+            }
+        };
+        shared.entries.borrow_mut().push(Entry {
+            record,
+            attrs: attrs.clone(),
+            refresh,
+            seen: true,
+        });
+        shared.mark_all();
+        Ok(())
+    }
+
     fn elements(&self) -> usize {
-        self.sources
-            .iter()
-            .map(|s| s.refreshes.borrow().len())
-            .sum()
+        self.sources.iter().map(|s| s.entries.borrow().len()).sum()
     }
 }
 
+/// `root` and the elements under it that have `data-live-src`, in document order.
+fn elements(root: &Element) -> Vec<Element> {
+    let mut out = Vec::new();
+    if root.matches(SELECTOR).unwrap_or(false) {
+        out.push(root.clone());
+    }
+    if let Ok(found) = root.query_selector_all(SELECTOR) {
+        for i in 0..found.length() {
+            if let Some(el) = found.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
+                out.push(el);
+            }
+        }
+    }
+    out
+}
+
+/// The element's `data-live-*` attributes, but for the two livesource writes.
+fn read_attrs(element: &Element) -> Attrs {
+    let names = element.get_attribute_names();
+    let mut out = Vec::new();
+    for name in names.iter().filter_map(|n| n.as_string()) {
+        if name.starts_with("data-live-") && name != STATE && name != ERROR {
+            let value = element.get_attribute(&name).unwrap_or_default();
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+fn record_of(element: &Element) -> Option<u32> {
+    let value = js_sys::Reflect::get(element, &RECORD.into()).ok()?;
+    value.as_f64().map(|n| n as u32)
+}
+
+fn set_record(element: &Element, record: u32) {
+    let _ = js_sys::Reflect::set(element, &RECORD.into(), &record.into());
+}
+
 fn mark(element: &Element, state: &str) {
-    let _ = element.set_attribute("data-live-state", state);
+    let _ = element.set_attribute(STATE, state);
 }
 
 /// Wiring in effect for a document. Dropping it disconnects the observer and closes every
@@ -204,7 +324,8 @@ impl Drop for AutoWiring {
 
 /// Wires every `[data-live-src]` element under `root` (default: the document element) now and
 /// whenever the DOM changes. An element whose attributes are wrong is marked
-/// `data-live-state="error"` with a console warning; the others are still wired.
+/// `data-live-state="error"`, with the reason in `data-live-error` and a console warning; the
+/// others are still wired.
 pub fn auto_wire(root: Option<Element>) -> Result<AutoWiring> {
     let root = match root {
         Some(r) => r,
@@ -216,17 +337,21 @@ pub fn auto_wire(root: Option<Element>) -> Result<AutoWiring> {
     let wiring = Rc::new(RefCell::new(Wiring::default()));
     wiring.borrow_mut().scan(&root);
     let (w, r) = (Rc::clone(&wiring), root.clone());
-    // Rescanning the root is simpler than walking mutation records, and wiring is idempotent.
-    let callback = Closure::<dyn FnMut()>::new(move || {
-        let mut wiring = w.borrow_mut();
-        wiring.unwire_detached();
-        wiring.scan(&r);
-    });
+    // Rescanning the root is simpler than walking mutation records, and a scan changes nothing
+    // for elements whose attributes did not change.
+    let callback = Closure::<dyn FnMut()>::new(move || w.borrow_mut().scan(&r));
     let observer = MutationObserver::new(callback.as_ref().unchecked_ref())
         .map_err(|e| Error::Config(platform::describe(&e)))?;
     let init = MutationObserverInit::new();
     init.set_child_list(true);
     init.set_subtree(true);
+    // The author's attributes only: the two livesource writes must not wake the observer.
+    init.set_attribute_filter(
+        &NAMES
+            .iter()
+            .map(|n| JsValue::from_str(n))
+            .collect::<js_sys::Array>(),
+    );
     observer
         .observe_with_options(&root, &init)
         .map_err(|e| Error::Config(platform::describe(&e)))?;

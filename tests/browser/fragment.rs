@@ -353,19 +353,3 @@ async fn a_rust_on_swap_closure_gets_the_html_and_the_element_now_in_place() {
     );
     assert!(html.contains(&element.tag_name().to_lowercase()), "{html}");
 }
-
-#[wasm_bindgen_test]
-fn auto_wiring_opens_one_source_per_url_and_share_setting() {
-    // Two elements on one stream share a source; `data-live-share="off"` gets its own.
-    let stream = url("/shop/products/_streams/changes");
-    let wired = format!("data-live-src=\"{stream}\" data-live-get=\"/shop/products\"");
-    let root = document().create_element("div").unwrap();
-    root.set_inner_html(&format!(
-        "<div {wired}></div><div {wired}></div><div {wired} data-live-share=\"off\"></div>"
-    ));
-    document().body().unwrap().append_child(&root).unwrap();
-    let wiring = livesource::auto_wire(Some(root.clone())).unwrap();
-    assert_eq!((wiring.elements(), wiring.connections()), (3, 2));
-    drop(wiring);
-    root.remove();
-}

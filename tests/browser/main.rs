@@ -2,6 +2,7 @@
 //! livesource-dev that `scripts/with-server.sh` starts. `make test` runs them.
 #![cfg(target_arch = "wasm32")]
 
+mod auto;
 mod config;
 mod connect;
 mod fetch;

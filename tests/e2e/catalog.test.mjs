@@ -2,6 +2,7 @@
 // livesource-auto.js and data-live-* attributes alone, with no page JavaScript.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { server, launch, insertProduct, assertPainted, assertNoProblems, waitForText } from './support.mjs';
 
 let browser;
@@ -75,6 +76,40 @@ test('auto-wiring attaches and detaches with DOM changes, one connection per sou
   assert.deepEqual(await counts(1), [1, 1], 'a removed element is unwired');
   await page.evaluate(() => document.getElementById('product-list').closest('table').remove());
   assert.deepEqual(await counts(0), [0, 0], 'the last element closes the connection');
+  await assertNoProblems(page);
+  await page.close();
+});
+
+test('htmx swaps the container of a live element: the equal element htmx puts in keeps the connection', async () => {
+  // htmx, not livesource, replaces the element: the new one is wired to the open source
+  // before the old one lets go of it, so the stream is not reconnected (and nothing published
+  // in between is lost). `/_test/flaky/KEY` logs each request: one connection, before and after.
+  const key = `htmx-container-${Date.now()}`;
+  const live = `<div id="live" data-live-src="/_test/flaky/${key}" data-live-event="hello"
+    data-live-get="/_test/fragment?html=${encodeURIComponent('<div id="live">swapped</div>')}" data-live-swap="innerHTML"></div>`;
+  const page = await browser.newPage();
+  await page.goto(`${server}/health`);
+  await page.addScript(readFileSync('node_modules/htmx.org/dist/htmx.min.js', 'utf8'));
+  await page.evaluate(async (html) => {
+    document.body.innerHTML = `<div id="box">${html}</div>`;
+    window.wiring = (await import('/pkg/livesource-auto.js')).default;
+  }, live);
+  await page.waitForSelector('#live[data-live-state="open"]');
+  const requests = async () => (await (await fetch(`${server}/_test/hits/${key}`)).json()).hits.length;
+  assert.equal(await requests(), 1);
+  await page.evaluate((url) => {
+    window.old = document.getElementById('live');
+    return htmx.ajax('GET', url, { target: '#box', swap: 'innerHTML' });
+  }, `/_test/fragment?html=${encodeURIComponent(live)}`);
+  await page.waitForFunction(() => document.getElementById('live') !== window.old, null, { what: 'the htmx swap' });
+  // Time enough for a new source to have connected, had there been one.
+  await new Promise((r) => setTimeout(r, 500));
+  const after = await page.evaluate(() => ({
+    state: document.getElementById('live').getAttribute('data-live-state'),
+    counts: [window.wiring.elements, window.wiring.connections],
+  }));
+  assert.deepEqual(after, { state: 'open', counts: [1, 1] });
+  assert.equal(await requests(), 1, 'no second connection');
   await assertNoProblems(page);
   await page.close();
 });
