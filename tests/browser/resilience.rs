@@ -458,3 +458,125 @@ async fn no_content_closes_quietly() {
     until_state(&mut states, State::Closed, 5000).await;
     assert!(errors.try_recv().is_err(), "204 is not an error");
 }
+
+#[wasm_bindgen_test]
+async fn heartbeat_timeout_zero_turns_the_watchdog_off() {
+    // The stream that the control source reports stalled: a `heartbeat` event, then silence.
+    let source = LiveSource::connect(
+        &url("/_test/sse?event=heartbeat&data=%7B%7D&id=3"),
+        Options::default()
+            .backoff(quick_backoff())
+            .heartbeat_timeout_ms(0),
+    )
+    .unwrap();
+    let mut states = collect_states(&source);
+    until_state(&mut states, State::Open, 5000).await;
+    after_two_stalls_of_a_control_source(200).await;
+    assert!(
+        states.try_recv().is_err(),
+        "no state change: the watchdog is off"
+    );
+    assert_eq!(source.state(), State::Open);
+    source.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_failing_token_function_is_an_auth_error_and_the_source_tries_again() {
+    let key = unique("token-fails");
+    let calls = Rc::new(Cell::new(0u32));
+    let counted = Rc::clone(&calls);
+    let token = TokenSource::from_fn(move || {
+        let n = counted.get() + 1;
+        counted.set(n);
+        async move {
+            if n <= 2 {
+                Err(format!("no session yet ({n})"))
+            } else {
+                Ok("t0ken".to_owned())
+            }
+        }
+    });
+    let source = LiveSource::connect(
+        &url(&format!("/_test/flaky/{key}")),
+        Options::default().backoff(quick_backoff()).token(token),
+    )
+    .unwrap();
+    let mut errors = collect_errors(&source);
+    let mut hello = source.subscribe::<Hello>("hello");
+    next(&mut hello, 5000, "hello once the token comes")
+        .await
+        .unwrap();
+    for n in 1..=2 {
+        match next(&mut errors, 100, "the token function's failure").await {
+            Error::Auth(m) => assert_eq!(m, format!("token function failed: no session yet ({n})")),
+            other => panic!("expected an auth error, got {other:?}"),
+        }
+    }
+    assert_eq!(hits(&key).await.len(), 1, "no request went without a token");
+    source.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_js_token_function_that_gives_no_token_is_an_auth_error() {
+    for (body, expected) in [
+        (
+            "return 42",
+            "token function must return a string, got number",
+        ),
+        ("return ''", "token function returned an empty string"),
+        ("throw new Error('boom')", "token function failed: boom"),
+        (
+            "return Promise.reject(new Error('later'))",
+            "token function failed: later",
+        ),
+    ] {
+        let key = unique("js-token");
+        let source = LiveSource::connect(
+            &url(&format!("/_test/flaky/{key}")),
+            Options::default()
+                .backoff(quick_backoff())
+                .token(TokenSource::Js(js_sys::Function::new_no_args(body))),
+        )
+        .unwrap();
+        let mut errors = collect_errors(&source);
+        match next(&mut errors, 3000, expected).await {
+            Error::Auth(m) => assert_eq!(m, expected),
+            other => panic!("expected an auth error for `{body}`, got {other:?}"),
+        }
+        source.close();
+        assert_eq!(hits(&key).await.len(), 0, "`{body}`: no request");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_native_transport_gives_up_after_max_attempts() {
+    let key = unique("give-up");
+    let backoff = Backoff {
+        max_attempts: Some(2),
+        ..quick_backoff()
+    };
+    let source = LiveSource::connect(
+        &url(&format!("/_test/flaky/{key}?fail=100000&status=503")),
+        Options::default().backoff(backoff),
+    )
+    .unwrap();
+    let mut errors = collect_errors(&source);
+    let mut states = collect_states(&source);
+    until_state(&mut states, State::Closed, 10_000).await;
+    let mut last = None;
+    while let Ok(e) = errors.try_recv() {
+        last = Some(e);
+    }
+    match last {
+        Some(Error::Closed(m)) => {
+            assert_eq!(
+                m,
+                "gave up after 2 reconnect attempts (backoff.maxAttempts)"
+            )
+        }
+        other => panic!("expected the closed error last, got {other:?}"),
+    }
+    let requests = hits(&key).await.len();
+    after_retries_of_a_control_source(quick_backoff(), 3).await;
+    assert_eq!(hits(&key).await.len(), requests, "nothing after giving up");
+}
