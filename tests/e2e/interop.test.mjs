@@ -696,9 +696,12 @@ async function liveOnly({ label, base, path, query, options, n, deadlineMs, home
     window.got = [];
     window.errors = [];
     let tokens = 0;
-    // Tokens name themselves by call, so the server can tell a fresh one from a reused one.
+    let asked = 0;
+    // Tokens (and headers) name themselves by call, so the server can tell a fresh one from a
+    // reused one.
     const token = options.token ? () => `tok-${++tokens}` : undefined;
-    window.src = new m.LiveSource(url, { ...options, token });
+    const headers = options.headers ? async () => ({ 'X-Tenant': `tenant-${++asked}` }) : undefined;
+    window.src = new m.LiveSource(url, { ...options, token, headers });
     window.src.on('message', (data, meta) => window.got.push([meta.id, data]));
     window.src.onError((e) => window.errors.push([e.kind, e.status ?? null]));
   }, { url: `${base}${path}?s=${encodeURIComponent(s)}&${query}`, options });
@@ -874,6 +877,74 @@ test('[fetch] tokenInQuery and resumeInQuery: each connect carries a fresh token
     const last = sent[sent.length - 1];
     assert.equal(params[i].get('lastEventId'), last, `connection ${i + 1}: the resume id in the query`);
     assert.equal(r.conns[i].lastEventId, last, `connection ${i + 1}: and in the header`);
+  }
+});
+
+test('[fetch] the headers function: its headers go out on every connect, fresh each time, beside Last-Event-ID', async () => {
+  const r = await liveOnly({
+    label: 'fetch, app headers, drops every 5', base: stdlib.url, path: '/drops',
+    query: 'every=5&total=15&interval_ms=20&retry=100',
+    options: { transport: 'fetch', headers: true, backoff: { initialMs: 20, maxMs: 50 } }, n: 15, deadlineMs: 15_000,
+  });
+  assert.ok(inOrder(r.got, 15), `every event once, in order: ${r.got.map(([id]) => id).join(' ')}`);
+  assert.ok(r.conns.length >= 3, `the stream was dropped and resumed: ${r.conns.length} connections`);
+  const tenants = r.conns.map((c) => c.appHeaders['x-tenant']);
+  assert.deepEqual(tenants, r.conns.map((_, i) => `tenant-${i + 1}`), 'the function was asked before each connect');
+  assert.ok(r.conns.slice(1).every((c) => c.lastEventId), 'and every resumed stream sent Last-Event-ID');
+});
+
+test('lastEventIdParam and tokenParam (Mercure spells the id `lastEventID`): the native transport\'s own connects use those names', async () => {
+  // The browser gives up on each 502, so LiveSource opens the next EventSource itself, with the
+  // resume id and a fresh token in the query under the names it was given.
+  const r = await liveOnly({
+    label: 'eventsource, renamed query parameters, 502 after every drop', base: stdlib.url, path: '/drops',
+    query: 'every=5&total=20&interval_ms=50&retry=100&fail502=1',
+    options: { lastEventIdParam: 'lastEventID', tokenParam: 'jwt', token: true, backoff: { initialMs: 20, maxMs: 50 } },
+    n: 20, deadlineMs: 4_000,
+  });
+  const params = r.conns.map((c) => new URLSearchParams(c.query));
+  assert.ok(params.every((q) => /^tok-\d+$/.test(q.get('jwt') ?? '')), `a token in every query, as jwt: ${r.conns.map((c) => c.query)}`);
+  assert.ok(params.every((q) => !q.has('access_token') && !q.has('lastEventId')), 'never the default names');
+  const resumed = params.filter((q) => q.has('lastEventID'));
+  assert.ok(resumed.length >= 1, `LiveSource's own connects carried the id as lastEventID: ${r.conns.map((c) => c.query)}`);
+  const ids = new Set(r.conns.flatMap((c) => c.sent));
+  assert.ok(resumed.every((q) => ids.has(q.get('lastEventID'))), 'an id the server had sent');
+});
+
+test('withCredentials: the page\'s cookies go with the stream to another origin that allows credentials, as with a raw EventSource; without it they do not', async () => {
+  // The stdlib server echoes the Origin and allows credentials (`--cors echo`); a cookie of the
+  // page's host goes to every port of it, so only the credentials mode decides.
+  const echo = await startServer('python3', ['tests/interop/stdlib_server.py', '--port', '0', '--cors', 'echo']);
+  const s = `credentials-${Date.now()}`;
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${server}/health`);
+    await page.evaluate(async ({ base, s }) => {
+      document.cookie = 'livesource_test=crumb; path=/';
+      const m = await import('/pkg/livesource.js');
+      await m.default();
+      const stream = (who) => `${base}/drops?s=${s}-${who}&every=0&total=3&interval_ms=20`;
+      window.got = { raw: 0, with: 0, without: 0 };
+      const raw = new EventSource(stream('raw'), { withCredentials: true });
+      raw.onmessage = () => { window.got.raw += 1; };
+      const on = new m.LiveSource(stream('with'), { withCredentials: true });
+      on.on('message', () => { window.got.with += 1; });
+      const off = new m.LiveSource(stream('without'));
+      off.on('message', () => { window.got.without += 1; });
+      window.all = [raw, on, off];
+    }, { base: echo.url, s });
+    await page.waitForFunction(() => Object.values(window.got).every((n) => n >= 3), null,
+      { timeout: 10_000, polling: 50, what: 'three events on each source' });
+    await page.evaluate(() => window.all.forEach((x) => x.close()));
+    const cookies = async (who) => (await serverLog(echo.url, `${s}-${who}`)).connections
+      .filter((c) => c.kind === 'stream').map((c) => c.cookie);
+    const seen = { raw: await cookies('raw'), with: await cookies('with'), without: await cookies('without') };
+    console.log(`interop: withCredentials: cookies ${JSON.stringify(seen)}`);
+    assert.ok(seen.raw.length && seen.raw.every((c) => c === 'livesource_test=crumb'), 'the reference sent the cookie');
+    assert.deepEqual(seen.with, seen.raw.map(() => 'livesource_test=crumb'));
+    assert.ok(seen.without.length && seen.without.every((c) => c === null), 'no cookie without withCredentials');
+  } finally {
+    await page.close();
   }
 });
 

@@ -42,7 +42,7 @@ Scenarios (GET, `?s=KEY` plus the parameters shown with their defaults):
 Other routes:
   GET /log?s=KEY   JSON {"connections": [...]}: one record per request of that stream (open and
                    end time in ms since the server started, the Last-Event-ID header, the query
-                   string, a few request headers, the ids sent, how it ended).
+                   string, a few request headers and every X-* one, the ids sent, how it ended).
   GET /health      "ok"
   GET /fragment?s=KEY&html=HTML&fail=0&status=503&retry_after=
                    HTML as text/html (an htmx fragment endpoint); the first `fail` requests of
@@ -189,6 +189,9 @@ class Handler(BaseHTTPRequestHandler):
             "secFetchMode": self.headers.get("Sec-Fetch-Mode"),
             "secFetchDest": self.headers.get("Sec-Fetch-Dest"),
             "accessControlRequestHeaders": self.headers.get("Access-Control-Request-Headers"),
+            "cookie": self.headers.get("Cookie"),
+            # An app's own headers (the fetch transport's `headers` option), by lower-case name.
+            "appHeaders": {k.lower(): v for k, v in self.headers.items() if k.lower().startswith("x-")},
             "openMs": round(now_ms(), 1),
             "endMs": None,
             "status": None,
