@@ -264,3 +264,85 @@ async fn a_headers_result_whose_getter_throws_is_an_error_and_a_retry() {
     );
     src.close();
 }
+
+#[wasm_bindgen_test]
+async fn an_exception_in_one_listener_is_reported_and_the_others_still_run() {
+    // `on`, `onError` and `onSwap` from JS: the first callback of each throws, the second records.
+    let global = js_sys::global();
+    let original = get(&global, "reportError");
+    let reported = js_sys::Array::new();
+    let record = js_sys::Function::new_with_args("e", "this.push(e.message)").bind0(&reported);
+    js_sys::Reflect::set(&global, &"reportError".into(), &record).unwrap();
+    let got = js_sys::Array::new();
+    let throws = |what: &str| -> JsValue {
+        js_sys::Function::new_no_args(&format!("throw new Error('bug in {what}')")).into()
+    };
+    let records = |what: &str| -> JsValue {
+        js_sys::Function::new_no_args(&format!("this.push('{what}')"))
+            .bind0(&got)
+            .into()
+    };
+    let key = unique("throwing");
+    let src = JsLiveSource::new(
+        &url(&format!("/_test/flaky/{key}")),
+        object(&[("backoff", object(&[("initialMs", 10.into())]))]),
+    )
+    .map_err(JsValue::from)
+    .unwrap();
+    src.on("hello", throws("on")).unwrap();
+    src.on("hello", records("on")).unwrap();
+    src.on_error(throws("onError")).unwrap();
+    src.on_error(records("onError")).unwrap();
+    let fragment = url(&format!(
+        "/_test/fragment?html={}",
+        js_sys::encode_uri_component("<i></i>")
+    ));
+    for callback in [throws("onSwap"), records("onSwap")] {
+        src.refresh(
+            "hello",
+            object(&[
+                ("url", fragment.as_str().into()),
+                ("swap", "none".into()),
+                ("allowCrossOrigin", true.into()),
+                ("onSwap", callback),
+            ]),
+        )
+        .unwrap();
+    }
+    // A decode error for onError: `hello` data is JSON, so ask for an event whose data is not.
+    let bad = JsLiveSource::new(
+        &url("/_test/sse?event=tick&data=not-json"),
+        JsValue::UNDEFINED,
+    )
+    .map_err(JsValue::from)
+    .unwrap();
+    bad.on("tick", JsValue::from(js_sys::Function::new_no_args("")))
+        .unwrap();
+    bad.on_error(throws("onError")).unwrap();
+    bad.on_error(records("onError")).unwrap();
+    within(5000, "every callback", async {
+        while got.length() < 3 {
+            sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    src.close();
+    bad.close();
+    js_sys::Reflect::set(&global, &"reportError".into(), &original).unwrap();
+    let mut got: Vec<String> = got.iter().filter_map(|v| v.as_string()).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(
+        got,
+        ["on", "onError", "onSwap"],
+        "the second callback of each ran"
+    );
+    let mut reported: Vec<String> = reported.iter().filter_map(|v| v.as_string()).collect();
+    reported.sort();
+    reported.dedup();
+    assert_eq!(
+        reported,
+        ["bug in on", "bug in onError", "bug in onSwap"],
+        "each exception reported"
+    );
+}

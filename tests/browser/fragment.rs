@@ -353,3 +353,53 @@ async fn a_rust_on_swap_closure_gets_the_html_and_the_element_now_in_place() {
     );
     assert!(html.contains(&element.tag_name().to_lowercase()), "{html}");
 }
+
+#[wasm_bindgen_test]
+async fn beforeend_afterbegin_and_none_put_the_fragment_where_they_say() {
+    let source = LiveSource::connect(&changes_url(), Options::default()).unwrap();
+    if let Some(old) = document().get_element_by_id("swap-modes") {
+        old.remove();
+    }
+    let list = document().create_element("ul").unwrap();
+    list.set_id("swap-modes");
+    list.set_inner_html("<li>middle</li>");
+    document().body().unwrap().append_child(&list).unwrap();
+    let items = || -> Vec<String> {
+        let all = list.query_selector_all("li").unwrap();
+        (0..all.length())
+            .map(|i| all.item(i).unwrap().text_content().unwrap_or_default())
+            .collect()
+    };
+    for (swap, item, expected) in [
+        (Swap::BeforeEnd, "last", ["middle", "last"].as_slice()),
+        (Swap::AfterBegin, "first", &["first", "middle", "last"]),
+        (Swap::None, "dropped", &["first", "middle", "last"]),
+    ] {
+        let html = format!("<li>{item}</li>");
+        let (tx, mut swaps) = mpsc::unbounded();
+        let options = RefreshOptions {
+            url: url(&format!(
+                "/_test/fragment?html={}",
+                js_sys::encode_uri_component(&html)
+            )),
+            swap,
+            ..refresh_options("#swap-modes")
+        }
+        .on_swap(move |html, placed| {
+            let _ = tx.unbounded_send((html.to_owned(), placed.is_some()));
+        });
+        let refresh = source.refresh("change", options).unwrap();
+        refresh.trigger();
+        let (got, placed) = next(&mut swaps, 5000, swap.as_str()).await;
+        assert_eq!(got, html, "{}: on_swap gets the fragment", swap.as_str());
+        assert_eq!(
+            placed,
+            swap != Swap::None,
+            "{}: an element placed",
+            swap.as_str()
+        );
+        assert_eq!(items(), expected, "{}", swap.as_str());
+    }
+    source.close();
+    list.remove();
+}
