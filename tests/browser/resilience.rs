@@ -580,3 +580,78 @@ async fn the_native_transport_gives_up_after_max_attempts() {
     after_retries_of_a_control_source(quick_backoff(), 3).await;
     assert_eq!(hits(&key).await.len(), requests, "nothing after giving up");
 }
+
+#[wasm_bindgen_test]
+async fn dropping_a_live_source_closes_it() {
+    let key = unique("dropped");
+    let source = LiveSource::connect(
+        &url(&format!("/_test/flaky/{key}?fail=100000&status=500")),
+        Options::default().backoff(quick_backoff()),
+    )
+    .unwrap();
+    within(5000, "the first attempts", async {
+        while hits(&key).await.len() < 2 {
+            sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    drop(source);
+    let requests = hits(&key).await.len();
+    after_retries_of_a_control_source(quick_backoff(), 3).await;
+    assert_eq!(
+        hits(&key).await.len(),
+        requests,
+        "no request after the drop"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn dropping_a_registration_removes_its_callback() {
+    let source = LiveSource::connect(
+        &url(&format!(
+            "/_test/flaky/{}?fail=100000&status=500",
+            unique("registration")
+        )),
+        Options::default().backoff(quick_backoff()),
+    )
+    .unwrap();
+    let dropped = Rc::new(Cell::new(0u32));
+    let counted = Rc::clone(&dropped);
+    let registration = source
+        .on_error(move |_| counted.set(counted.get() + 1))
+        .unwrap();
+    drop(registration);
+    let mut errors = collect_errors(&source);
+    for _ in 0..2 {
+        next(&mut errors, 5000, "an error for the kept callback").await;
+    }
+    assert_eq!(dropped.get(), 0, "the dropped callback was not called");
+    source.close();
+}
+
+#[wasm_bindgen_test]
+async fn dropping_a_subscription_unsubscribes() {
+    // Data that is not JSON: a typed subscriber reports a decode error; once its subscription is
+    // dropped there is no subscriber, and no error. A second source keeps its subscription.
+    let stream = url("/_test/sse?event=tick&data=not-json&id=1");
+    let (kept, gone) = (
+        LiveSource::connect(&stream, Options::default()).unwrap(),
+        LiveSource::connect(&stream, Options::default()).unwrap(),
+    );
+    let mut kept_errors = collect_errors(&kept);
+    let mut gone_errors = collect_errors(&gone);
+    let _kept = kept.subscribe::<serde::de::IgnoredAny>("tick");
+    drop(gone.subscribe::<serde::de::IgnoredAny>("tick"));
+    match next(&mut kept_errors, 5000, "the kept subscriber's decode error").await {
+        Error::Decode { event, .. } => assert_eq!(event, "tick"),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    opened(&gone).await;
+    sleep(Duration::from_millis(200)).await;
+    assert!(
+        gone_errors.try_recv().is_err(),
+        "no decode error without a subscriber"
+    );
+    kept.close();
+    gone.close();
+}
