@@ -165,7 +165,9 @@ async function comparePage(rawUrl, lsUrl, options, home = server) {
     es.addEventListener('error', () => cmp.rawStates.push([es.readyState === 2 ? 'closed' : 'error', at()]));
     // `token: true`: a token function whose tokens name their call, as the server sees them.
     let tokens = 0;
-    const token = options.token ? () => `tok-${++tokens}` : undefined;
+    // 'sticky': one value for three calls, as a token cached until it expires.
+    const token = options.token === 'sticky' ? () => `tok-${Math.ceil(++tokens / 3)}`
+      : options.token ? () => `tok-${++tokens}` : undefined;
     const src = new m.LiveSource(lsUrl, { ...options, token });
     window.src = src;
     src.on('message', (data, meta) => cmp.ls.push([meta.id === undefined ? null : meta.id, data]));
@@ -699,7 +701,9 @@ async function liveOnly({ label, base, path, query, options, n, deadlineMs, home
     let asked = 0;
     // Tokens (and headers) name themselves by call, so the server can tell a fresh one from a
     // reused one.
-    const token = options.token ? () => `tok-${++tokens}` : undefined;
+    // 'sticky': one value for three calls, as a token cached until it expires.
+    const token = options.token === 'sticky' ? () => `tok-${Math.ceil(++tokens / 3)}`
+      : options.token ? () => `tok-${++tokens}` : undefined;
     const headers = options.headers ? async () => ({ 'X-Tenant': `tenant-${++asked}` }) : undefined;
     window.src = new m.LiveSource(url, { ...options, token, headers });
     window.src.on('message', (data, meta) => window.got.push([meta.id, data]));
@@ -734,6 +738,26 @@ test('[fetch] a server that takes only Authorization: Bearer, each token for one
   assert.deepEqual(r.conns.map((c) => c.status).filter((st) => st !== 200), [], 'no connect was refused');
   assert.ok(r.conns.slice(1).every((c) => c.lastEventId), 'every resumed stream sent Last-Event-ID');
   assert.deepEqual(r.errors, []);
+});
+
+test('[fetch] a server that stops taking a token (401): LiveSource asks for a fresh one and connects; lossless', async () => {
+  // Each token value is good for two connections; the app's function hands the same value out
+  // three times (a cached token), so every third connect is refused until it asks again.
+  const r = await liveOnly({
+    label: 'fetch, bearer-only server, a token good for two connections', base: stdlib.url, path: '/drops',
+    query: 'every=5&total=30&interval_ms=20&retry=100&auth=bearer&rotate=2',
+    options: { transport: 'fetch', token: 'sticky', backoff: { initialMs: 20, maxMs: 50 } }, n: 30, deadlineMs: 20_000,
+  });
+  assert.ok(inOrder(r.got, 30), `every event once, in order: ${r.got.map(([id]) => id).join(' ')}`);
+  const refused = r.conns.map((c, i) => [c, i]).filter(([c]) => c.status === 401).map(([, i]) => i);
+  assert.ok(refused.length >= 2, `the server refused a used-up token: statuses ${r.conns.map((c) => c.status)}`);
+  for (const i of refused) {
+    const next = r.conns[i + 1];
+    assert.ok(next, `a connect after the 401 of connection ${i + 1}`);
+    assert.notEqual(next.authorization, r.conns[i].authorization, 'with a fresh token');
+    assert.equal(next.status, 200, 'which the server took');
+  }
+  assert.deepEqual(r.errors, [], 'a refused token that a fresh one replaces is no error');
 });
 
 test('[fetch] a 502 after every drop (a deploy): lossless, where a new EventSource loses what it cannot resume', async () => {
