@@ -867,6 +867,58 @@ test('[same origin] native transport: a stream URL that redirects to an origin w
   assert.ok(ids.length >= 15 && ids[ids.length - 1] >= 50, `events kept coming after the takeovers: ${ids.join(' ')}`);
 });
 
+for (const [where, home, lossless] of [['same origin', 'stdlib', true], ['cross-origin', 'server', false]]) {
+  test(`pauseWhenHidden against the header-only stdlib server, ${where}: hidden for 600 ms mid-stream, then shown: ${lossless ? 'nothing lost' : 'what was published while hidden is lost, as documented'}; the raw EventSource beside it gets everything`, async () => {
+    const s = `paused-${home}-${Date.now()}`;
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${home === 'stdlib' ? stdlib.url : server}/health`);
+      await page.evaluate(async (stream) => {
+        const m = await import('/pkg/livesource.js');
+        await m.default();
+        window.hide = (hidden) => {
+          Object.defineProperty(document, 'hidden', { configurable: true, value: hidden });
+          Object.defineProperty(document, 'visibilityState', { configurable: true, value: hidden ? 'hidden' : 'visible' });
+          document.dispatchEvent(new Event('visibilitychange'));
+        };
+        // Visible to begin with, whatever the harness's window is (a WebKit page opened after
+        // another one starts hidden).
+        window.hide(false);
+        window.cmp = { raw: [], ls: [], states: [] };
+        window.rawEs = new EventSource(`${stream}-raw`);
+        window.rawEs.onmessage = (e) => window.cmp.raw.push(Number(e.lastEventId));
+        window.src = new m.LiveSource(stream, { pauseWhenHidden: true });
+        window.src.on('message', (_, meta) => window.cmp.ls.push(Number(meta.id)));
+        window.src.onState((st) => window.cmp.states.push(st));
+      }, `${stdlib.url}/drops?every=0&total=40&interval_ms=50&retry=100&s=${s}`);
+      await page.waitForFunction(() => window.cmp.ls.length >= 10, null, { timeout: 10_000, what: 'ten events before hiding' })
+        .catch(async (e) => {
+          const seen = await page.evaluate(() => ({ ...window.cmp, state: window.src.state }));
+          const log = (await serverLog(stdlib.url, s)).connections.map((c) => [c.kind, c.status, c.end, c.sent.length]);
+          throw new Error(`no ten events: ${JSON.stringify(seen)}; server log ${JSON.stringify(log)}`, { cause: e });
+        });
+      await page.evaluate(() => window.hide(true));
+      await new Promise((r) => setTimeout(r, 600));
+      await page.evaluate(() => window.hide(false));
+      await page.waitForFunction(() => window.cmp.raw.length >= 40 && window.cmp.ls.at(-1) === 40, null,
+        { timeout: 15_000, polling: 50, what: 'the last event on both' }).catch(() => {});
+      const seen = await page.evaluate(() => { window.src.close(); window.rawEs.close(); return window.cmp; });
+      const conns = (await serverLog(stdlib.url, s)).connections.filter((c) => c.kind === 'stream');
+      console.log(`interop: pauseWhenHidden ${where}: raw ${seen.raw.length}/40, livesource ${seen.ls.length}/40 (states ${seen.states.join(' ')}); ` +
+        `connections ${conns.length}, Last-Event-ID ${conns.map((c) => c.lastEventId)}`);
+      const all = Array.from({ length: 40 }, (_, i) => i + 1);
+      assert.deepEqual(seen.raw, all, 'the reference got every event');
+      assert.ok(seen.states.includes('paused'), 'it paused');
+      assert.ok(conns.length >= 2, 'the hidden page closed its connection and opened another');
+      assert.deepEqual(seen.ls, [...new Set(seen.ls)].sort((a, b) => a - b), 'nothing twice, in order');
+      if (lossless) assert.deepEqual(seen.ls, all, 'nothing lost');
+      else assert.ok(seen.ls.length < 40 && seen.ls.at(-1) === 40, `a gap, then live again: ${seen.ls.length}/40`);
+    } finally {
+      await page.close();
+    }
+  });
+}
+
 test('[fetch] opaque JSON ids (RESTHeart resume tokens) round-trip in the header byte for byte', async () => {
   const r = await liveOnly({
     label: 'fetch, opaque JSON ids, drops every 5', base: stdlib.url, path: '/drops',
