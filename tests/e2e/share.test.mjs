@@ -233,6 +233,50 @@ for (const transport of ['eventsource', 'fetch']) {
   });
 }
 
+test('shareKey: only tabs with the same key share; another key gets its own connection', async () => {
+  const a = [await openTab({ share: true, shareKey: 'user-a' }, { refresh: false }),
+    await openTab({ share: true, shareKey: 'user-a' }, { refresh: false })];
+  const b = await openTab({ share: true, shareKey: 'user-b' }, { refresh: false });
+  await settled(a);
+  await waitOpen(b);
+  assert.equal(await sharing(b), 'leader', 'alone under its key');
+  await waitForSseClients(2);
+  const name = `share-key-${Date.now()}`;
+  await insertProduct({ name });
+  for (const p of [...a, b]) {
+    await p.waitForFunction((n) => window.got.some(([, x]) => x === n), name, { timeout: 15_000 });
+  }
+  assert.equal(await sseClients(), 2, 'one connection per key');
+  await closeAll([...a, b]);
+});
+
+test('close() in a follower ends only that tab; close() in the leader hands the stream to another tab, losing nothing', async () => {
+  const pages = [];
+  for (let i = 0; i < 3; i++) pages.push(await openTab({ share: true }, { refresh: false }));
+  const leader = await settled(pages);
+  await waitForSseClients(1);
+  const [follower, other] = pages.filter((p) => p !== leader);
+  const batch = `share-close-${Date.now()}`;
+  await writeBatch(batch, 10);
+  await follower.evaluate(() => window.src.close());
+  assert.equal(await follower.evaluate(() => window.src.state), 'closed');
+  await writeBatch(batch, 20, 10);
+  await assertEveryChangeOnce([leader, other], batch, 20);
+  assert.equal(await sseClients(), 1, 'the leader kept its connection');
+  const gotByClosed = await follower.evaluate((prefix) => window.got.filter(([, n]) => n?.startsWith(prefix)).length, `${batch}-`);
+  assert.ok(gotByClosed <= 10, `the closed tab got nothing after its close (${gotByClosed})`);
+
+  await leader.evaluate(() => window.src.close());
+  assert.equal(await leader.evaluate(() => window.src.state), 'closed');
+  const writing = writeBatch(batch, 40, 20);
+  await settled([other]);
+  await writing;
+  await assertEveryChangeOnce([other], batch, 40);
+  assert.equal(await sharing(other), 'leader', 'the stream went to the tab left');
+  await waitForSseClients(1);
+  await closeAll(pages);
+});
+
 test('sharing off: one connection per tab', async () => {
   const own = [];
   for (let i = 0; i < 3; i++) own.push(await openTab({}, { refresh: false }));
