@@ -227,3 +227,30 @@ fn token(args: Token) -> Result<(), String> {
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Serve {
+        let argv = ["livesource-dev", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(s) => s,
+            _ => unreachable!("parsed as serve"),
+        }
+    }
+
+    #[test]
+    fn serve_defaults_are_the_documented_ones() {
+        // docs/GUIDE.md: "the server's heartbeat (30 s by default ...)".
+        let s = serve(&[]);
+        assert_eq!(s.server.heartbeat, Duration::from_secs(30));
+        assert_eq!(s.server.replay, 10_000);
+        assert_eq!(s.server.topic_prefix, "dashboard:");
+        assert!(s.server.cors_origins.is_empty());
+        assert_eq!(
+            serve(&["--heartbeat", "1s"]).server.heartbeat,
+            Duration::from_secs(1)
+        );
+    }
+}
