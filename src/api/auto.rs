@@ -325,7 +325,8 @@ impl Drop for AutoWiring {
 /// Wires every `[data-live-src]` element under `root` (default: the document element) now and
 /// whenever the DOM changes. An element whose attributes are wrong is marked
 /// `data-live-state="error"`, with the reason in `data-live-error` and a console warning; the
-/// others are still wired.
+/// others are still wired. Removing `root` itself from the document unwires nothing (the
+/// observer watches what is under it): drop the `AutoWiring`.
 pub fn auto_wire(root: Option<Element>) -> Result<AutoWiring> {
     let root = match root {
         Some(r) => r,

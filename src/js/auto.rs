@@ -28,7 +28,8 @@ impl JsAutoWiring {
 }
 
 /// Wires every `[data-live-src]` element under `root` (default: the document element) now and
-/// whenever the DOM changes.
+/// whenever the DOM changes. Removing `root` itself from the document unwires nothing: call
+/// `free()` on the wiring.
 #[wasm_bindgen(js_name = autoWire)]
 pub fn js_auto_wire(root: Option<Element>) -> Result<JsAutoWiring, JsError> {
     Ok(JsAutoWiring {

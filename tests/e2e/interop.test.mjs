@@ -1365,6 +1365,39 @@ test('stdlib server: a fragment refresh that gets 503 with Retry-After: 2 twice 
   }
 });
 
+test('stdlib server: a fragment request with no answer in 30 s is aborted, reported, and tried again until the fragment arrives', { skip: engine !== 'chromium' && 'the 30 s timeout is the same JS in every engine: Chromium runs it' }, async () => {
+  const s = `fragment-hang-${Date.now()}`;
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${stdlib.url}/health`);
+    const html = '<div id="frag">fresh</div>';
+    await page.evaluate(async ({ stream, fragment }) => {
+      document.body.innerHTML = '<div id="frag">stale</div>';
+      const m = await import('/pkg/livesource.js');
+      await m.default();
+      window.errors = [];
+      window.src = new m.LiveSource(stream);
+      window.src.onError((e) => window.errors.push([e.kind, e.message]));
+      window.src.refresh('message', { url: fragment, target: '#frag' });
+    }, {
+      stream: `${stdlib.url}/drops?s=${s}&every=0&total=1&interval_ms=500`,
+      fragment: `/fragment?s=${s}&hang=1&html=${encodeURIComponent(html)}`,
+    });
+    await page.waitForFunction(() => document.getElementById('frag')?.textContent === 'fresh', null,
+      { timeout: 45_000, polling: 200, what: 'the fragment, after the unanswered request' });
+    const errors = await page.evaluate(() => { window.src.close(); return window.errors; });
+    const fragments = (await serverLog(stdlib.url, s)).connections.filter((c) => c.kind === 'fragment');
+    const waited = Math.round(fragments[0].endMs - fragments[0].openMs);
+    console.log(`interop: fragment with no answer: requests ${fragments.map((c) => c.end).join('/')}, the first given up after ${waited} ms; errors ${JSON.stringify(errors)}`);
+    assert.deepEqual(fragments.map((c) => c.end), ['client', 'done'], 'the unanswered request was given up, the next answered');
+    assert.ok(waited >= 29_500 && waited < 33_000, `given up after 30 s: ${waited} ms`);
+    assert.deepEqual(errors.map(([kind]) => kind), ['swap']);
+    assert.match(errors[0][1], /no answer in 30 s/);
+  } finally {
+    await page.close();
+  }
+});
+
 test('stdlib server: in a sandboxed frame (an opaque origin) a fragment refresh of the frame\'s own server needs allowCrossOrigin; with it the fragment arrives', async () => {
   // The frame's document comes from `srcdoc` with `sandbox="allow-scripts"`: its origin is
   // opaque, so the browser treats every URL as cross-origin, and so must the same-origin guard.

@@ -44,9 +44,10 @@ Other routes:
                    end time in ms since the server started, the Last-Event-ID header, the query
                    string, a few request headers and every X-* one, the ids sent, how it ended).
   GET /health      "ok"
-  GET /fragment?s=KEY&html=HTML&fail=0&status=503&retry_after=
-                   HTML as text/html (an htmx fragment endpoint); the first `fail` requests of
-                   KEY answer `status` instead (with `Retry-After: retry_after` when given).
+  GET /fragment?s=KEY&html=HTML&hang=0&fail=0&status=503&retry_after=
+                   HTML as text/html (an htmx fragment endpoint); the first `hang` requests of
+                   KEY get no answer at all (until the client leaves), the `fail` after them
+                   answer `status` instead (with `Retry-After: retry_after` when given).
   GET /redirect?to=URL
                    307 to URL (a stream URL that moved to another origin).
   GET /pkg/FILE    with --pkg DIR: a .js or .wasm file of the built package, so a test page on
@@ -277,6 +278,11 @@ class Handler(BaseHTTPRequestHandler):
         key = (query.get("s") or [""])[0]
         with LOCK:
             attempt = sum(1 for c in CONNECTIONS if c["kind"] == "fragment" and c["s"] == key)
+        hang = param(query, "hang", 0)
+        if attempt <= hang:
+            # No answer at all, until the client gives up and closes the connection.
+            return self.finish_record(rec, None, self.await_close())
+        attempt -= hang
         if attempt <= param(query, "fail", 0):
             status = param(query, "status", 503)
             retry_after = (query.get("retry_after") or [None])[0]
@@ -286,6 +292,21 @@ class Handler(BaseHTTPRequestHandler):
         html = (query.get("html") or [""])[0].encode("utf-8")
         self.answer(200, "text/html; charset=utf-8", html)
         self.finish_record(rec, 200, "done")
+
+    def await_close(self):
+        """Holds the request unanswered until the client closes the connection (or the bounded
+        connection lifetime passes); returns how it ended."""
+        self.connection.settimeout(1.0)
+        deadline = time.monotonic() + MAX_CONNECTION_S
+        while time.monotonic() < deadline:
+            try:
+                if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                    return "client"
+            except socket.timeout:
+                continue
+            except OSError:
+                return "client"
+        return "server"
 
     def json_answer(self, status, body, headers=None):
         self.answer(status, "application/json", json.dumps(body).encode("utf-8"), headers)
