@@ -1,4 +1,11 @@
-export * from './livesource_wasm.js';
+// The public surface, by name: not `export *`, which would also declare the wasm module's own
+// `start` and `InitOutput` (the raw exports, whose names the build minifies), which this entry
+// does not export. tests/e2e/npm.test.mjs checks the list against the generated declarations.
+export { LiveSource, PatchStore, AutoWiring, autoWire } from './livesource_wasm.js';
+export type {
+  LiveState, LiveErrorKind, LiveError, EventMeta, BackoffOptions, LiveSourceOptions, SwapMode,
+  RefreshOptions, PatchOptions, Unsubscribe,
+} from './livesource_wasm.js';
 
 export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
 

@@ -10,3 +10,5 @@ src.on('item.created', (item) => item.name.toFixed(2));   // wrong payload use
 new LiveSource('/s', { heartbeatTimeout: 5 });            // unknown option
 new LiveSource('/s', { token: 'eyJ...' });                // token must be a function
 src.refresh('item.created', { url: '/x', swap: 'replace' }); // unknown swap mode
+void (null as unknown as typeof import('livesource')).start; // not a public export (the wasm's start)
+void (null as unknown as import('livesource').InitOutput);   // internal: the wasm's raw exports
