@@ -323,7 +323,7 @@ function report(e) {
 /**
  * The state and its subscribers (the Svelte store contract), so that applying a patch and
  * notifying every subscriber is one call from wasm. Subscribers are a copy-on-write list: one
- * may subscribe or unsubscribe while being called.
+ * may subscribe, unsubscribe or apply a patch while being called.
  */
 export class Store {
   constructor(state) {
@@ -336,16 +336,23 @@ export class Store {
     this.set(applyPatch(this.state, patch, local));
   }
 
+  // A subscriber may apply a patch while it is being called. As in Svelte's `writable`, the
+  // calls that new state causes wait in a queue behind the current ones, so every subscriber
+  // sees the states in order and the last call it gets is the current state.
   set(state) {
     this.state = state;
-    const list = this.subscribers;
-    for (let i = 0; i < list.length; i++) {
+    const idle = this.queue === undefined;
+    if (idle) this.queue = [];
+    for (const s of this.subscribers) this.queue.push(s, state);
+    if (!idle) return;
+    for (let i = 0; i < this.queue.length; i += 2) {
       try {
-        list[i].run(state);
+        this.queue[i].run(this.queue[i + 1]);
       } catch (e) {
         report(e);
       }
     }
+    this.queue = undefined;
   }
 
   subscribe(run) {

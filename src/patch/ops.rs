@@ -52,12 +52,39 @@ fn into_operations(ops: Vec<protocol::Op>) -> Result<Vec<PatchOperation>, Error>
 ///
 /// On a copy rather than with json-patch's own undo: its undo panics ("unable to undo applied
 /// patches") when an op fails after a `move` to the root, which the fuzz found.
+///
+/// A `test` compares numbers by value, as RFC 6902 asks and as the JS engine does: `1` equals
+/// `1.0` (json-patch compares `serde_json` numbers by representation).
 pub fn apply(state: &mut Value, ops: &[PatchOperation]) -> Result<(), Error> {
     let mut next = state.clone();
-    patch_unsafe(&mut next, ops)
-        .map_err(|e| op_error(e.operation, format!("{} at '{}'", e.kind, e.path)))?;
+    for (i, op) in ops.iter().enumerate() {
+        if let PatchOperation::Test(t) = op {
+            if next
+                .pointer(t.path.as_str())
+                .is_some_and(|v| same(v, &t.value))
+            {
+                continue;
+            }
+        }
+        patch_unsafe(&mut next, std::slice::from_ref(op))
+            .map_err(|e| op_error(i, format!("{} at '{}'", e.kind, e.path)))?;
+    }
     *state = next;
     Ok(())
+}
+
+/// JSON equality with numbers compared as the JS engine compares them (as `f64`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, a)| y.get(k).is_some_and(|b| same(a, b)))
+        }
+        _ => a == b,
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +99,32 @@ pub(crate) mod tests {
         let ops = parse(patch)?;
         apply(&mut state, &ops)?;
         Ok(state)
+    }
+
+    #[test]
+    fn test_compares_numbers_by_value_as_the_js_engine_does() {
+        let initial = json!({"a": 1, "b": [1.0, 2], "c": {"x": -0.0}});
+        for patch in [
+            r#"[["test","/a",1.0]]"#,
+            r#"[["test","/b",[1,2.0]]]"#,
+            r#"[["test","/c",{"x":0}]]"#,
+            r#"[{"op":"test","path":"/a","value":1e0}]"#,
+        ] {
+            assert_eq!(applied(initial.clone(), patch).unwrap(), initial, "{patch}");
+        }
+        for (patch, index) in [
+            (r#"[["test","/a",2]]"#, 0),
+            (r#"[["replace","/a",3],["test","/a",1]]"#, 1),
+            (r#"[["test","/b",[1]]]"#, 0),
+            (r#"[["test","/missing",1]]"#, 0),
+        ] {
+            let mut state = initial.clone();
+            match apply(&mut state, &parse(patch).unwrap()) {
+                Err(Error::Patch { index: Some(i), .. }) => assert_eq!(i, index, "{patch}"),
+                other => panic!("{patch}: expected a patch error, got {other:?}"),
+            }
+            assert_eq!(state, initial, "{patch}: atomic");
+        }
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub(crate) struct StoreInner {
     js: Store,
     resync: Option<Resync>,
     resyncing: Cell<bool>,
+    /// Another resync was asked for while one was in flight.
+    again: Cell<bool>,
 }
 
 /// A JSON-Patch store fed by one event name of a source.
@@ -138,6 +140,7 @@ impl StoreInner {
             js: Store::new(&initial),
             resync,
             resyncing: Cell::new(false),
+            again: Cell::new(false),
         })
     }
 
@@ -176,6 +179,9 @@ impl StoreInner {
             return;
         };
         if self.resyncing.replace(true) {
+            // A failure or a reset while a resync is in flight: its answer may predate what
+            // caused this one, so one more follows it.
+            self.again.set(true);
             return;
         }
         let me = self.me.clone();
@@ -190,6 +196,9 @@ impl StoreInner {
                         source.emit_error(&e);
                     }
                 }
+            }
+            if this.again.replace(false) {
+                this.request_resync();
             }
         });
     }

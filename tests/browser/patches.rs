@@ -242,3 +242,94 @@ async fn the_rust_api_resyncs_with_a_rust_closure() {
     .await;
     assert_eq!(calls.get(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn a_subscriber_that_applies_a_patch_leaves_every_subscriber_with_the_current_state() {
+    // As with Svelte's `writable`: the states a nested apply causes are delivered after the
+    // current ones, so a later subscriber never ends on a stale state.
+    let src = connected(&unique("dashboard:nested")).await;
+    let store: JsValue = src
+        .patches(
+            "patch",
+            object(&[("initial", js_sys::JSON::parse(r#"{"n":0}"#).unwrap())]),
+        )
+        .map_err(JsValue::from)
+        .unwrap()
+        .into();
+    let derive =
+        js_sys::Function::new_with_args("s", "if (s.n === 1) this.apply([['replace', '/n', 2]])")
+            .bind0(&store);
+    call(&store, "subscribe", &[&derive]);
+    let seen = js_sys::Array::new();
+    let record = js_sys::Function::new_with_args("s", "this.push(s.n)").bind0(&seen);
+    call(&store, "subscribe", &[&record]);
+    call(
+        &store,
+        "apply",
+        &[&js_sys::JSON::parse(r#"[["replace","/n",1]]"#).unwrap()],
+    );
+    assert_eq!(json(&call(&store, "get", &[])), r#"{"n":2}"#);
+    assert_eq!(
+        json(&seen),
+        "[0,1,2]",
+        "every state in order, the current one last"
+    );
+    src.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_failure_during_a_resync_asks_for_one_more_after_it() {
+    // The answer of a resync in flight may predate the second failed patch: one more follows.
+    let editor = token("editor", 600).await;
+    let topic = unique("dashboard:again");
+    let src = connected(&topic).await;
+    let calls = Rc::new(RefCell::new(Vec::<js_sys::Function>::new()));
+    let held = Rc::clone(&calls);
+    let resync = Closure::<dyn Fn() -> JsValue>::new(move || {
+        let held = Rc::clone(&held);
+        js_sys::Promise::new(&mut |resolve, _| held.borrow_mut().push(resolve)).into()
+    });
+    let f: js_sys::Function = resync.as_ref().clone().unchecked_into();
+    let (_store, mut seen) = store_on(&src, r#"{"counter":1}"#, Some(&f));
+    next(&mut seen, 1000, "the immediate subscribe call").await;
+    let resyncs = |n: usize| {
+        let calls = Rc::clone(&calls);
+        within(5000, "a resync call", async move {
+            while calls.borrow().len() < n {
+                sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+    };
+    publish(&editor, &topic, r#"[["test","/counter",99]]"#).await;
+    resyncs(1).await;
+    publish(&editor, &topic, r#"[["test","/counter",98]]"#).await;
+    sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(calls.borrow().len(), 1, "one resync at a time");
+    let first = calls.borrow()[0].clone();
+    first
+        .call1(
+            &JsValue::NULL,
+            &js_sys::JSON::parse(r#"{"counter":5}"#).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        json(&next(&mut seen, 5000, "the first answer").await),
+        r#"{"counter":5}"#
+    );
+    resyncs(2).await;
+    let second = calls.borrow()[1].clone();
+    second
+        .call1(
+            &JsValue::NULL,
+            &js_sys::JSON::parse(r#"{"counter":6}"#).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        json(&next(&mut seen, 5000, "the second answer").await),
+        r#"{"counter":6}"#
+    );
+    sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(calls.borrow().len(), 2, "and no third");
+    resync.forget();
+    src.close();
+}
