@@ -20,7 +20,7 @@ mod validate;
 use change::{change_event, merge_patch};
 pub use change::{Change, Operation};
 use ids::validate_doc_id;
-pub use ids::{new_object_id, resume_point, ResumeError};
+pub use ids::{new_object_id, process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};
 use validate::{check_depth, with_id};
 
@@ -61,6 +61,9 @@ struct Pending {
 pub struct Store {
     conn: Mutex<Connection>,
     changes: Fanout<Arc<Change>>,
+    /// Where the log's ids start: 0 on disk, where they outlive the process; `process_base()`
+    /// in memory, so that a restarted server never numbers its events as an earlier one did.
+    floor: u64,
 }
 
 impl Store {
@@ -79,10 +82,22 @@ impl Store {
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch(SCHEMA)?;
+        let floor = match dir {
+            Some(_) => 0,
+            None => {
+                let base = ids::process_base();
+                conn.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?1)",
+                    [base as i64],
+                )?;
+                base
+            }
+        };
         let changes = Fanout::new(CHANGE_CHANNEL_CAPACITY);
         Ok(Self {
             conn: Mutex::new(conn),
             changes,
+            floor,
         })
     }
 
@@ -99,12 +114,20 @@ impl Store {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Newest sequence number in the log, 0 when empty.
+    /// Newest sequence number in the log; the floor when it is empty.
     pub fn head(&self) -> AppResult<u64> {
         let conn = self.lock();
-        let seq: i64 =
-            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+        let seq: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(seq), ?1) FROM events",
+            [self.floor as i64],
+            |r| r.get(0),
+        )?;
         Ok(seq as u64)
+    }
+
+    /// Where the log's ids start (see `resume_point`).
+    pub fn floor(&self) -> u64 {
+        self.floor
     }
 
     /// Runs `f` in a transaction; if it reports a change, logs it in the same transaction,

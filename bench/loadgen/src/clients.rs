@@ -96,6 +96,9 @@ impl Report {
 struct Tracker {
     events: u64,
     positioned: bool,
+    /// The fresh topic's position: where the server numbers its patches from (above the
+    /// server process's start time, so never 0).
+    base: u64,
     next: u64,
     report: Report,
 }
@@ -113,14 +116,16 @@ impl Tracker {
 
     fn on_event(&mut self, event: sse::Event<'_>) {
         match event.event {
-            // The first frame of a fresh subscription: the topic's position (0 for a new one).
+            // The first frame of a fresh subscription: the topic's position, where the server
+            // numbers its patches from.
             "heartbeat" if !self.positioned => {
                 self.positioned = true;
-                if event.id != "0" {
-                    self.report.problem(format!(
-                        "first heartbeat has id {:?}, expected \"0\" (topic not fresh?)",
+                match event.id.parse::<u64>() {
+                    Ok(base) => self.base = base,
+                    Err(_) => self.report.problem(format!(
+                        "first heartbeat has id {:?}, expected the topic's position",
                         event.id
-                    ));
+                    )),
                 }
             }
             "heartbeat" => {}
@@ -128,7 +133,7 @@ impl Tracker {
                 let received_at = crate::now_us();
                 match parse_patch(event.data) {
                     Some((stamp, n)) => {
-                        if event.id.parse::<u64>().ok() != Some(n) {
+                        if event.id.parse::<u64>().ok() != Some(self.base + n) {
                             self.report
                                 .problem(format!("patch n={n} carries id {:?}", event.id));
                         }
@@ -295,6 +300,7 @@ async fn client(
     let mut tracker = Tracker {
         events: settings.events,
         positioned: false,
+        base: 0,
         next: 1,
         report: Report {
             latencies: Vec::with_capacity(usize::try_from(settings.events).unwrap_or(0)),

@@ -110,14 +110,14 @@ where
             }
         }
         if let Some(raw) = resume {
-            let head = match state.blocking(|s| s.head()).await {
-                Ok(head) => head,
+            let (floor, head) = match state.blocking(|s| Ok((s.floor(), s.head()?))).await {
+                Ok(ends) => ends,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the event log head");
                     return;
                 }
             };
-            match resume_point(&raw, head, state.config.replay) {
+            match resume_point(&raw, floor, head, state.config.replay) {
                 Ok(start) => {
                     covered = start;
                     loop {
@@ -199,7 +199,7 @@ pub fn reset_frame(why: ResumeError, raw: &str, head: u64) -> Bytes {
         "resumeFrom": head.to_string(),
         "message": match why {
             ResumeError::Malformed => "Last-Event-ID is not an id this server issued",
-            ResumeError::Unknown => "Last-Event-ID is newer than anything in the event log",
+            ResumeError::Unknown => "Last-Event-ID is not in this server's event log (newer than its head, or from before it restarted)",
             ResumeError::TooOld => "Last-Event-ID is older than the replay window; reload the state",
         },
     });

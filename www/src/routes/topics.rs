@@ -62,12 +62,13 @@ pub async fn subscribe(
         mut live,
         history,
         head,
+        floor,
     } = state.topics.join(&topic, cut.map(|c| c.0))?;
     let frames = async_stream::stream! {
         let covered;
         if let Some(raw) = resume {
             let oldest = history.first().map_or(head, |p| p.seq - 1);
-            match resume_point(&raw, head, head - oldest) {
+            match resume_point(&raw, floor, head, head - oldest) {
                 Ok(start) => {
                     for patch in history.iter().filter(|p| p.seq > start) {
                         yield patch.frame.clone();

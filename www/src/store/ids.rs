@@ -73,11 +73,27 @@ pub fn parse_event_id(raw: &str) -> Result<u64, ResumeError> {
     livesource_protocol::resume::decimal_u64(raw).ok_or(ResumeError::Malformed)
 }
 
-/// Decides where a resumed stream starts. `head` is the newest sequence number in the log
-/// (0 when empty); `window` is how many events back a resume may reach.
-pub fn resume_point(raw: &str, head: u64, window: u64) -> Result<u64, ResumeError> {
+/// The ids of a log that does not outlive its process (the in-memory store, patch topics) start
+/// above this one: the process's start in milliseconds, times 100. An id an earlier process
+/// issued is then below it, and a resume from it gets `reset` instead of the events that this
+/// process numbered the same way. 15 digits: still a number to the client.
+pub fn process_base() -> u64 {
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        ms * 100
+    })
+}
+
+/// Decides where a resumed stream starts. `floor` is where the log's ids start (the id of a
+/// fresh client on an empty log; 0 for a log that outlives the process, else `process_base`),
+/// `head` the newest id in the log (`floor` when empty); `window` is how many events back a
+/// resume may reach. An id below the floor was issued by an earlier process: unknown.
+pub fn resume_point(raw: &str, floor: u64, head: u64, window: u64) -> Result<u64, ResumeError> {
     let id = parse_event_id(raw)?;
-    if id > head {
+    if id > head || id < floor {
         return Err(ResumeError::Unknown);
     }
     if head - id > window {
@@ -110,11 +126,24 @@ mod tests {
 
     #[test]
     fn resume_window() {
-        assert_eq!(resume_point("5", 10, 10), Ok(5));
-        assert_eq!(resume_point("10", 10, 0), Ok(10));
-        assert_eq!(resume_point("11", 10, 10), Err(ResumeError::Unknown));
-        assert_eq!(resume_point("1", 100, 10), Err(ResumeError::TooOld));
-        assert_eq!(resume_point("x", 100, 10), Err(ResumeError::Malformed));
+        assert_eq!(resume_point("5", 0, 10, 10), Ok(5));
+        assert_eq!(resume_point("10", 0, 10, 0), Ok(10));
+        assert_eq!(resume_point("11", 0, 10, 10), Err(ResumeError::Unknown));
+        assert_eq!(resume_point("1", 0, 100, 10), Err(ResumeError::TooOld));
+        assert_eq!(resume_point("x", 0, 100, 10), Err(ResumeError::Malformed));
+        // A log numbered from 500 (a restarted in-memory one): 3 was an earlier process's.
+        assert_eq!(
+            resume_point("3", 500, 505, 10_000),
+            Err(ResumeError::Unknown)
+        );
+        assert_eq!(resume_point("500", 500, 500, 10_000), Ok(500));
+        assert_eq!(resume_point("501", 500, 505, 10_000), Ok(501));
+        let base = process_base();
+        assert_eq!(base % 100, 0);
+        assert!(
+            (170_000_000_000_000..1_000_000_000_000_000).contains(&base),
+            "{base}: 15 digits"
+        );
     }
 
     #[test]
@@ -136,7 +165,7 @@ mod tests {
 
         #[test]
         fn resume_point_is_within_window(id in 0u64..1000, head in 0u64..1000, window in 0u64..1000) {
-            match resume_point(&id.to_string(), head, window) {
+            match resume_point(&id.to_string(), 0, head, window) {
                 Ok(start) => prop_assert!(start <= head && head - start <= window),
                 Err(ResumeError::Unknown) => prop_assert!(id > head),
                 Err(ResumeError::TooOld) => prop_assert!(head - id > window),

@@ -51,6 +51,8 @@ pub struct Patch {
 struct Topic {
     tx: Fanout<Arc<Patch>>,
     last_seq: u64,
+    /// Where its ids start (its head before the first patch).
+    base: u64,
     /// Always the newest patches up to `last_seq` without a hole (or empty): a resume
     /// replays it up to the head, so a missing patch in between would be a silent gap.
     history: VecDeque<Arc<Patch>>,
@@ -59,19 +61,21 @@ struct Topic {
 }
 
 impl Topic {
-    fn new() -> Self {
+    /// Numbered from `base` up: see `Registry::base`.
+    fn new(base: u64) -> Self {
         Self {
             tx: Fanout::with_byte_bound(CHANNEL_CAPACITY, CHANNEL_UNREAD_BYTES),
-            last_seq: 0,
+            last_seq: base,
+            base,
             history: VecDeque::new(),
             bytes: 0,
         }
     }
 
     /// A published topic keeps its numbering for the life of the process: dropping it would
-    /// restart ids at 1 and make a client's resume id point at a different patch.
+    /// restart its ids and make a client's resume id point at a different patch.
     fn published(&self) -> bool {
-        self.last_seq > 0
+        self.last_seq > self.base
     }
 
     /// Drops the oldest kept patch; returns its size.
@@ -83,6 +87,9 @@ impl Topic {
 }
 
 struct Registry {
+    /// Where every topic's ids start: topics live in memory, so a restarted server numbers
+    /// from its own `process_base`, above any id an earlier process gave out.
+    base: u64,
     topics: HashMap<String, Topic>,
     /// How many of `topics` are published.
     published: usize,
@@ -115,7 +122,7 @@ pub struct Topics(Arc<Mutex<Registry>>);
 
 impl Default for Topics {
     fn default() -> Self {
-        Self::with_limits(LIMITS)
+        Self::with_limits(LIMITS, crate::store::process_base())
     }
 }
 
@@ -125,6 +132,8 @@ pub struct Joined {
     pub live: Listener,
     pub history: Vec<Arc<Patch>>,
     pub head: u64,
+    /// Where the topic's ids start (see `resume_point`).
+    pub floor: u64,
 }
 
 /// Live patches of one topic; dropping it may drop the topic (see `Topics::leave`).
@@ -160,8 +169,9 @@ fn too_many(what: &str) -> AppError {
 }
 
 impl Topics {
-    pub fn with_limits(limits: Limits) -> Self {
+    pub fn with_limits(limits: Limits, base: u64) -> Self {
         Self(Arc::new(Mutex::new(Registry {
+            base,
             topics: HashMap::new(),
             published: 0,
             retained: 0,
@@ -197,7 +207,9 @@ impl Topics {
             if registry.topics.len() - registry.published >= registry.limits.waiting_topics {
                 return Err(too_many("topics nobody published to"));
             }
-            registry.topics.insert(name.to_owned(), Topic::new());
+            registry
+                .topics
+                .insert(name.to_owned(), Topic::new(registry.base));
         }
         let topic = &registry.topics[name];
         Ok(Joined {
@@ -210,6 +222,7 @@ impl Topics {
             },
             history: topic.history.iter().cloned().collect(),
             head: topic.last_seq,
+            floor: topic.base,
         })
     }
 
@@ -222,7 +235,7 @@ impl Topics {
         let lines = data_lines(&data);
         let mut registry = self.lock();
         let registry = &mut *registry;
-        let limits = registry.limits;
+        let (limits, base) = (registry.limits, registry.base);
         let known = registry.topics.get(name).is_some_and(Topic::published);
         if !known && registry.published >= limits.topics {
             return Err(too_many("topics"));
@@ -230,7 +243,7 @@ impl Topics {
         let topic = registry
             .topics
             .entry(name.to_owned())
-            .or_insert_with(Topic::new);
+            .or_insert_with(|| Topic::new(base));
         if !known {
             registry.published += 1;
         }

@@ -51,7 +51,7 @@ fn patch_frames_are_trusted_frames() {
 
 #[test]
 fn a_topic_only_subscribers_named_goes_with_its_last_subscriber() {
-    let topics = Topics::default();
+    let topics = Topics::with_limits(LIMITS, 0);
     let first = topics
         .join("dashboard:a", Some(ConnCut::default()))
         .unwrap();
@@ -68,7 +68,7 @@ fn a_topic_only_subscribers_named_goes_with_its_last_subscriber() {
 
 #[test]
 fn a_published_topic_stays_with_its_numbering() {
-    let topics = Topics::default();
+    let topics = Topics::with_limits(LIMITS, 0);
     let listener = topics.join("dashboard:p", None).unwrap();
     assert_eq!(topics.publish("dashboard:p", &ops(1)).unwrap(), (1, 1));
     drop(listener);
@@ -78,7 +78,7 @@ fn a_published_topic_stays_with_its_numbering() {
 
 #[test]
 fn subscribers_never_use_up_room_for_publishes() {
-    let topics = Topics::with_limits(SMALL);
+    let topics = Topics::with_limits(SMALL, 0);
     let held: Vec<_> = (0..3)
         .map(|n| topics.join(&format!("dashboard:w{n}"), None).unwrap())
         .collect();
@@ -105,7 +105,7 @@ fn subscribers_never_use_up_room_for_publishes() {
 
 #[test]
 fn ten_thousand_passing_subscribers_leave_nothing_behind() {
-    let topics = Topics::default();
+    let topics = Topics::with_limits(LIMITS, 0);
     for n in 0..10_001 {
         let joined = topics.join(&format!("dashboard:{n}"), Some(ConnCut::default()));
         drop(joined.unwrap());
@@ -116,7 +116,7 @@ fn ten_thousand_passing_subscribers_leave_nothing_behind() {
 
 #[test]
 fn history_is_bounded_in_count_and_bytes_per_topic() {
-    let topics = Topics::with_limits(SMALL);
+    let topics = Topics::with_limits(SMALL, 0);
     for _ in 0..6 {
         topics.publish("dashboard:c", &ops(10)).unwrap();
     }
@@ -131,7 +131,7 @@ fn history_is_bounded_in_count_and_bytes_per_topic() {
 
 #[test]
 fn a_patch_over_the_topic_bound_is_sent_not_kept_and_resuming_before_it_resets() {
-    let topics = Topics::with_limits(SMALL);
+    let topics = Topics::with_limits(SMALL, 0);
     topics.publish("dashboard:big", &ops(10)).unwrap();
     let mut listener = topics.join("dashboard:big", None).unwrap().live;
     topics.publish("dashboard:big", &ops(10)).unwrap();
@@ -153,10 +153,10 @@ fn a_patch_over_the_topic_bound_is_sent_not_kept_and_resuming_before_it_resets()
     // What the subscribe handler computes: every earlier id is out of the window.
     let window = joined.head - joined.history.first().map_or(joined.head, |p| p.seq - 1);
     assert_eq!(
-        resume_point("1", joined.head, window),
+        resume_point("1", joined.floor, joined.head, window),
         Err(ResumeError::TooOld)
     );
-    assert_eq!(resume_point("3", joined.head, window), Ok(3));
+    assert_eq!(resume_point("3", joined.floor, joined.head, window), Ok(3));
     topics.publish("dashboard:big", &ops(10)).unwrap();
     assert_eq!(seqs(&topics, "dashboard:big"), [4]);
 }
@@ -168,7 +168,7 @@ fn over_the_total_bound_the_largest_history_shrinks_first() {
         total_bytes: 1900,
         ..SMALL
     };
-    let topics = Topics::with_limits(limits);
+    let topics = Topics::with_limits(limits, 0);
     topics.publish("dashboard:quiet", &ops(100)).unwrap();
     for _ in 0..2 {
         topics.publish("dashboard:busy", &ops(450)).unwrap();
@@ -195,7 +195,7 @@ proptest! {
     /// history is the newest patches up to the head without a hole.
     #[test]
     fn retention_invariants(publishes in prop::collection::vec((0usize..3, 0usize..1200), 1..60)) {
-        let topics = Topics::with_limits(SMALL);
+        let topics = Topics::with_limits(SMALL, 0);
         for (topic, size) in publishes {
             topics.publish(&format!("dashboard:{topic}"), &ops(size)).unwrap();
             let registry = topics.lock();
@@ -214,4 +214,15 @@ proptest! {
             prop_assert!(registry.retained <= SMALL.total_bytes);
         }
     }
+}
+
+#[test]
+fn the_servers_topics_number_from_the_process_base() {
+    // Topics live in memory: a restarted server must not number its patches as the one before.
+    let topics = Topics::default();
+    let base = crate::store::process_base();
+    assert_eq!(topics.join("dashboard:b", None).unwrap().head, base);
+    assert_eq!(topics.publish("dashboard:b", &ops(1)).unwrap().0, base + 1);
+    let joined = topics.join("dashboard:b", None).unwrap();
+    assert_eq!((joined.floor, joined.head), (base, base + 1));
 }
