@@ -25,12 +25,7 @@ impl JsLiveSource {
     }
 
     pub fn on(&self, event: &str, callback_fn: JsValue) -> Result<js_sys::Function, JsError> {
-        let f = callback("on", callback_fn).map_err(thrown)?;
-        let registration = self
-            .source
-            .listen(event, EventSink::Js(f))
-            .map_err(thrown)?;
-        Ok(unsubscribe_fn(registration))
+        self.add(Listener::Event(event), callback_fn)
     }
 
     pub fn refresh(&self, event: &str, options: JsValue) -> Result<js_sys::Function, JsError> {
@@ -57,28 +52,17 @@ impl JsLiveSource {
 
     #[wasm_bindgen(js_name = onState)]
     pub fn on_state(&self, callback_fn: JsValue) -> Result<js_sys::Function, JsError> {
-        let f = callback("onState", callback_fn).map_err(thrown)?;
-        let registration = self
-            .source
-            .add_state(Callback::Js(f.clone()))
-            .map_err(thrown)?;
-        // The current state at once, and an exception reported like any other callback's.
-        call_js(&f, &[&self.source.state().as_str().into()]);
-        Ok(unsubscribe_fn(registration))
+        self.add(Listener::State, callback_fn)
     }
 
     #[wasm_bindgen(js_name = onError)]
     pub fn on_error(&self, callback_fn: JsValue) -> Result<js_sys::Function, JsError> {
-        let f = callback("onError", callback_fn).map_err(thrown)?;
-        let registration = self.source.add_error(Callback::Js(f)).map_err(thrown)?;
-        Ok(unsubscribe_fn(registration))
+        self.add(Listener::Error, callback_fn)
     }
 
     #[wasm_bindgen(js_name = onReset)]
     pub fn on_reset(&self, callback_fn: JsValue) -> Result<js_sys::Function, JsError> {
-        let f = callback("onReset", callback_fn).map_err(thrown)?;
-        let registration = self.source.add_reset(Callback::Js(f)).map_err(thrown)?;
-        Ok(unsubscribe_fn(registration))
+        self.add(Listener::Reset, callback_fn)
     }
 
     pub fn close(&self) {
@@ -101,7 +85,42 @@ impl JsLiveSource {
     }
 }
 
+/// What `on()` and its three siblings register.
+enum Listener<'a> {
+    Event(&'a str),
+    State,
+    Error,
+    Reset,
+}
+
 impl JsLiveSource {
+    /// `on()`, `onState()`, `onError()` and `onReset()`: one body, not inlined into four exports.
+    #[inline(never)]
+    fn add(&self, listener: Listener, callback_fn: JsValue) -> Result<js_sys::Function, JsError> {
+        let method = match listener {
+            Listener::Event(_) => "on",
+            Listener::State => "onState",
+            Listener::Error => "onError",
+            Listener::Reset => "onReset",
+        };
+        let f = callback(method, callback_fn).map_err(thrown)?;
+        let registration = match listener {
+            Listener::Event(event) => self.source.listen(event, EventSink::Js(f)),
+            Listener::State => {
+                let registration = self.source.add_state(Callback::Js(f.clone()));
+                // The current state at once, and an exception reported like any other callback's.
+                if registration.is_ok() {
+                    call_js(&f, &[&self.source.state().as_str().into()]);
+                }
+                registration
+            }
+            Listener::Error => self.source.add_error(Callback::Js(f)),
+            Listener::Reset => self.source.add_reset(Callback::Js(f)),
+        }
+        .map_err(thrown)?;
+        Ok(unsubscribe_fn(registration))
+    }
+
     /// The Rust source behind a JS object, for code that mixes both APIs.
     pub fn source(&self) -> &LiveSource {
         &self.source
