@@ -236,8 +236,14 @@ fn bind_filter(f: &Filter, avars: &Map<String, Value>) -> Result<Filter, String>
                 avars
                     .get(name)
                     .map(|v| Operand::Lit(v.clone()))
-                    .ok_or_else(|| {
-                        format!("missing variable {name:?}: pass it as ?avars={{\"{name}\":...}}")
+                    .ok_or_else(|| match name.starts_with('@') {
+                        true => format!(
+                        "variable {name:?} comes from the request's token: this stream needs an \
+                         authenticated request (only @user._id, the token's subject, is known)"
+                    ),
+                        false => format!(
+                            "missing variable {name:?}: pass it as ?avars={{\"{name}\":...}}"
+                        ),
                     })
             }
         }

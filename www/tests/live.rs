@@ -184,6 +184,55 @@ fn patch_topics_stream_published_ops_and_resume() {
     );
 }
 
+/// `{"_$var": "@user._id"}` is the token's subject, set by the server as RESTHeart does: each
+/// user's stream shows that user's documents, and a client cannot pass the variable itself.
+#[test]
+fn the_user_variable_comes_from_the_token_not_from_the_client() {
+    let server = Server::start(&[]);
+    let editor = server.token("editor");
+    let def = r#"{"streams": [{"uri": "mine", "stages": [{"_$match": {"fullDocument::owner": {"_$var": "@user._id"}}}]}]}"#;
+    let auth = format!("Bearer {editor}");
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let r = server.request("PUT", "/shop/products", &h, Some(def));
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let forged = server.request(
+        "GET",
+        "/shop/products/_streams/mine?avars=%7B%22%40user._id%22%3A%22alice%22%7D",
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(forged.status, 400, "{}", forged.body);
+    assert!(forged.body.contains("set by the server"), "{}", forged.body);
+    let anonymous = server.request("GET", "/shop/products/_streams/mine", &[], None);
+    assert_eq!(anonymous.status, 400, "{}", anonymous.body);
+    assert!(
+        anonymous.body.contains("authenticated request"),
+        "{}",
+        anonymous.body
+    );
+
+    // The test tokens' subject is "tester".
+    let mut mine = server.sse("/shop/products/_streams/mine", &[("authorization", &auth)]);
+    assert_eq!(mine.status, 200);
+    server.insert(&editor, "/shop/products", r#"{"owner":"alice","n":1}"#);
+    server.insert(&editor, "/shop/products", r#"{"owner":"tester","n":2}"#);
+    let e = loop {
+        let e = mine.next_event(T).expect("the tester's change");
+        if e.event == "change" {
+            break e;
+        }
+    };
+    assert_eq!(
+        e.json()["fullDocument"]["n"],
+        2,
+        "only the token's user's document"
+    );
+}
+
 /// Patch topics live in memory: their ids start above the process's start time, so after a
 /// restart a resume id from before it gets `reset` (`unknown-id`), never the patches that the
 /// new process happened to number the same way (before, ids started at 1 in every process).

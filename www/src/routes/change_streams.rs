@@ -28,6 +28,9 @@ pub struct StreamQuery {
     last_event_id: Option<String>,
 }
 
+/// The server-set variable a stream can filter on: the `sub` of the request's token.
+const USER_ID: &str = "@user._id";
+
 pub async fn stream(
     State(state): State<AppState>,
     Path((db, coll, name)): Path<(String, String, String)>,
@@ -50,7 +53,17 @@ pub async fn stream(
         })?;
     let pipeline = Pipeline::parse(&stages)
         .map_err(|e| AppError::internal(format!("stored stream {name}: {e}")))?;
-    let avars = parse_avars(q.avars.as_deref()).map_err(AppError::BadRequest)?;
+    let mut avars = parse_avars(q.avars.as_deref()).map_err(AppError::BadRequest)?;
+    // As in RESTHeart, `@user.*` variables are the server's, from the request's token: a client
+    // that could pass them would choose whose documents a stream shows.
+    if let Some(name) = avars.keys().find(|k| k.starts_with('@')) {
+        return Err(AppError::BadRequest(format!(
+            "avars: {name:?} is set by the server from the request's token; do not pass it"
+        )));
+    }
+    if let Some(Extension(claims)) = &claims {
+        avars.insert(USER_ID.to_owned(), Value::String(claims.sub.clone()));
+    }
     // Only the variables the pipeline reads: others change nothing it matches, and would
     // otherwise let any client mint a new stream per request.
     let avars = pipeline.used_avars(&avars);
