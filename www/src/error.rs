@@ -16,9 +16,13 @@ pub enum AppError {
     /// Valid credentials, insufficient role (or a topic outside the allowed prefix).
     Forbidden(String),
     NotFound(String),
+    /// The path exists, not with this method (the `Allow` header lists those it has).
+    MethodNotAllowed(String),
     Conflict(String),
     /// A request body over the server's limit.
     PayloadTooLarge(String),
+    /// A body that is not `Content-Type: application/json` where JSON is expected.
+    UnsupportedMediaType(String),
     /// The server is shutting down; clients should come back after `retry_after_secs`.
     Unavailable {
         message: String,
@@ -53,8 +57,10 @@ impl AppError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -67,8 +73,10 @@ impl AppError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Internal(_) => "internal",
@@ -83,8 +91,10 @@ impl std::fmt::Display for AppError {
             | Self::Unauthorized(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
+            | Self::MethodNotAllowed(m)
             | Self::Conflict(m)
             | Self::PayloadTooLarge(m)
+            | Self::UnsupportedMediaType(m)
             | Self::Internal(m) => f.write_str(m),
             Self::Unavailable { message, .. } | Self::TooManyRequests { message, .. } => {
                 f.write_str(message)

@@ -341,3 +341,44 @@ async fn health_ready_and_unknown_routes() {
     let r = api.call("GET", "/static/../Cargo.toml", &[], None).await;
     assert_ne!(r.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn errors_the_router_answers_by_itself_have_the_json_body_too() {
+    let api = Api::new();
+    for (method, uri) in [
+        ("DELETE", "/api/events"),
+        ("POST", "/shop/products/_streams/changes"),
+    ] {
+        let r = api.as_role(Role::Admin, method, uri, None).await;
+        assert_eq!(
+            (r.status, r.error_kind().as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            "{method} {uri}"
+        );
+        assert!(
+            r.headers.contains_key(header::ALLOW),
+            "{method} {uri}: Allow kept"
+        );
+    }
+    for uri in ["/static/nope.js", "/pkg/nope.wasm"] {
+        let r = api.call("GET", uri, &[], None).await;
+        assert_eq!(
+            (r.status, r.error_kind().as_str()),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{uri}"
+        );
+    }
+    let auth = format!("Bearer {}", api.token(Role::Editor));
+    let r = api
+        .call_raw(
+            "POST",
+            "/shop/products",
+            &[("authorization", &auth), ("content-type", "text/plain")],
+            axum::body::Body::from("{}"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_kind().as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
+}

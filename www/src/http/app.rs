@@ -9,7 +9,7 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 
 use super::client_limit;
-use super::middleware::{authorize, canonicalize, trace_request};
+use super::middleware::{authorize, canonicalize, json_errors, trace_request};
 use crate::config::{parse_cors_origin, BODY_LIMIT};
 use crate::error::AppError;
 use crate::routes::{change_streams, documents, feed, site, topics};
@@ -61,6 +61,7 @@ pub fn app(state: AppState) -> Router {
             not_found,
             middleware::from_fn_with_state(state.clone(), authorize),
         ))
+        .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Before the access rules and every extractor: one canonical path per request.
         .layer(middleware::from_fn(canonicalize))

@@ -3,13 +3,36 @@
 //! The per-client SSE cap is `client_limit`.
 
 use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::auth::{self, CanonicalPath};
 use crate::error::AppError;
 use crate::state::AppState;
+
+/// The errors that axum and tower-http answer by themselves, with an empty body (405 from a
+/// route, 404 from `ServeDir` under `/pkg` and `/static`), get the JSON body of every other
+/// `AppError`; the `Allow` header of a 405 is kept.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    if res.headers().contains_key(header::CONTENT_TYPE) {
+        return res;
+    }
+    let error = match res.status() {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            AppError::MethodNotAllowed("this path does not take that method; see Allow".into())
+        }
+        StatusCode::NOT_FOUND => AppError::not_found("no such file"),
+        _ => return res,
+    };
+    let mut out = error.into_response();
+    if let Some(allow) = res.headers().get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
+}
 
 /// Refuses a non-canonical path with 400 and leaves the canonical form in the request's
 /// extensions for the access rules (see `auth::CanonicalPath`).

@@ -39,6 +39,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonValue {
                     "the body is over the {} byte limit",
                     BODY_LIMIT
                 )),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(e.body_text()),
                 _ => AppError::BadRequest(e.body_text()),
             })
     }

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use livesource_dev::auth::Role;
@@ -58,17 +58,29 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> Reply {
+        match body {
+            Some(v) => {
+                let mut headers = headers.to_vec();
+                headers.push(("content-type", "application/json"));
+                self.call_raw(method, uri, &headers, Body::from(v.to_string()))
+                    .await
+            }
+            None => self.call_raw(method, uri, headers, Body::empty()).await,
+        }
+    }
+
+    /// A request with exactly these headers and this body.
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let body = match body {
-            Some(v) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
         let res = self
             .router
             .clone()
