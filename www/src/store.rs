@@ -22,7 +22,7 @@ pub use change::{Change, Operation};
 use ids::validate_doc_id;
 pub use ids::{new_object_id, process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};
-use validate::{check_depth, with_id};
+use validate::{check_depth, check_field_names, with_id};
 
 /// How many changes a subscriber may fall behind the newest before it is cut off (and has to
 /// resume from the log). Shared by all subscribers: one ring, not a buffer per client.
@@ -293,6 +293,7 @@ impl Store {
                 ))
             }
         }
+        check_field_names(&doc, false)?;
         doc.insert("_id".into(), Value::String(id.into()));
         let doc = Value::Object(doc);
         check_depth(&doc)?;
@@ -326,6 +327,7 @@ impl Store {
             Some(Value::String(body_id)) if body_id == id => {}
             Some(_) => return Err(AppError::bad_request("_id cannot be changed")),
         }
+        check_field_names(patch, true)?;
         self.write(db, coll, |tx| {
             let (before, rev) = load(tx, db, coll, id)?
                 .ok_or_else(|| AppError::not_found(format!("no document {id:?} in {db}/{coll}")))?;

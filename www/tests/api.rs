@@ -382,3 +382,68 @@ async fn errors_the_router_answers_by_itself_have_the_json_body_too() {
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
     );
 }
+
+#[tokio::test]
+async fn update_operators_and_dotted_paths_are_refused_not_stored() {
+    // RESTHeart would apply them; stored as fields, a page would work here and not there.
+    let api = Api::new();
+    let r = api
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/shop/products",
+            Some(json!({"_id": "p1", "price": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for (method, uri, body) in [
+        ("PATCH", "/shop/products/p1", json!({"$inc": {"price": 1}})),
+        ("PATCH", "/shop/products/p1", json!({"dims.w": 5})),
+        ("PATCH", "/shop/products/p1", json!({"dims": {"$set": 1}})),
+        (
+            "POST",
+            "/shop/products",
+            json!({"name": "x", "$set": {"a": 1}}),
+        ),
+        (
+            "PUT",
+            "/shop/products/p2",
+            json!({"tags": [{"$each": [1]}]}),
+        ),
+    ] {
+        let r = api
+            .as_role(Role::Editor, method, uri, Some(body.clone()))
+            .await;
+        assert_eq!(
+            (r.status, r.error_kind().as_str()),
+            (StatusCode::BAD_REQUEST, "bad_request"),
+            "{method} {body}"
+        );
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("not supported by livesource-dev"),
+            "{}",
+            r.body
+        );
+    }
+    let r = api
+        .as_role(Role::Viewer, "GET", "/shop/products/p1", None)
+        .await;
+    assert_eq!(
+        r.json()["price"],
+        1,
+        "nothing of the refused patches was stored"
+    );
+    // Dots inside nested data, and `$` inside values, are plain data.
+    let r = api
+        .as_role(
+            Role::Editor,
+            "PATCH",
+            "/shop/products/p1",
+            Some(json!({"dims": {"w.cm": 5}, "note": "$5"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}

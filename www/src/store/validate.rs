@@ -28,8 +28,46 @@ pub(super) fn check_depth(doc: &Value) -> AppResult<()> {
     Ok(())
 }
 
+/// 400 for a field name that RESTHeart (MongoDB) would read as an instruction, not as data: a
+/// `$` operator (`$inc`, `$set`) anywhere, and with `dotted`, a dotted path (`dims.w`) at the
+/// top of a PATCH. Stored as fields, they would make a page that works here and does something
+/// else against the real server.
+pub(super) fn check_field_names(doc: &Map<String, Value>, dotted: bool) -> AppResult<()> {
+    fn walk(v: &Value) -> Option<&str> {
+        match v {
+            Value::Object(map) => map.iter().find_map(|(k, v)| {
+                if k.starts_with('$') {
+                    Some(k.as_str())
+                } else {
+                    walk(v)
+                }
+            }),
+            Value::Array(items) => items.iter().find_map(walk),
+            _ => None,
+        }
+    }
+    for (k, v) in doc {
+        if k.starts_with('$') || (dotted && k.contains('.')) {
+            return Err(refused(k));
+        }
+        if let Some(k) = walk(v) {
+            return Err(refused(k));
+        }
+    }
+    Ok(())
+}
+
+fn refused(name: &str) -> AppError {
+    AppError::BadRequest(format!(
+        "field {name:?}: MongoDB update operators ($inc, $set) and dotted paths are not \
+         supported by livesource-dev; send the fields themselves, nested as objects (a JSON \
+         merge patch for PATCH)"
+    ))
+}
+
 /// The document with its `_id`: the given one (validated) or a new ObjectId.
 pub(super) fn with_id(mut doc: Map<String, Value>) -> AppResult<(String, Value)> {
+    check_field_names(&doc, false)?;
     let id = match doc.get("_id") {
         None => new_object_id(),
         Some(Value::String(id)) => {
