@@ -156,10 +156,15 @@ fn parse_filter(v: &Value, depth: usize) -> Result<Filter, String> {
                 });
             }
             op if op.starts_with('$') => return Err(format!("unsupported operator {op:?}")),
-            path => all.push(Filter::Field {
-                path: split_path(path)?,
-                cond: parse_cond(value, depth + 1)?,
-            }),
+            path => {
+                let path = split_path(path)?;
+                for cond in parse_conds(value, depth + 1)? {
+                    all.push(Filter::Field {
+                        path: path.clone(),
+                        cond,
+                    });
+                }
+            }
         }
     }
     Ok(if all.len() == 1 {
@@ -167,6 +172,30 @@ fn parse_filter(v: &Value, depth: usize) -> Result<Filter, String> {
     } else {
         Filter::And(all)
     })
+}
+
+/// The conditions on one field: one, or several operators that must all hold, as MongoDB reads
+/// `{"$ne": 1, "$exists": true}`. Operators mixed with plain fields mean nothing: refused.
+fn parse_conds(v: &Value, depth: usize) -> Result<Vec<Cond>, String> {
+    if let Value::Object(map) = v {
+        let operators = map.keys().filter(|k| unescape(k).starts_with('$')).count();
+        if map.len() > 1 && operators > 0 {
+            if operators < map.len() {
+                return Err(format!(
+                    "a condition mixes operators and fields: {v}; use either operators \
+                     ({{\"_$ne\": 1}}) or a whole value"
+                ));
+            }
+            return map
+                .iter()
+                .map(|(op, arg)| {
+                    let one = Value::Object(Map::from_iter([(op.clone(), arg.clone())]));
+                    parse_cond(&one, depth)
+                })
+                .collect();
+        }
+    }
+    Ok(vec![parse_cond(v, depth)?])
 }
 
 fn parse_cond(v: &Value, depth: usize) -> Result<Cond, String> {

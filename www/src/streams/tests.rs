@@ -207,3 +207,23 @@ fn unused_avars_are_accepted_and_left_out_of_the_used_set() {
     // A missing used variable is still the same error as before.
     assert!(p.bind(&p.used_avars(&Map::new())).is_err());
 }
+
+#[test]
+fn several_operators_on_one_field_must_all_hold() {
+    // MongoDB's reading; before, the object was compared as a whole value and matched nothing.
+    let p = pipeline(json!([{"_$match": {"fullDocument::price": {"_$ne": 1, "_$exists": true}}}]));
+    assert!(p.matches(&insert(json!({"price": 5}))));
+    assert!(!p.matches(&insert(json!({"price": 1}))));
+    assert!(!p.matches(&insert(json!({"name": "no price"}))));
+    let p = pipeline(json!([{"_$match": {"fullDocument::n": {"_$in": [1, 2, 3], "_$ne": 2}}}]));
+    let matched: Vec<i64> = (0..5)
+        .filter(|n| p.matches(&insert(json!({"n": n}))))
+        .collect();
+    assert_eq!(matched, [1, 3]);
+    let err = Pipeline::parse(&json!([{"_$match": {"fullDocument::n": {"_$in": [1], "x": 1}}}]))
+        .unwrap_err();
+    assert!(err.contains("mixes operators and fields"), "{err}");
+    // A plain object value is still an equality test.
+    let p = pipeline(json!([{"_$match": {"fullDocument::dims": {"w": 1, "h": 2}}}]));
+    assert!(p.matches(&insert(json!({"dims": {"w": 1, "h": 2}}))));
+}
