@@ -111,6 +111,11 @@ async fn bad_input_gets_typed_400s() {
         ("PUT", "/shop/products/a", r#"{"_id": "b"}"#),
         ("POST", "/_bad/products", "{}"),
         ("GET", "/shop/products?pagesize=0", ""),
+        ("GET", "/shop/products?page=0", ""),
+        // RESTHeart list parameters this server does not implement: refused, not ignored.
+        ("GET", "/shop/products?filter=%7B%22a%22%3A1%7D", ""),
+        ("GET", "/shop/products?keys=%7B%22a%22%3A1%7D", ""),
+        ("GET", "/shop/products?sort=%7B%22a%22%3A1%7D", ""),
         (
             "PUT",
             "/shop/products",

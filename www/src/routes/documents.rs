@@ -160,6 +160,33 @@ pub async fn create(
 pub struct ListQuery {
     page: Option<u64>,
     pagesize: Option<u64>,
+    // RESTHeart's list parameters that this server does not implement: refused by name, so a
+    // page that sends one does not quietly get the whole unfiltered, unsorted list here and
+    // something else from the real server. Any other parameter is left alone (a cache buster,
+    // `access_token`).
+    filter: Option<String>,
+    keys: Option<String>,
+    sort: Option<String>,
+    hint: Option<String>,
+    count: Option<String>,
+    np: Option<String>,
+    rep: Option<String>,
+}
+
+impl ListQuery {
+    fn unsupported(&self) -> Option<&'static str> {
+        [
+            ("filter", &self.filter),
+            ("keys", &self.keys),
+            ("sort", &self.sort),
+            ("hint", &self.hint),
+            ("count", &self.count),
+            ("np", &self.np),
+            ("rep", &self.rep),
+        ]
+        .into_iter()
+        .find_map(|(name, v)| v.as_ref().map(|_| name))
+    }
 }
 
 /// JSON by default; the catalog page for `Accept: text/html`; only the list fragment for
@@ -172,11 +199,20 @@ pub async fn list(
     claims: Option<Extension<Claims>>,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
+    if let Some(name) = q.unsupported() {
+        return Err(AppError::BadRequest(format!(
+            "?{name}= is a RESTHeart list parameter that livesource-dev does not implement; \
+             only page and pagesize are"
+        )));
+    }
     let pagesize = q.pagesize.unwrap_or(100);
     if !(1..=1000).contains(&pagesize) {
         return Err(AppError::bad_request("pagesize must be between 1 and 1000"));
     }
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.unwrap_or(1);
+    if page == 0 {
+        return Err(AppError::bad_request("page counts from 1"));
+    }
     // A page past i64's range used to wrap to a negative offset, which SQLite reads as 0.
     let offset = (page - 1)
         .checked_mul(pagesize)
