@@ -133,13 +133,14 @@ class Patcher {
     // Containers this patch already copied: nobody has seen them yet, so later ops of the same
     // patch may change them in place. Everything else is copied on write. (A failing op throws
     // the whole patch away, copies and all.)
-    this.fresh = [];
+    // A Set: a patch of many ops over many rows would make a list search quadratic.
+    this.fresh = new Set();
   }
 
   writable(node) {
-    if (this.fresh.indexOf(node) >= 0) return node;
+    if (this.fresh.has(node)) return node;
     const copy = Array.isArray(node) ? node.slice() : { ...node };
-    this.fresh.push(copy);
+    this.fresh.add(copy);
     return copy;
   }
 
