@@ -105,13 +105,19 @@ pub struct PatchStore {
 }
 
 impl PatchStore {
-    /// The current state.
-    pub fn get(&self) -> Value {
+    /// The current state. A `patch` error when it is no `serde_json::Value`: nested deeper
+    /// than serde_json's 128 levels, or holding a lone UTF-16 surrogate, both of which the JS
+    /// state may (it used to read as `null`).
+    pub fn get(&self) -> Result<Value, Error> {
+        let unreadable = |why: String| Error::Patch {
+            index: None,
+            message: format!("the state cannot be read as serde_json::Value: {why}"),
+        };
         let text = to_json(&self.inner.js.state())
-            .ok()
-            .and_then(|t| t.as_string())
-            .unwrap_or_default();
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+            .map_err(|e| unreadable(platform::describe(&e)))?
+            .as_string()
+            .ok_or_else(|| unreadable("JSON.stringify gave no string".into()))?;
+        serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))
     }
 
     /// The current state as the JS object handed to subscribers.

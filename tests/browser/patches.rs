@@ -227,7 +227,7 @@ async fn the_rust_api_resyncs_with_a_rust_closure() {
         .unwrap();
     publish(&editor, &topic, r#"[["replace","/counter",2]]"#).await;
     within(5000, "the patch", async {
-        while store.get() != json!({ "counter": 2 }) {
+        while store.get().unwrap() != json!({ "counter": 2 }) {
             sleep(std::time::Duration::from_millis(10)).await;
         }
     })
@@ -235,7 +235,7 @@ async fn the_rust_api_resyncs_with_a_rust_closure() {
     assert_eq!(calls.get(), 0, "no resync while patches apply");
     publish(&editor, &topic, r#"[["test","/counter",99]]"#).await;
     within(5000, "the Rust resync's state", async {
-        while store.get() != json!({ "counter": 100 }) {
+        while store.get().unwrap() != json!({ "counter": 100 }) {
             sleep(std::time::Duration::from_millis(10)).await;
         }
     })
@@ -332,4 +332,41 @@ async fn a_failure_during_a_resync_asks_for_one_more_after_it() {
     assert_eq!(calls.borrow().len(), 2, "and no third");
     resync.forget();
     src.close();
+}
+
+#[wasm_bindgen_test]
+fn the_rust_api_reports_a_state_it_cannot_read_instead_of_null() {
+    // The JS state may nest deeper than serde_json reads (128 levels); `get` says so.
+    let source =
+        LiveSource::connect(&topic_url(&unique("dashboard:deep")), Options::default()).unwrap();
+    let store = source
+        .patches(
+            "patch",
+            PatchOptions {
+                initial: json!({ "n": 1 }),
+                resync: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(store.get().unwrap(), json!({ "n": 1 }));
+    let mut deep = json!(0);
+    for _ in 0..200 {
+        deep = json!([deep]);
+    }
+    store.apply(&json!([["add", "/deep", deep]])).unwrap();
+    match store.get() {
+        Err(Error::Patch {
+            index: None,
+            message,
+        }) => {
+            assert!(
+                message.contains("cannot be read as serde_json::Value"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a patch error, got {other:?}"),
+    }
+    store.apply(&json!([["remove", "/deep"]])).unwrap();
+    assert_eq!(store.get().unwrap(), json!({ "n": 1 }), "readable again");
+    source.close();
 }
