@@ -111,7 +111,8 @@ export interface PatchOptions<S> {
 /**
  * State kept by JSON-Patch events, with the Svelte store contract: `subscribe` calls `run` at
  * once with the current state and after every patch, and returns an unsubscribe function.
- * Each patch yields a new root object; unchanged subtrees keep their identity.
+ * Each patch that changes the state yields a new root object (one that changes nothing, such as
+ * `[]` or only `test` ops, notifies with the same root); unchanged subtrees keep their identity.
  */
 export class PatchStore<S = any> {
   private constructor();
