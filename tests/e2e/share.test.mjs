@@ -306,6 +306,28 @@ test('a stream the server refuses (404): every sharing tab gets the error and en
   await closeAll(pages);
 });
 
+test('backoff.maxAttempts used up in the leader: every sharing tab gets the closed error and ends closed', async () => {
+  const key = `share-give-up-${Date.now()}`;
+  const pages = [];
+  for (let i = 0; i < 3; i++) {
+    pages.push(await openTab({ share: true, backoff: { initialMs: 50, maxMs: 100, maxAttempts: 2 } },
+      { refresh: false, stream: `/_test/flaky/${key}?fail=100000&status=503` }));
+  }
+  for (const page of pages) {
+    await page.waitForFunction(() => window.src.state === 'closed', null,
+      { timeout: 15_000, polling: 50, what: 'state closed' })
+      .catch(async (e) => { throw new Error(`a tab did not close: ${JSON.stringify(await explain(page))}`, { cause: e }); });
+    const errors = await page.evaluate(() => window.log.filter(([what]) => what === 'error').map(([, kind, message]) => [kind, message]));
+    assert.ok(errors.some(([kind, message]) => kind === 'closed' && /gave up after 2 reconnect attempts/.test(message)),
+      `the leader's give-up reaches this tab too: ${JSON.stringify(errors)}`);
+  }
+  const hits = async () => (await (await fetch(`${server}/_test/hits/${key}`)).json()).hits.length;
+  const after = await hits();
+  await new Promise((ok) => setTimeout(ok, 500));
+  assert.equal(await hits(), after, 'no tab tries again');
+  await closeAll(pages);
+});
+
 test('patch stores: each tab keeps its own state; a tab that joins gets patches from where it joined', async () => {
   const topic = `dashboard:share-${Date.now()}`;
   const open = async () => {
@@ -525,25 +547,28 @@ test('Chromium: a leader put in the back/forward cache hands over; restored, it 
   await waitForSseClients(0);
 });
 
-test('without Web Locks each source connects on its own and says so once', async () => {
-  const page = await newTab();
-  await page.goto(`${server}/health`);
-  const out = await page.evaluate(async () => {
-    Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
-    const said = [];
-    const info = console.info;
-    console.info = (...a) => { said.push(a.join(' ')); info.apply(console, a); };
-    const m = await import('/pkg/livesource.js');
-    await m.default();
-    const a = new m.LiveSource('/shop/products/_streams/changes', { share: true });
-    const b = new m.LiveSource('/shop/products/_streams/changes', { share: true });
-    window.srcs = [a, b];
-    return { said: said.filter((s) => s.includes('share')), roles: [a.sharing, b.sharing] };
+for (const [missing, reason] of [['locks', 'the Web Locks API is missing'], ['channel', 'BroadcastChannel is missing']]) {
+  test(`without ${missing === 'locks' ? 'Web Locks' : 'BroadcastChannel'} each source connects on its own and says so once`, async () => {
+    const page = await newTab();
+    await page.goto(`${server}/health`);
+    const out = await page.evaluate(async (what) => {
+      if (what === 'locks') Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
+      else delete globalThis.BroadcastChannel;
+      const said = [];
+      const info = console.info;
+      console.info = (...a) => { said.push(a.join(' ')); info.apply(console, a); };
+      const m = await import('/pkg/livesource.js');
+      await m.default();
+      const a = new m.LiveSource('/shop/products/_streams/changes', { share: true });
+      const b = new m.LiveSource('/shop/products/_streams/changes', { share: true });
+      window.srcs = [a, b];
+      return { said: said.filter((s) => s.includes('share')), roles: [a.sharing, b.sharing] };
+    }, missing);
+    assert.deepEqual(out.roles, ['off', 'off']);
+    assert.equal(out.said.length, 1, `said once: ${JSON.stringify(out.said)}`);
+    assert.ok(out.said[0].includes(`share is off in this page (${reason}); each tab keeps its own connection`), out.said[0]);
+    await page.waitForFunction(() => window.srcs.every((s) => s.state === 'open'), null, { polling: 20 });
+    await waitForSseClients(2);
+    await closeAll([page]);
   });
-  assert.deepEqual(out.roles, ['off', 'off']);
-  assert.equal(out.said.length, 1, `said once: ${JSON.stringify(out.said)}`);
-  assert.match(out.said[0], /share is off in this page \(the Web Locks API is missing\); each tab keeps its own connection/);
-  await page.waitForFunction(() => window.srcs.every((s) => s.state === 'open'), null, { polling: 20 });
-  await waitForSseClients(2);
-  await closeAll([page]);
-});
+}
