@@ -42,23 +42,25 @@ use crate::source::registry::Registration;
 
 mod attrs;
 
-use attrs::{about, Attrs, Spec, ERROR, NAMES, STATE};
+use attrs::{about, Attrs, Spec, ERROR, STATE};
 
 const SELECTOR: &str = "[data-live-src]";
-
-/// The expando property that holds an element's record number: a clone of the element (which
-/// copies attributes, not properties) is a new element, as it should be.
-const RECORD: &str = "__livesourceAuto";
 
 /// One wired element.
 struct Entry {
     record: u32,
-    /// The attributes it was wired with.
-    attrs: Attrs,
+    /// What it asked for when it was wired: an equal element (attributes in another order, a
+    /// default spelt out) asks for the same.
+    spec: Spec,
     /// Its fragment refresh, which targets the element now in the document.
     refresh: Refresh,
     /// Found in the document by the current scan.
     seen: bool,
+    /// Wired by the current scan.
+    fresh: bool,
+    /// Its `outerHTML` swap put in an element without `data-live-*` attributes, which it follows
+    /// while that element stays under the root (as it did before attributes were watched).
+    bare: bool,
 }
 
 /// One source shared by every element that names its URL with the same share setting.
@@ -90,14 +92,26 @@ struct Failed {
     seen: bool,
 }
 
-#[derive(Default)]
 struct Wiring {
+    /// The property that holds an element's record number in this wiring: a symbol of its own,
+    /// so two wirings over overlapping roots do not read each other's numbers, and a clone of
+    /// the element (which copies attributes, not properties) is a new element, as it should be.
+    key: JsValue,
     sources: Vec<Shared>,
     failed: Vec<Failed>,
     next_record: u32,
 }
 
 impl Wiring {
+    fn new() -> Self {
+        Self {
+            key: JsValue::symbol(Some("livesource-auto")),
+            sources: Vec::new(),
+            failed: Vec::new(),
+            next_record: 0,
+        }
+    }
+
     /// Brings the wiring in line with the `data-live-*` elements under `root`.
     fn scan(&mut self, root: &Element) {
         // Every wired element as it is now: an outerHTML swap put a new one in.
@@ -105,12 +119,16 @@ impl Wiring {
             let state = shared.source.state().as_str();
             for entry in shared.entries.borrow_mut().iter_mut() {
                 entry.seen = false;
-                if let Some(el) = entry.refresh.target_element() {
-                    if record_of(&el) != Some(entry.record) {
-                        set_record(&el, entry.record);
-                        mark(&el, state);
-                    }
+                entry.fresh = false;
+                let Some(el) = entry.refresh.target_element() else {
+                    continue;
+                };
+                if self.record_of(&el) != Some(entry.record) {
+                    self.set_record(&el, entry.record);
+                    mark(&el, state);
+                    entry.bare = !el.has_attribute("data-live-src");
                 }
+                entry.seen = entry.bare && root.contains(Some(&el));
             }
         }
         for failed in &mut self.failed {
@@ -125,39 +143,59 @@ impl Wiring {
         // What the scan did not find is gone: removed, moved out of the root, no longer
         // `data-live-src`, or wired anew with other attributes. Dropped after the new wiring,
         // so a source that an equal element took over stays open.
+        let mut gone = Vec::new();
         for shared in &self.sources {
-            let gone: Vec<Entry> = {
-                let mut entries = shared.entries.borrow_mut();
-                let (kept, gone) = std::mem::take(&mut *entries)
+            let (kept, dropped): (Vec<Entry>, Vec<Entry>) =
+                std::mem::take(&mut *shared.entries.borrow_mut())
                     .into_iter()
                     .partition(|e| e.seen);
-                *entries = kept;
-                gone
-            };
-            // Dropped outside the borrow: dropping a Refresh may run callbacks.
-            drop(gone);
+            // An element replaced while an event's fragment was on its way (htmx swapping its
+            // container, say): the element that took over asks again, or that content is lost.
+            if dropped.iter().any(|e| e.refresh.busy()) {
+                kept.iter()
+                    .filter(|e| e.fresh)
+                    .for_each(|e| e.refresh.trigger());
+            }
+            *shared.entries.borrow_mut() = kept;
+            gone.extend(dropped);
         }
         self.sources.retain(|s| !s.entries.borrow().is_empty());
         self.failed.retain(|f| f.seen);
+        for entry in &gone {
+            // Unwired, and not wired anew (that gave it another number): no state to show.
+            if let Some(el) = entry.refresh.target_element() {
+                if self.record_of(&el) == Some(entry.record) {
+                    let _ = el.remove_attribute(STATE);
+                    let _ = el.remove_attribute(ERROR);
+                }
+            }
+        }
+        // Dropped outside every borrow: dropping a Refresh may run callbacks.
+        drop(gone);
     }
 
     /// Whether `el` is wired (or failed) with these very attributes; marks it seen if so.
     fn keep(&mut self, el: &Element, attrs: &Attrs) -> bool {
-        let Some(record) = record_of(el) else {
+        let Some(record) = self.record_of(el) else {
             return false;
         };
         for shared in &self.sources {
             for entry in shared.entries.borrow_mut().iter_mut() {
                 if entry.record == record {
-                    let same = entry.attrs == *attrs
+                    let same = Spec::parse(attrs).is_ok_and(|spec| spec == entry.spec)
                         && entry.refresh.target_element().as_ref() == Some(el);
-                    entry.seen |= same;
+                    // Not `|=`: a followed bare element that has since been given other
+                    // attributes is wired anew, and this entry goes.
+                    entry.seen = same;
+                    entry.bare &= !same;
                     return same;
                 }
             }
         }
+        // The same attributes, in any order (an element can have each name once).
+        let same = |a: &Attrs| a.len() == attrs.len() && a.iter().all(|p| attrs.contains(p));
         match self.failed.iter_mut().find(|f| f.record == record) {
-            Some(f) if f.attrs == *attrs => {
+            Some(f) if same(&f.attrs) => {
                 f.seen = true;
                 true
             }
@@ -165,10 +203,19 @@ impl Wiring {
         }
     }
 
+    fn record_of(&self, element: &Element) -> Option<u32> {
+        let value = js_sys::Reflect::get(element, &self.key).ok()?;
+        value.as_f64().map(|n| n as u32)
+    }
+
+    fn set_record(&self, element: &Element, record: u32) {
+        let _ = js_sys::Reflect::set(element, &self.key, &record.into());
+    }
+
     fn wire(&mut self, element: &Element, attrs: Attrs) {
         let record = self.next_record;
         self.next_record += 1;
-        set_record(element, record);
+        self.set_record(element, record);
         match self.try_wire(element, &attrs, record) {
             Ok(()) => {
                 let _ = element.remove_attribute(ERROR);
@@ -239,9 +286,11 @@ impl Wiring {
         };
         shared.entries.borrow_mut().push(Entry {
             record,
-            attrs: attrs.clone(),
+            spec,
             refresh,
             seen: true,
+            fresh: true,
+            bare: false,
         });
         shared.mark_all();
         Ok(())
@@ -250,6 +299,21 @@ impl Wiring {
     fn elements(&self) -> usize {
         self.sources.iter().map(|s| s.entries.borrow().len()).sum()
     }
+}
+
+/// Whether a batch of mutation records may change the wiring: an element added or removed, or
+/// a `data-live-*` attribute changed (not the two livesource writes itself).
+fn relevant(records: &JsValue) -> bool {
+    let field = |r: &JsValue, name: &str| {
+        js_sys::Reflect::get(r, &name.into())
+            .ok()
+            .and_then(|v| v.as_string())
+    };
+    js_sys::Array::from(records).iter().any(|r| {
+        field(&r, "type").as_deref() != Some("attributes")
+            || field(&r, "attributeName")
+                .is_some_and(|n| n.starts_with("data-live-") && n != STATE && n != ERROR)
+    })
 }
 
 /// `root` and the elements under it that have `data-live-src`, in document order.
@@ -281,15 +345,6 @@ fn read_attrs(element: &Element) -> Attrs {
     out
 }
 
-fn record_of(element: &Element) -> Option<u32> {
-    let value = js_sys::Reflect::get(element, &RECORD.into()).ok()?;
-    value.as_f64().map(|n| n as u32)
-}
-
-fn set_record(element: &Element, record: u32) {
-    let _ = js_sys::Reflect::set(element, &RECORD.into(), &record.into());
-}
-
 fn mark(element: &Element, state: &str) {
     let _ = element.set_attribute(STATE, state);
 }
@@ -300,7 +355,7 @@ fn mark(element: &Element, state: &str) {
 pub struct AutoWiring {
     wiring: Rc<RefCell<Wiring>>,
     observer: MutationObserver,
-    _callback: Closure<dyn FnMut()>,
+    _callback: Closure<dyn FnMut(JsValue)>,
 }
 
 impl AutoWiring {
@@ -335,24 +390,24 @@ pub fn auto_wire(root: Option<Element>) -> Result<AutoWiring> {
             .and_then(|d| d.document_element())
             .ok_or_else(|| Error::Config("autoWire needs a document".into()))?,
     };
-    let wiring = Rc::new(RefCell::new(Wiring::default()));
+    let wiring = Rc::new(RefCell::new(Wiring::new()));
     wiring.borrow_mut().scan(&root);
     let (w, r) = (Rc::clone(&wiring), root.clone());
-    // Rescanning the root is simpler than walking mutation records, and a scan changes nothing
-    // for elements whose attributes did not change.
-    let callback = Closure::<dyn FnMut()>::new(move || w.borrow_mut().scan(&r));
+    // Rescanning the root is simpler than walking the records, and a scan changes nothing for
+    // elements whose attributes did not change; the records only say whether to.
+    let callback = Closure::<dyn FnMut(JsValue)>::new(move |records: JsValue| {
+        if relevant(&records) {
+            w.borrow_mut().scan(&r);
+        }
+    });
     let observer = MutationObserver::new(callback.as_ref().unchecked_ref())
         .map_err(|e| Error::Config(platform::describe(&e)))?;
     let init = MutationObserverInit::new();
     init.set_child_list(true);
     init.set_subtree(true);
-    // The author's attributes only: the two livesource writes must not wake the observer.
-    init.set_attribute_filter(
-        &NAMES
-            .iter()
-            .map(|n| JsValue::from_str(n))
-            .collect::<js_sys::Array>(),
-    );
+    // Every attribute, not a filter of the known names: adding or removing a misspelt
+    // `data-live-*` name changes what an element asks for too.
+    init.set_attributes(true);
     observer
         .observe_with_options(&root, &init)
         .map_err(|e| Error::Config(platform::describe(&e)))?;

@@ -267,6 +267,11 @@ impl Refresh {
         self.refresher.target_element()
     }
 
+    /// A request is in flight, owed or due again: content an event asked for is still coming.
+    pub(crate) fn busy(&self) -> bool {
+        self.refresher.busy()
+    }
+
     /// How many requests were made so far.
     pub fn requests(&self) -> u64 {
         self.refresher.requests()

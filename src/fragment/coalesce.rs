@@ -132,6 +132,11 @@ impl Coalescer {
     }
 
     /// Forgets the request in flight (it was aborted); its response, if any, will be stale.
+    /// A request is in flight or owed: content newer than the target's may be on its way.
+    pub fn busy(&self) -> bool {
+        self.in_flight.is_some() || self.owed
+    }
+
     pub fn abandon(&mut self) {
         self.in_flight = None;
         self.owed = false;

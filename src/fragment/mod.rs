@@ -318,6 +318,12 @@ impl Refresher {
     }
 
     /// Aborts the request in flight; its response will not be applied.
+    /// A request is in flight, owed, or waiting to be tried again: stopping now would leave the
+    /// target without content an event asked for.
+    pub fn busy(&self) -> bool {
+        self.retry.borrow().is_some() || self.coalescer.borrow().busy()
+    }
+
     pub fn stop(&self) {
         self.retry.borrow_mut().take();
         if let Some(abort) = self.abort.borrow_mut().take() {

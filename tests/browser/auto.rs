@@ -179,12 +179,26 @@ async fn attribute_changes_rewire_and_a_removed_src_unwires() {
     settle().await;
     assert_eq!(counts(&wiring), (1, 1));
 
+    // A misspelt name added later is noticed at once (every attribute is watched), and its
+    // removal too.
+    el.set_attribute("data-live-evnt", "change").unwrap();
+    settle().await;
+    assert_eq!(counts(&wiring), (0, 0));
+    assert!(attr(&el, "data-live-error").starts_with("unknown attribute data-live-evnt"));
+    el.remove_attribute("data-live-evnt").unwrap();
+    settle().await;
+    assert_eq!(counts(&wiring), (1, 1));
+
     el.remove_attribute("data-live-src").unwrap();
     settle().await;
     assert_eq!(
         counts(&wiring),
         (0, 0),
         "no data-live-src: unwired, its connection closed"
+    );
+    assert!(
+        el.get_attribute("data-live-state").is_none(),
+        "an unwired element shows no state"
     );
     drop(wiring);
     root.remove();
@@ -233,4 +247,39 @@ async fn a_source_that_stopped_is_opened_again_for_a_new_element() {
     assert_eq!(counts(&wiring), (2, 2));
     drop(wiring);
     root.remove();
+}
+
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn two_wirings_over_overlapping_roots_keep_their_own_records() {
+    // Each wiring numbers elements under its own symbol: the outer one does not take the inner
+    // one's numbers for its own, so a wrong element is reported once, not on every change.
+    let warned = js_sys::Array::new();
+    let console = js_sys::Reflect::get(&js_sys::global(), &"console".into()).unwrap();
+    let original = js_sys::Reflect::get(&console, &"warn".into()).unwrap();
+    let count = js_sys::Function::new_with_args("...a", "this.push(a.join(' '))").bind0(&warned);
+    js_sys::Reflect::set(&console, &"warn".into(), &count).unwrap();
+    let outer = root(&format!(
+        "<div id=\"inner-root\">{}</div>",
+        wired(&changes_url(), "data-live-share=\"maybe\"")
+    ));
+    let inner = outer.first_element_child().unwrap();
+    let (a, b) = (
+        auto_wire(Some(outer.clone())).unwrap(),
+        auto_wire(Some(inner.clone())).unwrap(),
+    );
+    for _ in 0..3 {
+        inner
+            .append_child(&document().create_element("p").unwrap())
+            .unwrap();
+        settle().await;
+    }
+    js_sys::Reflect::set(&console, &"warn".into(), &original).unwrap();
+    let about: Vec<String> = warned
+        .iter()
+        .filter_map(|w| w.as_string())
+        .filter(|w| w.contains("data-live-share"))
+        .collect();
+    assert_eq!(about.len(), 2, "once per wiring: {about:?}");
+    drop((a, b));
+    outer.remove();
 }

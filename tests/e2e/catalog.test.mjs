@@ -80,13 +80,9 @@ test('auto-wiring attaches and detaches with DOM changes, one connection per sou
   await page.close();
 });
 
-test('htmx swaps the container of a live element: the equal element htmx puts in keeps the connection', async () => {
-  // htmx, not livesource, replaces the element: the new one is wired to the open source
-  // before the old one lets go of it, so the stream is not reconnected (and nothing published
-  // in between is lost). `/_test/flaky/KEY` logs each request: one connection, before and after.
-  const key = `htmx-container-${Date.now()}`;
-  const live = `<div id="live" data-live-src="/_test/flaky/${key}" data-live-event="hello"
-    data-live-get="/_test/fragment?html=${encodeURIComponent('<div id="live">swapped</div>')}" data-live-swap="innerHTML"></div>`;
+// A page on livesource-dev with htmx and the auto-wiring script, `live` (an element with id
+// `live`) inside `#box`, once it is wired and open; `window.wiring` is the wiring.
+async function htmxPage(live) {
   const page = await browser.newPage();
   await page.goto(`${server}/health`);
   await page.addScript(readFileSync('node_modules/htmx.org/dist/htmx.min.js', 'utf8'));
@@ -95,6 +91,17 @@ test('htmx swaps the container of a live element: the equal element htmx puts in
     window.wiring = (await import('/pkg/livesource-auto.js')).default;
   }, live);
   await page.waitForSelector('#live[data-live-state="open"]');
+  return page;
+}
+
+test('htmx swaps the container of a live element: the equal element htmx puts in keeps the connection', async () => {
+  // htmx, not livesource, replaces the element: the new one is wired to the open source
+  // before the old one lets go of it, so the stream is not reconnected (and nothing published
+  // in between is lost). `/_test/flaky/KEY` logs each request: one connection, before and after.
+  const key = `htmx-container-${Date.now()}`;
+  const live = `<div id="live" data-live-src="/_test/flaky/${key}" data-live-event="hello"
+    data-live-get="/_test/fragment?html=${encodeURIComponent('<div id="live">swapped</div>')}" data-live-swap="innerHTML"></div>`;
+  const page = await htmxPage(live);
   const requests = async () => (await (await fetch(`${server}/_test/hits/${key}`)).json()).hits.length;
   assert.equal(await requests(), 1);
   await page.evaluate((url) => {
@@ -110,6 +117,45 @@ test('htmx swaps the container of a live element: the equal element htmx puts in
   }));
   assert.deepEqual(after, { state: 'open', counts: [1, 1] });
   assert.equal(await requests(), 1, 'no second connection');
+  await assertNoProblems(page);
+  await page.close();
+});
+
+test('an element htmx replaces while its fragment is on its way still gets that fragment', async () => {
+  // The `hello` event starts a fragment fetch that the server answers 1.5 s late; htmx swaps
+  // the element's container meanwhile. The old element's request goes with it, so the element
+  // that took over asks again.
+  const key = `in-flight-${Date.now()}`;
+  const live = `<div id="live" data-live-src="/_test/flaky/${key}" data-live-event="hello"
+    data-live-get="/_test/fragment?delay=1500&html=${encodeURIComponent('<b>fresh</b>')}" data-live-swap="innerHTML">stale</div>`;
+  const page = await htmxPage(live);
+  await new Promise((r) => setTimeout(r, 300));
+  await page.evaluate((url) => htmx.ajax('GET', url, { target: '#box', swap: 'innerHTML' }),
+    `/_test/fragment?html=${encodeURIComponent(live)}`);
+  await page.waitForFunction(() => document.getElementById('live')?.textContent === 'fresh', null,
+    { timeout: 10_000, what: 'the fragment in the element htmx put in' });
+  await assertNoProblems(page);
+  await page.close();
+});
+
+test('an outerHTML fragment whose root has no data-live-* attributes stays wired, as before', async () => {
+  const key = `bare-${Date.now()}`;
+  const live = `<div id="live" data-live-src="/_test/flaky/${key}" data-live-event="hello"
+    data-live-get="/_test/fragment?html=${encodeURIComponent('<div id="live">swapped</div>')}">first</div>`;
+  const page = await browser.newPage();
+  await page.goto(`${server}/health`);
+  await page.evaluate(async (html) => {
+    document.body.innerHTML = html;
+    window.wiring = (await import('/pkg/livesource-auto.js')).default;
+  }, live);
+  await page.waitForFunction(() => document.getElementById('live')?.textContent === 'swapped', null,
+    { what: 'the swapped-in element' });
+  await new Promise((r) => setTimeout(r, 300));
+  const after = await page.evaluate(() => ({
+    counts: [window.wiring.elements, window.wiring.connections],
+    state: document.getElementById('live').getAttribute('data-live-state'),
+  }));
+  assert.deepEqual(after, { counts: [1, 1], state: 'open' });
   await assertNoProblems(page);
   await page.close();
 });

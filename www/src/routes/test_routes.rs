@@ -59,15 +59,20 @@ struct Fragment {
     // `FailurePlan`'s fields (serde's `flatten` would read them as strings from a query).
     fail: Option<u64>,
     status: Option<u16>,
+    /// Answer this many milliseconds late (at most 10 s): a fragment still on its way.
+    delay: Option<u64>,
 }
 
-/// Echoes `html` as an HTML fragment: a fragment URL whose content a test chooses (for
-/// `hx-*` attributes inside swapped content). With `key`, the first `fail` requests fail as
+/// Echoes `html` as an HTML fragment (after `delay` ms): a fragment URL whose content a test
+/// chooses (for `hx-*` attributes inside swapped content). With `key`, the first `fail` requests fail as
 /// `/_test/flaky`'s do, and are logged in the same hit log.
 async fn fragment(
     Extension(test): Extension<Arc<TestState>>,
     Query(q): Query<Fragment>,
 ) -> AppResult<Response> {
+    if let Some(ms) = q.delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.min(10_000))).await;
+    }
     if let Some(key) = q.key {
         let plan = FailurePlan {
             fail: q.fail,
