@@ -51,8 +51,14 @@ pub async fn stream(
                 "no stream {name:?} on /{db}/{coll}; define it with PUT /{db}/{coll}"
             ))
         })?;
-    let pipeline = Pipeline::parse(&stages)
-        .map_err(|e| AppError::internal(format!("stored stream {name}: {e}")))?;
+    // A definition stored by an earlier version may no longer parse (one that mixes `$match`
+    // operators and fields, say): the client learns why and what to do, not a 500.
+    let pipeline = Pipeline::parse(&stages).map_err(|e| {
+        AppError::BadRequest(format!(
+            "the stored definition of stream {name:?} is no longer valid ({e}); define it \
+             again with PUT /{db}/{coll}"
+        ))
+    })?;
     let mut avars = parse_avars(q.avars.as_deref()).map_err(AppError::BadRequest)?;
     // As in RESTHeart, `@user.*` variables are the server's, from the request's token: a client
     // that could pass them would choose whose documents a stream shows.
