@@ -258,11 +258,13 @@ async fn two_wirings_over_overlapping_roots_keep_their_own_records() {
     let original = js_sys::Reflect::get(&console, &"warn".into()).unwrap();
     let count = js_sys::Function::new_with_args("...a", "this.push(a.join(' '))").bind0(&warned);
     js_sys::Reflect::set(&console, &"warn".into(), &count).unwrap();
+    // A wired element first, so that the two wirings number the wrong one differently.
     let outer = root(&format!(
-        "<div id=\"inner-root\">{}</div>",
+        "{}<div id=\"inner-root\">{}</div>",
+        wired(&changes_url(), ""),
         wired(&changes_url(), "data-live-share=\"maybe\"")
     ));
-    let inner = outer.first_element_child().unwrap();
+    let inner = outer.last_element_child().unwrap();
     let (a, b) = (
         auto_wire(Some(outer.clone())).unwrap(),
         auto_wire(Some(inner.clone())).unwrap(),
@@ -280,6 +282,11 @@ async fn two_wirings_over_overlapping_roots_keep_their_own_records() {
         .filter(|w| w.contains("data-live-share"))
         .collect();
     assert_eq!(about.len(), 2, "once per wiring: {about:?}");
+    assert_eq!(
+        counts(&a),
+        (1, 1),
+        "the outer wiring's good element stays wired"
+    );
     drop((a, b));
     outer.remove();
 }
