@@ -89,10 +89,7 @@ async fn crud_round_trip() {
     let r = api
         .call("GET", &format!("/shop/products/{id}"), &[], None)
         .await;
-    assert_eq!(
-        (r.status, r.error_kind().as_str()),
-        (StatusCode::NOT_FOUND, "not_found")
-    );
+    r.assert_error(StatusCode::NOT_FOUND, "not_found", "");
 }
 
 #[tokio::test]
@@ -161,10 +158,7 @@ async fn bad_input_gets_typed_400s() {
             Some(json!({"_id": "dup"})),
         )
         .await;
-    assert_eq!(
-        (r.status, r.error_kind().as_str()),
-        (StatusCode::CONFLICT, "conflict")
-    );
+    r.assert_error(StatusCode::CONFLICT, "conflict", "");
 }
 
 #[tokio::test]
@@ -234,10 +228,7 @@ async fn patch_topics_guard_prefix_and_validate_ops() {
             Some(json!([["replace", "/a", 1]])),
         )
         .await;
-    assert_eq!(
-        (r.status, r.error_kind().as_str()),
-        (StatusCode::FORBIDDEN, "forbidden")
-    );
+    r.assert_error(StatusCode::FORBIDDEN, "forbidden", "");
     let r = api
         .call("GET", "/dash/__events?topic=other:x", &[], None)
         .await;
@@ -259,10 +250,10 @@ async fn patch_topics_guard_prefix_and_validate_ops() {
                 Some(bad.clone()),
             )
             .await;
-        assert_eq!(
-            (r.status, r.error_kind().as_str()),
-            (StatusCode::BAD_REQUEST, "bad_request"),
-            "{bad}"
+        r.assert_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format_args!("{bad}"),
         );
     }
     let ok = json!([["replace", "/counter", 7], {"op": "move", "from": "/a", "path": "/b"}]);
@@ -334,15 +325,9 @@ async fn health_ready_and_unknown_routes() {
     assert_eq!(ready["status"], "ready");
     // An unrouted path passes the rules first: a stranger learns nothing from a 404.
     let r = api.call("GET", "/a/b/c/d/e", &[], None).await;
-    assert_eq!(
-        (r.status, r.error_kind().as_str()),
-        (StatusCode::UNAUTHORIZED, "unauthorized")
-    );
+    r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized", "");
     let r = api.as_role(Role::Viewer, "GET", "/a/b/c/d/e", None).await;
-    assert_eq!(
-        (r.status, r.error_kind().as_str()),
-        (StatusCode::NOT_FOUND, "not_found")
-    );
+    r.assert_error(StatusCode::NOT_FOUND, "not_found", "");
     let r = api.call("GET", "/static/../Cargo.toml", &[], None).await;
     assert_ne!(r.status, StatusCode::OK);
 }
@@ -355,10 +340,10 @@ async fn errors_the_router_answers_by_itself_have_the_json_body_too() {
         ("POST", "/shop/products/_streams/changes"),
     ] {
         let r = api.as_role(Role::Admin, method, uri, None).await;
-        assert_eq!(
-            (r.status, r.error_kind().as_str()),
-            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            "{method} {uri}"
+        r.assert_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format_args!("{method} {uri}"),
         );
         assert!(
             r.headers.contains_key(header::ALLOW),
@@ -367,11 +352,7 @@ async fn errors_the_router_answers_by_itself_have_the_json_body_too() {
     }
     for uri in ["/static/nope.js", "/pkg/nope.wasm"] {
         let r = api.call("GET", uri, &[], None).await;
-        assert_eq!(
-            (r.status, r.error_kind().as_str()),
-            (StatusCode::NOT_FOUND, "not_found"),
-            "{uri}"
-        );
+        r.assert_error(StatusCode::NOT_FOUND, "not_found", format_args!("{uri}"));
     }
     let auth = format!("Bearer {}", api.token(Role::Editor));
     let r = api
@@ -382,9 +363,10 @@ async fn errors_the_router_answers_by_itself_have_the_json_body_too() {
             axum::body::Body::from("{}"),
         )
         .await;
-    assert_eq!(
-        (r.status, r.error_kind().as_str()),
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    r.assert_error(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "",
     );
 }
 
@@ -419,10 +401,10 @@ async fn update_operators_and_dotted_paths_are_refused_not_stored() {
         let r = api
             .as_role(Role::Editor, method, uri, Some(body.clone()))
             .await;
-        assert_eq!(
-            (r.status, r.error_kind().as_str()),
-            (StatusCode::BAD_REQUEST, "bad_request"),
-            "{method} {body}"
+        r.assert_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format_args!("{method} {body}"),
         );
         assert!(
             r.json()["message"]

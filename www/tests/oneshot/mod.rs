@@ -32,6 +32,17 @@ impl Reply {
         assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
         v["error"].as_str().unwrap().to_owned()
     }
+
+    /// That this is the error `status` with the JSON body of kind `kind` (`what` says which
+    /// request, for a failure's message).
+    pub fn assert_error(&self, status: StatusCode, kind: &str, what: impl std::fmt::Display) {
+        assert_eq!(
+            (self.status, self.error_kind().as_str()),
+            (status, kind),
+            "{what}: {}",
+            self.body
+        );
+    }
 }
 
 impl Api {
