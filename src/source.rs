@@ -223,7 +223,7 @@ impl Inner {
     }
 
     fn open_native(&self, generation: u64, token: Option<String>) {
-        let url = self.connect_url(true, token.as_deref());
+        let url = self.connect_url(self.resume.borrow().last_id(), token.as_deref());
         let (on_open, on_error) = (self.me.clone(), self.me.clone());
         let (on_event, on_decode) = (self.me.clone(), self.me.clone());
         let conn = Connection::open(
@@ -287,12 +287,10 @@ impl Inner {
         self.start_watchdog();
     }
 
-    /// The URL of one connect: the resume id (when `id_in_query`) and `token` as the
+    /// The URL of one connect: the resume `id` and `token`, where given, as the
     /// `lastEventIdParam` and `tokenParam` query parameters, for the transports and servers that
     /// read them there.
-    fn connect_url(&self, id_in_query: bool, token: Option<&str>) -> String {
-        let resume = self.resume.borrow();
-        let id = resume.last_id().filter(|_| id_in_query);
+    fn connect_url(&self, id: Option<&str>, token: Option<&str>) -> String {
         let params = [
             (self.options.last_event_id_param.as_str(), id),
             (self.options.token_param.as_str(), token),

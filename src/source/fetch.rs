@@ -36,7 +36,9 @@ impl Inner {
         let resume_id = self.resume.borrow().last_id().map(str::to_owned);
         let token_in_query = native || options.token_in_query;
         let url = self.connect_url(
-            native || options.resume_in_query,
+            resume_id
+                .as_deref()
+                .filter(|_| native || options.resume_in_query),
             token.as_deref().filter(|_| token_in_query),
         );
         let bearer = token.filter(|_| !token_in_query);
