@@ -51,6 +51,13 @@ fn canonical(id: &str, max_digits: usize) -> Option<&[u8]> {
     canonical.then_some(digits)
 }
 
+/// `n` in canonical decimal, as text (see `push_decimal`).
+pub fn decimal_string(n: u64) -> String {
+    let mut out = String::new();
+    push_decimal(&mut out, n);
+    out
+}
+
 /// Appends `n` in canonical decimal, without the formatting machinery (which would add to the
 /// library's wasm). Used by the library to turn a numeric id back into text.
 pub fn push_decimal(out: &mut String, n: u64) {

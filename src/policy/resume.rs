@@ -218,11 +218,7 @@ impl Resume {
         self.recent
             .iter()
             .map(|key| match key {
-                Key::Number(n) => {
-                    let mut s = String::new();
-                    push_decimal(&mut s, *n);
-                    s
-                }
+                Key::Number(n) => decimal_string(*n),
                 Key::Text(t) => t.to_string(),
             })
             .collect()
@@ -299,7 +295,7 @@ impl Resume {
 }
 
 /// Appends `n` in decimal, without the formatting machinery.
-pub(crate) use livesource_protocol::resume::push_decimal;
+pub(crate) use livesource_protocol::resume::{decimal_string, push_decimal};
 
 #[cfg(test)]
 mod tests {

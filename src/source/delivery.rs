@@ -215,11 +215,7 @@ impl Inner {
 /// The id as text: what the native `lastEventId` holds.
 fn id_text(id: &EventId) -> String {
     match id {
-        EventId::Number(n) => {
-            let mut text = String::new();
-            resume::push_decimal(&mut text, *n);
-            text
-        }
+        EventId::Number(n) => resume::decimal_string(*n),
         EventId::Text(text) => text.clone(),
     }
 }
