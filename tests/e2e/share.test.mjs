@@ -33,6 +33,27 @@ async function openTab(options = { share: true }, { refresh = true, stream = '/s
   await page.goto(`${server}/health`);
   await page.evaluate(async ([opts, withRefresh, list, url]) => {
     document.body.innerHTML = '<table><tbody id="product-list"></tbody></table>';
+    // Every relay message this tab sends or receives, as its first bytes (they name the event
+    // and its id), kept in storage when a leading tab goes: a change that one tab lacks is then
+    // either never relayed, or relayed and not delivered (see `whereLost`).
+    window.relays = [];
+    const Channel = window.BroadcastChannel;
+    window.BroadcastChannel = class extends Channel {
+      constructor(name) {
+        super(name);
+        this.addEventListener('message', (e) => window.relays.push(['in', String(e.data).slice(0, 40)]));
+      }
+
+      postMessage(data) {
+        window.relays.push(['out', String(data).slice(0, 40)]);
+        super.postMessage(data);
+      }
+    };
+    addEventListener('pagehide', () => {
+      if (window.src?.sharing === 'leader') {
+        localStorage.setItem('gone-leader', JSON.stringify({ got: window.got, relays: window.relays }));
+      }
+    });
     const m = await import('/pkg/livesource.js');
     await m.default();
     window.got = [];
@@ -41,6 +62,7 @@ async function openTab(options = { share: true }, { refresh = true, stream = '/s
     window.src = src;
     src.onState((s) => window.log.push(['state', s, Date.now()]));
     src.onError((e) => window.log.push(['error', e.kind, e.message, Date.now(), e.status]));
+    src.onReset((r) => window.log.push(['reset', JSON.stringify(r), Date.now()]));
     src.on('change', (d, meta) => window.got.push([Number(meta.id), d.fullDocument?.name]));
     if (withRefresh) src.refresh('change', { url: list, target: '#product-list' });
   }, [options, refresh, LIST, stream]);
@@ -79,6 +101,43 @@ async function writeBatch(batch, n, from = 0) {
   }
 }
 
+// The id of a relayed event from the first bytes of its message (`ls1`, then `<length>:<field>`
+// for the tag `e`/`E`, the name and the id), else undefined.
+function relayedId(text) {
+  let rest = text.slice(3);
+  const fields = [];
+  while (fields.length < 3) {
+    const colon = rest.indexOf(':');
+    if (colon < 0) return undefined;
+    const len = Number(rest.slice(0, colon));
+    fields.push(rest.slice(colon + 1, colon + 1 + len));
+    rest = rest.slice(colon + 1 + len);
+  }
+  return fields[0].toLowerCase() === 'e' ? fields[2] : undefined;
+}
+
+// For each change `page` lacks: its id (as any tab, open or gone, got it), and which tabs sent
+// and received a relay of it.
+async function whereLost(page, pages, names) {
+  const tabs = await Promise.all(pages.map((p) => p.evaluate(() => ({
+    me: window.src.sharing, got: window.got, relays: window.relays, gone: JSON.parse(localStorage.getItem('gone-leader') ?? 'null'),
+  })).catch(() => null)));
+  const gone = tabs.find(Boolean)?.gone;
+  const all = [...tabs.filter(Boolean), ...(gone ? [{ me: 'gone leader', ...gone }] : [])];
+  const mine = tabs[pages.indexOf(page)];
+  return names.slice(0, 3).map((name) => {
+    const id = all.flatMap((t) => t.got).find(([, n]) => n === name)?.[0];
+    if (id === undefined) return { name, id: 'no tab got it' };
+    const relayOf = (dir) => ([d, text]) => d === dir && relayedId(text) === String(id);
+    return {
+      name, id,
+      sent: all.filter((t) => t.relays.some(relayOf('out'))).map((t) => t.me),
+      receivedHere: mine?.relays.some(relayOf('in')),
+      receivedElsewhere: all.filter((t) => t !== mine && t.relays.some(relayOf('in'))).map((t) => t.me),
+    };
+  });
+}
+
 // Every change of `batch` exactly once, in the server's order, in each page.
 async function assertEveryChangeOnce(pages, batch, n) {
   for (const page of pages) {
@@ -87,11 +146,30 @@ async function assertEveryChangeOnce(pages, batch, n) {
         window.got.filter(([, name]) => name?.startsWith(prefix)).length >= count,
       [`${batch}-`, n], { timeout: 30_000, polling: 100 });
     } catch (e) {
-      const seen = await page.evaluate((prefix) => ({
-        n: window.got.filter(([, name]) => name?.startsWith(prefix)).length,
-        log: window.log.slice(-8), sharing: window.src.sharing, last: window.got.slice(-2),
-      }), `${batch}-`);
-      throw new Error(`not every change arrived: ${JSON.stringify(seen)}`, { cause: e });
+      const others = await Promise.all(pages.filter((p) => p !== page).map((p) => p.evaluate(([prefix, count]) => {
+        const have = new Set(window.got.map(([, name]) => name));
+        return { sharing: window.src.sharing, missing: [...Array(count).keys()].filter((i) => !have.has(`${prefix}${i}`)).slice(0, 10) };
+      }, [`${batch}-`, n]).catch((err) => err.message)));
+      // Which changes are missing, and what arrived around each: a lost handover shows there.
+      const seen = await page.evaluate(([prefix, count]) => {
+        const mine = window.got.filter(([, name]) => name?.startsWith(prefix));
+        const have = new Set(mine.map(([, name]) => name));
+        const missing = [];
+        for (let i = 0; i < count; i++) if (!have.has(`${prefix}${i}`)) missing.push(i);
+        const at = (i) => window.got.findIndex(([, name]) => name === `${prefix}${i}`);
+        // The writes go four at a time, so a change's neighbours in the log are within 4.
+        const around = missing.slice(0, 3).map((i) => {
+          const near = [at(i - 4), at(i + 4)].filter((k) => k >= 0);
+          return near.length ? window.got.slice(Math.min(...near), Math.max(...near) + 1) : [];
+        });
+        return {
+          n: mine.length, missing: missing.slice(0, 10), around,
+          log: window.log.slice(-8), sharing: window.src.sharing, last: window.got.slice(-2),
+        };
+      }, [`${batch}-`, n]);
+      const lost = await whereLost(page, pages, seen.missing.map((i) => `${batch}-${i}`));
+      throw new Error(`not every change arrived: ${JSON.stringify(seen)}; where lost: ${JSON.stringify(lost)}; ` +
+        `the other tabs: ${JSON.stringify(others)}`, { cause: e });
     }
     const got = await page.evaluate(() => window.got);
     for (let i = 1; i < got.length; i++) {
