@@ -1324,6 +1324,58 @@ test('livesource-dev --memory restarted on the same port: reset reaches onReset,
   }
 });
 
+// A patch topic lives in the process: after a restart the browser's Last-Event-ID (what any
+// spec client sends on its own reconnect) is from the earlier process. npm `eventsource`, a client
+// nobody here wrote, must get `reset` (`unknown-id`) and then every new patch, with ids above the
+// old ones; before the topics were numbered from the process's start, the new process's first
+// patches carried ids at or below the old one and were silently skipped.
+test('npm eventsource: a patch topic across a livesource-dev restart gets reset, then every new patch', { skip: engine !== 'chromium' && 'no browser in it: it runs once, with the Chromium suite' }, async () => {
+  const env = { ...process.env };
+  env.LIVESOURCE_JWT_SECRET ||= `interop-${Date.now()}-0123456789abcdef0123456789abcdef`;
+  const args = (addr) => ['serve', '--addr', addr, '--memory', '--heartbeat', '1s'];
+  const pattern = /livesource-dev listening on (http:\/\/\S+)/;
+  let dev = await startServer('target/debug/livesource-dev', args('127.0.0.1:0'), { env, pattern });
+  const base = dev.url;
+  const token = execFileSync('target/debug/livesource-dev', ['token', '--sub', 'interop', '--role', 'editor'],
+    { env, encoding: 'utf8' }).trim();
+  const topic = 'dashboard:restart';
+  const publish = async (n) => {
+    const res = await fetch(`${base}/_publish/${topic}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify([['replace', '/n', n]]),
+    });
+    assert.equal(res.status, 202, await res.text());
+  };
+  const es = new NodeEventSource(`${base}/dashboard/__events?topic=${encodeURIComponent(topic)}`);
+  const got = { patches: [], resets: [], opens: 0 };
+  es.addEventListener('open', () => { got.opens++; });
+  es.addEventListener('patch', (e) => got.patches.push([e.lastEventId, JSON.parse(e.data)]));
+  es.addEventListener('reset', (e) => got.resets.push([e.lastEventId, JSON.parse(e.data).reason, got.patches.length]));
+  try {
+    await waitFor(() => got.opens === 1, 10_000, 'the topic stream open');
+    for (let n = 0; n < 3; n++) await publish(n);
+    await waitFor(() => got.patches.length === 3, 10_000, 'three patches before the restart');
+    await dev.stop();
+    dev = await startServer('target/debug/livesource-dev', args(new URL(base).host), { env, pattern });
+    await waitFor(() => got.opens === 2, 15_000, 'npm eventsource reconnected by itself');
+    await waitFor(() => got.resets.length === 1, 10_000, 'reset for the earlier process\'s id');
+    for (let n = 3; n < 5; n++) await publish(n);
+    await waitFor(() => got.patches.length === 5, 10_000, 'two patches after the restart');
+    console.log(`interop: npm eventsource, topic across a restart: ids ${got.patches.map(([id]) => id).join(', ')}, ` +
+      `reset ${JSON.stringify(got.resets)}`);
+    assert.deepEqual(got.patches.map(([, ops]) => ops), [0, 1, 2, 3, 4].map((n) => [['replace', '/n', n]]));
+    assert.deepEqual(got.resets.map(([, reason, at]) => [reason, at]), [['unknown-id', 3]],
+      'one reset, between the old process\'s patches and the new one\'s');
+    const ids = got.patches.map(([id]) => BigInt(id));
+    assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]), `ids rise across the restart: ${ids}`);
+    assert.ok(BigInt(got.resets[0][0]) < ids[3], 'the reset\'s id is where the new patches start from');
+  } finally {
+    es.close();
+    await dev.stop();
+  }
+});
+
 // ---- fragment refresh ---------------------------------------------------------------------------
 
 test('stdlib server: a fragment refresh that gets 503 with Retry-After: 2 twice is tried again, each time after 2 s, until the fragment arrives', async () => {
