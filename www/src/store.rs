@@ -190,8 +190,10 @@ impl Store {
         }
         tx.commit()?;
         for change in changes {
+            let seq = change.seq;
             // No receivers is fine: nobody is listening right now.
             let _ = self.changes.send(Arc::new(change));
+            self.changes.advance(seq);
         }
         Ok(out)
     }

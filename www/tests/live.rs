@@ -75,6 +75,93 @@ fn match_and_avars_filter_live_and_replayed_events() {
     assert_eq!(ids, ["2", "3"]);
 }
 
+/// A stream that carries few of the log's changes: its id would move only on those, fall out of
+/// the replay window while the client is connected and up to date, and the next resume would be
+/// refused as too old. Position heartbeats move it with the log instead.
+#[test]
+fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
+    let server = Server::start(&["--replay", "8", "--heartbeat", "100ms"]);
+    let editor = server.token("editor");
+    let auth = format!("Bearer {editor}");
+    let def = r#"{"streams":[{"uri":"mine","stages":[{"_$match":{"fullDocument::name":{"_$var":"n"}}}]}]}"#;
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let r = server.request("PUT", "/shop/products", &h, Some(def));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = "/shop/products/_streams/mine?avars=%7B%22n%22%3A%22kept%22%7D";
+    // Writes the stream drops.
+    let others = |n: usize| {
+        for i in 0..n {
+            server.insert(
+                &editor,
+                "/shop/products",
+                &format!(r#"{{"name":"other-{i}"}}"#),
+            );
+        }
+    };
+    let mut live = server.sse(path, &[]);
+    assert_eq!(live.next_item(T), Item::Retry(1000));
+
+    server.insert(&editor, "/shop/products", r#"{"name":"kept","price":1}"#);
+    let first = live.next_event(T).expect("the matching change");
+    let first_id: u64 = first.id.as_deref().unwrap().parse().unwrap();
+    others(30);
+    // Thirty writes the stream drops, eight in the window: the client is told where it is.
+    let deadline = std::time::Instant::now() + T;
+    let position = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heartbeat with the stream's position"
+        );
+        let e = live
+            .next_event_or_heartbeat(T, true)
+            .expect("a heartbeat with the stream's position");
+        assert_eq!(e.event, "heartbeat", "only heartbeats: {e:?}");
+        match e.id.as_deref().map(|id| id.parse::<u64>().unwrap()) {
+            // Told once more than a quarter of the window (2) behind: it ends within 1 of the
+            // last write, whatever the ticks met.
+            Some(id) if id >= first_id + 29 => break id,
+            _ => {}
+        }
+    };
+    assert!(
+        position <= first_id + 30,
+        "never past the last write: {position}"
+    );
+
+    let mut resumed = server.sse(path, &[("last-event-id", &position.to_string())]);
+    server.insert(&editor, "/shop/products", r#"{"name":"kept","price":2}"#);
+    let next = resumed.next_event(T).expect("the next matching change");
+    assert_eq!(
+        (
+            next.event.as_str(),
+            next.json()["fullDocument"]["price"].as_i64()
+        ),
+        ("change", Some(2)),
+        "no reset, the next change"
+    );
+    // A resume whose replay finds nothing for the stream among many writes is told where the
+    // replay got to, at once.
+    let kept_id: u64 = next.id.as_deref().unwrap().parse().unwrap();
+    others(7);
+    let mut replayed = server.sse(path, &[("last-event-id", &kept_id.to_string())]);
+    let e = replayed.next_event_or_heartbeat(T, true).unwrap();
+    assert_eq!(
+        (e.event.as_str(), e.id),
+        ("heartbeat", Some((kept_id + 7).to_string())),
+        "the position after the replay"
+    );
+    // The premise: resumed from the last change it carried, the stream is too old.
+    let mut old = server.sse(path, &[("last-event-id", &first_id.to_string())]);
+    let e = old.next_event(T).expect("reset");
+    assert_eq!(
+        (e.event.as_str(), e.json()["reason"].as_str()),
+        ("reset", Some("too-old"))
+    );
+}
+
 #[test]
 fn typed_feed_carries_item_and_revision_events() {
     let server = Server::start(&[]);

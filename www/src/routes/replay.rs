@@ -3,15 +3,20 @@
 //! The caller subscribes to live changes *before* this reads the log. Every change committed
 //! before the subscription is in the log; every one committed after reaches the receiver; a
 //! change in both is dropped by sequence number. So the switch has no gap and no duplicate.
+//!
+//! A client's id moves with what it is sent; where a stream drops most of the log, position
+//! heartbeats keep it inside the replay window (see `Subscription::position`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::Method;
 use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::auth::{CanonicalPath, Claims, Role};
 use crate::sse::{trusted_frame, Subscription};
@@ -94,13 +99,15 @@ where
         let Feed { coll, filter, render, mut reader } = feed;
         // Highest sequence number already covered (sent, skipped by the filter, or reset past).
         let mut covered: u64 = 0;
+        // The id the client holds now: the last one it was sent (or resumed from).
+        let mut told: u64 = 0;
         if resume.is_none() {
             // A fresh client has no resume point until its first event; if the connection
             // drops before one arrives, it would reconnect "from now" and miss what was written
             // meanwhile. So it is told where "now" is: a heartbeat carrying the log head.
             match state.blocking(|s| s.head()).await {
                 Ok(head) => {
-                    covered = head;
+                    (covered, told) = (head, head);
                     yield position_frame(head);
                 }
                 Err(e) => {
@@ -119,7 +126,7 @@ where
             };
             match resume_point(&raw, floor, head, state.config.replay) {
                 Ok(start) => {
-                    covered = start;
+                    (covered, told) = (start, start);
                     loop {
                         let scope = coll.clone();
                         let after = covered;
@@ -143,6 +150,7 @@ where
                                         for frame in render(&change) {
                                             yield frame;
                                         }
+                                        told = change.seq;
                                     }
                                 }
                                 // Whether it matched this stream cannot be known, so every
@@ -150,6 +158,7 @@ where
                                 Logged::Unreadable { seq, db, coll, doc_id, .. } => {
                                     if reader.may_read(&db, &coll, &doc_id) {
                                         yield unreadable_frame(seq);
+                                        told = seq;
                                     }
                                 }
                             }
@@ -159,26 +168,57 @@ where
                 }
                 Err(why) => {
                     yield reset_frame(why, &raw, head);
-                    covered = head;
+                    (covered, told) = (head, head);
                 }
             }
         }
-        loop {
-            match live.recv().await {
-                Ok(change) if change.seq <= covered => {}
-                Ok(change) => {
-                    covered = change.seq;
-                    if reader.may_read(&change.db, &change.coll, &change.doc_id) {
-                        for frame in render(&change) {
-                            yield frame;
+        // The client's id moves only with what it is sent. On a stream that carries few of the
+        // log's changes it would fall behind the replay window while the client is connected and
+        // up to date, and its next resume would be refused as too old. So when the client's id
+        // is more than a quarter of the window behind what the stream has covered, a position
+        // heartbeat moves it: at once after a replay, then at most once per heartbeat period.
+        let lead = (state.config.replay / 4).max(1);
+        if covered >= told + lead {
+            yield position_frame(covered);
+            told = covered;
+        }
+        let period = state.config.heartbeat.max(Duration::from_millis(1));
+        let mut tick = tokio::time::interval_at(Instant::now() + period, period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        'live: loop {
+            let (next, waiting, position) = tokio::select! {
+                next = live.recv() => (Some(next), Vec::new(), None),
+                _ = tick.tick() => {
+                    // The position first: whatever it covers is then already waiting.
+                    let position = live.position();
+                    (None, std::iter::from_fn(|| live.try_recv()).collect(), Some(position))
+                }
+            };
+            for next in next.into_iter().chain(waiting) {
+                match next {
+                    Ok(change) if change.seq <= covered => {}
+                    Ok(change) => {
+                        covered = change.seq;
+                        if reader.may_read(&change.db, &change.coll, &change.doc_id) {
+                            for frame in render(&change) {
+                                yield frame;
+                            }
+                            told = covered;
                         }
                     }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::info!(missed, "slow SSE client fell behind its buffer; disconnecting it");
+                        break 'live;
+                    }
+                    Err(RecvError::Closed) => break 'live,
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::info!(missed, "slow SSE client fell behind its buffer; disconnecting it");
-                    break;
+            }
+            if let Some(position) = position {
+                covered = covered.max(position);
+                if covered >= told + lead {
+                    yield position_frame(covered);
+                    told = covered;
                 }
-                Err(RecvError::Closed) => break,
             }
         }
     }

@@ -19,7 +19,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +50,8 @@ struct Shared {
     /// Notified when the last subscription goes, with `notify_one`: the wake-up is kept if
     /// the owner is busy elsewhere at that moment, so no departure goes unnoticed.
     idle: Notify,
+    /// How far the sender has got in its own numbering (see `advance`).
+    position: AtomicU64,
 }
 
 impl Shared {
@@ -111,7 +116,7 @@ impl<T: Clone> Fanout<T> {
         Subscription {
             rx: self.tx.subscribe(),
             taken,
-            _leave: Leave {
+            leave: Leave {
                 shared: self.shared.clone(),
                 watched: is_watched,
             },
@@ -181,6 +186,14 @@ impl<T: Clone> Fanout<T> {
         self.tx.receiver_count()
     }
 
+    /// Says that every value up to `position` (in the sender's own numbering, the event log's
+    /// sequence numbers) that was meant for the subscribers has been sent. A value the sender
+    /// decided not to send (a change a stream's filter drops) still moves it, which is how a
+    /// subscriber learns where it is when little comes its way (see `Subscription::position`).
+    pub fn advance(&self, position: u64) {
+        self.shared.position.fetch_max(position, Ordering::Release);
+    }
+
     /// Resolves once the last subscription has been dropped since the previous call resolved
     /// (at once if that happened while nobody waited). Only one task may wait. Someone may
     /// subscribe again right after, so the owner re-checks `receiver_count` under whatever
@@ -195,7 +208,7 @@ pub struct Subscription<T> {
     taken: Arc<AtomicU64>,
     // Last: fields drop in declaration order, so when `Leave` runs the receiver is gone from
     // `receiver_count` and `taken` no longer upgrades.
-    _leave: Leave,
+    leave: Leave,
 }
 
 struct Leave {
@@ -223,6 +236,21 @@ impl Drop for Leave {
 impl<T: Clone> Subscription<T> {
     pub async fn recv(&mut self) -> Result<T, RecvError> {
         let next = self.rx.recv().await;
+        self.took(next)
+    }
+
+    /// The next value if one is waiting; `None` if none is.
+    pub fn try_recv(&mut self) -> Option<Result<T, RecvError>> {
+        let next = match self.rx.try_recv() {
+            Ok(value) => Ok(value),
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Lagged(missed)) => Err(RecvError::Lagged(missed)),
+            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+        };
+        Some(self.took(next))
+    }
+
+    fn took(&self, next: Result<T, RecvError>) -> Result<T, RecvError> {
         match &next {
             Ok(_) => {
                 self.taken.fetch_add(1, Ordering::Relaxed);
@@ -233,6 +261,17 @@ impl<T: Clone> Subscription<T> {
             Err(RecvError::Closed) => {}
         }
         next
+    }
+
+    /// The sender's position (`Fanout::advance`). Read it *before* taking what is waiting
+    /// (`try_recv` until `None`): everything meant for this subscriber up to it was sent before
+    /// it was advanced, so it is then all taken, and a client told this position loses nothing.
+    pub fn position(&self) -> u64 {
+        self.shared().position.load(Ordering::Acquire)
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.leave.shared
     }
 }
 

@@ -148,10 +148,14 @@ impl StreamHub {
                     Err(RecvError::Closed) => break,
                 },
             };
+            let seq = change.seq;
             if change.db == key.db && change.coll == key.coll && pipeline.matches(&change.event) {
                 let size = change.data.len();
                 tx.send_sized(change, size);
             }
+            // Also for a change the stream drops: its clients' ids can then follow the log (see
+            // `replay::replay_then_live`), not only the few changes a selective stream carries.
+            tx.advance(seq);
             if tx.receiver_count() == 0 && self.remove_if_idle(&key, &tx) {
                 return;
             }
