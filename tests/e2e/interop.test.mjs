@@ -1419,7 +1419,7 @@ test('npm eventsource: a selective stream resumes without reset after more other
     await waitFor(() => first.changes.length === 1, 10_000, 'the matching change');
     const keptId = Number(first.changes[0]);
     for (let i = 0; i < 30; i++) await insertInto(dev.url, token, `other-${i}`);
-    // The server tells a position once the id is more than a quarter of the window (2) behind:
+    // The server tells a position once the id is a quarter of the window (2) or more behind:
     // the id ends within 1 of the last write.
     await waitFor(() => Number(first.lastId) >= keptId + 29, 10_000,
       'the client\'s id moved past the thirty writes the stream dropped');

@@ -175,7 +175,7 @@ where
         // The client's id moves only with what it is sent. On a stream that carries few of the
         // log's changes it would fall behind the replay window while the client is connected and
         // up to date, and its next resume would be refused as too old. So when the client's id
-        // is more than a quarter of the window behind what the stream has covered, a position
+        // is a quarter of the window or more behind what the stream has covered, a position
         // heartbeat moves it: at once after a replay, then at most once per heartbeat period.
         let lead = (state.config.replay / 4).max(1);
         if covered >= told + lead {
@@ -191,7 +191,7 @@ where
                 _ = tick.tick() => {
                     // The position first: whatever it covers is then already waiting.
                     let position = live.position();
-                    (None, std::iter::from_fn(|| live.try_recv()).collect(), Some(position))
+                    (None, live.drain(), Some(position))
                 }
             };
             for next in next.into_iter().chain(waiting) {

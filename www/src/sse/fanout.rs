@@ -263,8 +263,22 @@ impl<T: Clone> Subscription<T> {
         next
     }
 
+    /// Everything waiting now, up to and including the first error: a closed channel reports
+    /// `Closed` on every call, so taking "until none" would never end.
+    pub fn drain(&mut self) -> Vec<Result<T, RecvError>> {
+        let mut waiting = Vec::new();
+        while let Some(next) = self.try_recv() {
+            let last = next.is_err();
+            waiting.push(next);
+            if last {
+                break;
+            }
+        }
+        waiting
+    }
+
     /// The sender's position (`Fanout::advance`). Read it *before* taking what is waiting
-    /// (`try_recv` until `None`): everything meant for this subscriber up to it was sent before
+    /// (`drain`): everything meant for this subscriber up to it was sent before
     /// it was advanced, so it is then all taken, and a client told this position loses nothing.
     pub fn position(&self) -> u64 {
         self.shared().position.load(Ordering::Acquire)
@@ -297,6 +311,25 @@ mod tests {
         assert!(stuck_cut.0.is_cancelled(), "one more and it is cut");
         assert!(!reader_cut.0.is_cancelled());
         assert_eq!(reader.recv().await.unwrap(), 4);
+    }
+
+    #[test]
+    fn drain_takes_what_waits_and_ends_at_a_closed_channel() {
+        let fanout = Fanout::new(8);
+        let mut sub = fanout.subscribe(None);
+        assert!(sub.drain().is_empty());
+        fanout.send(1);
+        fanout.advance(10);
+        fanout.send(2);
+        fanout.advance(12);
+        assert_eq!(sub.position(), 12);
+        drop(fanout);
+        // A closed channel says so on every call: the drain must stop at the first.
+        let taken = sub.drain();
+        assert!(
+            matches!(taken.as_slice(), [Ok(1), Ok(2), Err(RecvError::Closed)]),
+            "{taken:?}"
+        );
     }
 
     #[tokio::test]
