@@ -153,7 +153,7 @@ fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
     let e = loop {
         let e = replayed
             .next_event_or_heartbeat(Duration::from_secs(1), true)
-            .expect("the position within a second, before any tick");
+            .expect("the position within a second, not a heartbeat period later");
         if e.id.is_some() {
             break e;
         }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::MissedTickBehavior;
 
 use crate::auth::{CanonicalPath, Claims, Role};
 use crate::sse::{trusted_frame, Subscription};
@@ -176,14 +176,11 @@ where
         // log's changes it would fall behind the replay window while the client is connected and
         // up to date, and its next resume would be refused as too old. So when the client's id
         // is a quarter of the window or more behind what the stream has covered, a position
-        // heartbeat moves it: at once after a replay, then at most once per heartbeat period.
+        // heartbeat moves it: at once (the first tick is now: after a replay that found little
+        // for this stream), then at most once per heartbeat period.
         let lead = (state.config.replay / 4).max(1);
-        if covered >= told + lead {
-            yield position_frame(covered);
-            told = covered;
-        }
         let period = state.config.heartbeat.max(Duration::from_millis(1));
-        let mut tick = tokio::time::interval_at(Instant::now() + period, period);
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         'live: loop {
             let (next, waiting, position) = tokio::select! {
