@@ -1377,11 +1377,9 @@ test('npm eventsource: a patch topic across a livesource-dev restart gets reset,
   }
 });
 
-// A stream that matches few writes: npm `eventsource` (a client nobody here wrote) keeps the id
-// of the last event it got, as every spec client does. Without position heartbeats that id
-// stood still while other writes went by, and a reconnect after more than `--replay` of them
-// was refused as too old although the client had missed nothing.
-test('npm eventsource: a selective stream resumes without reset after more other writes than the replay window', { skip: engine !== 'chromium' && 'no browser in it: it runs once, with the Chromium suite' }, async () => {
+// A livesource-dev of its own with a replay window of 8 and 200 ms heartbeats, and a stream
+// `one` that matches only documents named as its `n` avar says.
+async function selectiveServer() {
   const env = { ...process.env };
   env.LIVESOURCE_JWT_SECRET ||= `interop-${Date.now()}-0123456789abcdef0123456789abcdef`;
   const dev = await startServer('target/debug/livesource-dev',
@@ -1396,6 +1394,15 @@ test('npm eventsource: a selective stream resumes without reset after more other
     body: JSON.stringify(def),
   });
   assert.equal(put.status, 201, await put.text());
+  return { dev, token };
+}
+
+// A stream that matches few writes: npm `eventsource` (a client nobody here wrote) keeps the id
+// of the last event it got, as every spec client does. Without position heartbeats that id
+// stood still while other writes went by, and a reconnect after more than `--replay` of them
+// was refused as too old although the client had missed nothing.
+test('npm eventsource: a selective stream resumes without reset after more other writes than the replay window', { skip: engine !== 'chromium' && 'no browser in it: it runs once, with the Chromium suite' }, async () => {
+  const { dev, token } = await selectiveServer();
   const url = `${dev.url}/shop/products/_streams/one?avars=${encodeURIComponent(JSON.stringify({ n: 'kept' }))}`;
   const open = [];
   const follow = (es) => {
@@ -1436,6 +1443,55 @@ test('npm eventsource: a selective stream resumes without reset after more other
     assert.deepEqual(old.resets, ['too-old']);
   } finally {
     for (const es of open) es.close();
+    await proxy.close();
+    await dev.stop();
+  }
+});
+
+// The same promise in the browser, with its own EventSource as the reference on the page: both
+// ride a selective stream through 30 writes it drops (window 8), are cut, reconnect by
+// themselves, and get the next change with no reset.
+test('selective stream: a raw EventSource and LiveSource both resume through a cut without reset after more other writes than the replay window', async () => {
+  const { dev, token } = await selectiveServer();
+  const proxy = new FaultProxy(Number(new URL(dev.url).port));
+  const proxied = `http://127.0.0.1:${await proxy.listen()}`;
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${proxied}/health`);
+    await page.evaluate(async (url) => {
+      const m = await import('/pkg/livesource.js');
+      await m.default();
+      window.cmp = { raw: [], ls: [], rawResets: [], lsResets: [], rawOpens: 0 };
+      const raw = new EventSource(url);
+      raw.onopen = () => { window.cmp.rawOpens++; };
+      raw.addEventListener('change', (e) => window.cmp.raw.push(e.lastEventId));
+      raw.addEventListener('reset', (e) => window.cmp.rawResets.push(JSON.parse(e.data).reason));
+      raw.addEventListener('heartbeat', (e) => { window.cmp.rawId = e.lastEventId; });
+      const src = new m.LiveSource(url, { backoff: { initialMs: 50, maxMs: 200 } });
+      src.on('change', (_, meta) => window.cmp.ls.push(meta.id));
+      src.onReset((data) => window.cmp.lsResets.push(data.reason));
+      window.src = src;
+      await new Promise((ok) => { const t = setInterval(() => { if (src.state === 'open' && raw.readyState === 1) { clearInterval(t); ok(); } }, 20); });
+    }, `/shop/products/_streams/one?avars=${encodeURIComponent(JSON.stringify({ n: 'kept' }))}`);
+    const cmp = () => page.evaluate(() => window.cmp);
+    await insertInto(dev.url, token, 'kept');
+    await waitFor(async () => { const c = await cmp(); return c.raw.length === 1 && c.ls.length === 1; }, 10_000, 'the matching change');
+    const keptId = Number((await cmp()).raw[0]);
+    for (let i = 0; i < 30; i++) await insertInto(dev.url, token, `other-${i}`);
+    await waitFor(async () => Number((await cmp()).rawId) >= keptId + 29, 10_000, 'the position heartbeat');
+    while (proxy.cut()) { /* both streams: each leaves the proxy's set as it is cut */ }
+    await waitFor(async () => (await cmp()).rawOpens >= 2 && await page.evaluate(() => window.src.state === 'open'),
+      10_000, 'both reconnected');
+    await insertInto(dev.url, token, 'kept');
+    await waitFor(async () => { const c = await cmp(); return c.raw.length === 2 && c.ls.length === 2; }, 10_000, 'the next matching change');
+    const got = await cmp();
+    console.log(`interop: selective stream through a cut (${engine}): raw ${JSON.stringify(got.raw)} resets ${JSON.stringify(got.rawResets)}; ` +
+      `livesource ${JSON.stringify(got.ls)} resets ${JSON.stringify(got.lsResets)}`);
+    assert.deepEqual(got.rawResets, [], 'the raw EventSource (the reference): no reset');
+    assert.deepEqual(got.lsResets, [], 'LiveSource: no reset');
+    assert.deepEqual(got.ls, got.raw, 'LiveSource delivers what the raw EventSource does');
+  } finally {
+    await page.close();
     await proxy.close();
     await dev.stop();
   }
