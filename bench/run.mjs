@@ -17,6 +17,7 @@ import { join, extname, normalize } from 'node:path';
 import { fanout } from './fanout.mjs';
 import { p9 } from './share.mjs';
 import { breakdown, PARTS } from '../scripts/size.mjs';
+import { namedParts } from '../scripts/size-parts.mjs';
 import { minifyPackage } from '../scripts/minify.mjs';
 import { optimizeWasm } from '../scripts/optimize-wasm.mjs';
 
@@ -330,6 +331,12 @@ async function p4() {
   notes.push(['P4 by part, gzip -9 per file as served (`node scripts/size.mjs pkg`; `make test` holds pkg/ to scripts/size-budget.json):', '',
     '| part | core | with JSON-Patch |', '| --- | ---: | ---: |',
     ...PARTS.map(([k, what]) => line(k, what)), line('total', 'total')].join('\n'));
+  // What the core target would take: how much of the wasm is the library's own code, measured on
+  // a build with function names (scripts/size-parts.mjs).
+  const named = namedParts({ patch: false });
+  const js = r.core.total - r.core.wasm;
+  const top = named.rows.slice(0, 12).map(({ group, gzip }) => `${group} ${fmt(gzip)} B`).join(', ');
+  notes.push(`P4, what the core target would take (\`node scripts/size-parts.mjs\`: the core build's wasm with function names, every function body grouped by the crate of its name): its code and data gzip to ${fmt(named.all)} B together. The library's own code (its modules, and its exported methods with what is inlined into them) and the data segments (its messages, and the runtime's few strings) gzip to ${fmt(named.own)} B on their own (the code alone to ${fmt(named.ownCode)} B); the runtime's code (core, alloc, std, talc, wasm-bindgen, js-sys, web-sys) to ${fmt(named.runtime)} B. With the JS glue and entries (${fmt(js)} B), a core with no Rust runtime at all would be ${fmt(named.own + js)} B against the 40 KB target, and ${fmt(named.ownCode + js)} B with no messages either. By group, each gzipped on its own (so they sum to more than the whole): ${top}.`);
 }
 
 /**
