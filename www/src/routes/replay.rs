@@ -254,3 +254,6 @@ pub fn unreadable_frame(seq: u64) -> Bytes {
     });
     trusted_frame("reset", Some(seq), &data.to_string())
 }
+
+#[cfg(test)]
+mod tests;
