@@ -71,7 +71,11 @@ impl AppState {
         let store = Arc::new(Store::open(dir)?);
         let shutdown = CancellationToken::new();
         Ok(Self(Arc::new(Shared {
-            hub: Arc::new(StreamHub::new(store.clone(), shutdown.clone())),
+            hub: Arc::new(StreamHub::new(
+                store.clone(),
+                shutdown.clone(),
+                config.replay,
+            )),
             topics: Topics::default(),
             keys,
             rules: AccessRules::load(config.access_rules.as_deref())?,

@@ -18,7 +18,7 @@ mod ids;
 mod log;
 mod validate;
 use change::{change_event, merge_patch};
-pub use change::{Change, Operation};
+pub use change::{Change, Live, Operation};
 use ids::validate_doc_id;
 pub use ids::{new_object_id, process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};

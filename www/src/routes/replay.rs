@@ -8,20 +8,17 @@
 //! heartbeats keep it inside the replay window (see `Subscription::position`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::Method;
 use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::MissedTickBehavior;
 
 use crate::auth::{CanonicalPath, Claims, Role};
 use crate::sse::{trusted_frame, Subscription};
 use crate::state::AppState;
-use crate::store::{resume_point, Change, Logged, ReplayBatch, ResumeError};
+use crate::store::{resume_point, Change, Live, Logged, ReplayBatch, ResumeError};
 
 /// What one replay query may read: a resumer that never reads holds at most this much of the
 /// log in memory, however large its documents are.
@@ -85,13 +82,14 @@ impl ReadFilter {
 
 /// Frames for `resume` (a raw `Last-Event-ID`, if any), then live frames from `live` until it
 /// closes or lags (the client fell behind its bounded buffer: it is cut off and resumes).
-pub fn replay_then_live<F, R>(
+pub fn replay_then_live<T, F, R>(
     state: AppState,
     feed: Feed<F, R>,
-    mut live: Subscription<Arc<Change>>,
+    mut live: Subscription<T>,
     resume: Option<String>,
 ) -> impl Stream<Item = Bytes> + Send + 'static
 where
+    T: Into<Live> + Clone + Send + 'static,
     F: Fn(&Change) -> bool + Send + 'static,
     R: Fn(&Change) -> Vec<Bytes> + Send + 'static,
 {
@@ -176,46 +174,43 @@ where
         // log's changes it would fall behind the replay window while the client is connected and
         // up to date, and its next resume would be refused as too old. So when the client's id
         // is a quarter of the window or more behind what the stream has covered, a position
-        // heartbeat moves it: at once (the first tick is now: after a replay that found little
-        // for this stream), then at most once per heartbeat period.
+        // heartbeat moves it. What the stream has covered moves with every change it takes,
+        // sent or not, and with every position in the channel (a change stream's hub sends one
+        // every eighth of the window: see `StreamHub::new`). Once, now, it also moves to the
+        // position the sender has got to, read before what is waiting is taken, and applied
+        // after it: a replay that found little for this stream ends at its last match.
         let lead = (state.config.replay / 4).max(1);
-        let period = state.config.heartbeat.max(Duration::from_millis(1));
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        'live: loop {
-            let (next, waiting, position) = tokio::select! {
-                next = live.recv() => (Some(next), Vec::new(), None),
-                _ = tick.tick() => {
-                    // The position first: whatever it covers is then already waiting.
-                    let position = live.position();
-                    (None, live.drain(), Some(position))
-                }
+        let mut start = Some(Live::Position(live.position()));
+        let mut waiting = live.drain().into_iter();
+        loop {
+            let next: Result<Live, RecvError> = match waiting.next() {
+                Some(next) => next.map(Into::into),
+                None => match start.take() {
+                    Some(position) => Ok(position),
+                    None => live.recv().await.map(Into::into),
+                },
             };
-            for next in next.into_iter().chain(waiting) {
-                match next {
-                    Ok(change) if change.seq <= covered => {}
-                    Ok(change) => {
-                        covered = change.seq;
-                        if reader.may_read(&change.db, &change.coll, &change.doc_id) {
-                            for frame in render(&change) {
-                                yield frame;
-                            }
-                            told = covered;
+            match next {
+                Ok(Live::Change(change)) if change.seq <= covered => {}
+                Ok(Live::Change(change)) => {
+                    covered = change.seq;
+                    if reader.may_read(&change.db, &change.coll, &change.doc_id) {
+                        for frame in render(&change) {
+                            yield frame;
                         }
+                        told = covered;
                     }
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::info!(missed, "slow SSE client fell behind its buffer; disconnecting it");
-                        break 'live;
-                    }
-                    Err(RecvError::Closed) => break 'live,
                 }
+                Ok(Live::Position(position)) => covered = covered.max(position),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::info!(missed, "slow SSE client fell behind its buffer; disconnecting it");
+                    break;
+                }
+                Err(RecvError::Closed) => break,
             }
-            if let Some(position) = position {
-                covered = covered.max(position);
-                if covered >= told + lead {
-                    yield position_frame(covered);
-                    told = covered;
-                }
+            if covered >= told + lead {
+                yield position_frame(covered);
+                told = covered;
             }
         }
     }

@@ -1,5 +1,7 @@
 //! One committed document change, shaped like a MongoDB change event as RESTHeart streams it.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,21 @@ impl Operation {
             "delete" => Self::Delete,
             _ => return None,
         })
+    }
+}
+
+/// What a stream's live channel carries: a change, or how far the log has got. A change
+/// stream's hub sends a position every so often (`StreamHub::new`), after every change up to it,
+/// so that a client the stream sends little to learns where it is without a timer.
+#[derive(Clone, Debug)]
+pub enum Live {
+    Change(Arc<Change>),
+    Position(u64),
+}
+
+impl From<Arc<Change>> for Live {
+    fn from(change: Arc<Change>) -> Self {
+        Live::Change(change)
     }
 }
 

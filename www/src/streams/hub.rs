@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::Pipeline;
 use crate::error::{AppError, AppResult};
 use crate::sse::{ConnCut, Fanout, Subscription};
-use crate::store::{Change, Store};
+use crate::store::{Change, Live, Store};
 
 /// Per-stream ring size: how far one client may fall behind its stream before it is cut off
 /// and must resume from the log. Allocated once per stream, not per client.
@@ -48,27 +48,38 @@ pub struct StreamKey {
     pub stages: String,
 }
 
-type Streams = HashMap<StreamKey, Arc<Fanout<Arc<Change>>>>;
+type Streams = HashMap<StreamKey, Arc<Fanout<Live>>>;
 
 pub struct StreamHub {
     store: Arc<Store>,
     streams: Mutex<Streams>,
     shutdown: CancellationToken,
     max_streams: usize,
+    /// Each stream sends its position (`Live::Position`) once per this many changes of the log;
+    /// `None`: never.
+    announce_step: Option<u64>,
 }
 
 impl StreamHub {
-    pub fn new(store: Arc<Store>, shutdown: CancellationToken) -> Self {
-        Self::with_limit(store, shutdown, MAX_STREAMS)
+    /// A hub for a server whose replay window is `replay` events. Its streams send their
+    /// position every eighth of that: a client of a stream that matches few changes is told
+    /// where it is (`replay::replay_then_live`) long before the window passes it, however fast
+    /// the log grows, for one more value in the channel per `replay / 8` changes.
+    pub fn new(store: Arc<Store>, shutdown: CancellationToken, replay: u64) -> Self {
+        Self {
+            announce_step: Some((replay / 8).max(1)),
+            ..Self::with_limit(store, shutdown, MAX_STREAMS)
+        }
     }
 
-    /// A hub holding at most `max_streams` distinct live streams.
+    /// A hub holding at most `max_streams` distinct live streams, which send no positions.
     pub fn with_limit(store: Arc<Store>, shutdown: CancellationToken, max_streams: usize) -> Self {
         Self {
             store,
             streams: Mutex::new(HashMap::new()),
             shutdown,
             max_streams,
+            announce_step: None,
         }
     }
 
@@ -85,7 +96,7 @@ impl StreamHub {
         key: StreamKey,
         pipeline: Pipeline,
         cut: Option<ConnCut>,
-    ) -> AppResult<Subscription<Arc<Change>>> {
+    ) -> AppResult<Subscription<Live>> {
         let mut streams = self.lock();
         if let Some(tx) = streams.get(&key) {
             return Ok(tx.subscribe(cut));
@@ -126,8 +137,9 @@ impl StreamHub {
         key: StreamKey,
         pipeline: Pipeline,
         mut upstream: Subscription<Arc<Change>>,
-        tx: Arc<Fanout<Arc<Change>>>,
+        tx: Arc<Fanout<Live>>,
     ) {
+        let mut announced = 0;
         loop {
             let change = tokio::select! {
                 () = self.shutdown.cancelled() => break,
@@ -151,11 +163,19 @@ impl StreamHub {
             let seq = change.seq;
             if change.db == key.db && change.coll == key.coll && pipeline.matches(&change.event) {
                 let size = change.data.len();
-                tx.send_sized(change, size);
+                tx.send_sized(Live::Change(change), size);
             }
             // Also for a change the stream drops: its clients' ids can then follow the log (see
             // `replay::replay_then_live`), not only the few changes a selective stream carries.
             tx.advance(seq);
+            // In the channel, after every change up to it: nothing it covers can come later.
+            if self
+                .announce_step
+                .is_some_and(|step| seq >= announced + step)
+            {
+                tx.send(Live::Position(seq));
+                announced = seq;
+            }
             if tx.receiver_count() == 0 && self.remove_if_idle(&key, &tx) {
                 return;
             }
@@ -165,7 +185,7 @@ impl StreamHub {
 
     /// Removes the stream if nobody listens; checked under the lock that `subscribe` takes,
     /// so no client can subscribe to a channel that is about to be dropped.
-    fn remove_if_idle(&self, key: &StreamKey, tx: &Arc<Fanout<Arc<Change>>>) -> bool {
+    fn remove_if_idle(&self, key: &StreamKey, tx: &Arc<Fanout<Live>>) -> bool {
         let mut streams = self.lock();
         if tx.receiver_count() == 0 {
             if streams.get(key).is_some_and(|t| Arc::ptr_eq(t, tx)) {
@@ -177,7 +197,7 @@ impl StreamHub {
         }
     }
 
-    fn remove(&self, key: &StreamKey, tx: &Arc<Fanout<Arc<Change>>>) {
+    fn remove(&self, key: &StreamKey, tx: &Arc<Fanout<Live>>) {
         let mut streams = self.lock();
         if streams.get(key).is_some_and(|t| Arc::ptr_eq(t, tx)) {
             streams.remove(key);
@@ -275,10 +295,13 @@ mod tests {
                 unreachable!()
             };
             store.insert("shop", "products", doc).unwrap();
-            let change = tokio::time::timeout(Duration::from_secs(5), kept.recv())
+            let next = tokio::time::timeout(Duration::from_secs(5), kept.recv())
                 .await
                 .unwrap_or_else(|_| panic!("round {round}: the change never arrived"))
                 .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let Live::Change(change) = next else {
+                panic!("round {round}: a position from a hub that sends none: {next:?}");
+            };
             assert_eq!(change.event["fullDocument"]["round"], round);
         }
     }
