@@ -106,6 +106,11 @@ fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
     };
     let mut live = server.sse(path, &[]);
     assert_eq!(live.next_item(T), Item::Retry(1000));
+    // The stream starts from the head it reads after `retry:`; a write before that is not its.
+    let start = live
+        .next_event_or_heartbeat(T, true)
+        .expect("the start position");
+    assert!(start.id.is_some(), "{start:?}");
 
     server.insert(&editor, "/shop/products", r#"{"name":"kept","price":1}"#);
     let first = live.next_event(T).expect("the matching change");
@@ -171,6 +176,53 @@ fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
     assert_eq!(
         (e.event.as_str(), e.json()["reason"].as_str()),
         ("reset", Some("too-old"))
+    );
+}
+
+/// A resume that starts the stream anew (its last client left, so it was torn down) after
+/// writes to another collection only: its replay finds nothing in its own, and the client is
+/// still told where the log got to, at once (a new stream's hub has no position yet).
+#[test]
+fn a_resume_that_starts_a_stream_anew_is_told_the_head_at_once() {
+    let server = Server::start(&["--replay", "8", "--heartbeat", "60s"]);
+    let editor = server.token("editor");
+    let auth = format!("Bearer {editor}");
+    let def = r#"{"streams":[{"uri":"mine","stages":[{"_$match":{"fullDocument::name":{"_$var":"n"}}}]}]}"#;
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    assert_eq!(
+        server
+            .request("PUT", "/shop/products", &h, Some(def))
+            .status,
+        201
+    );
+    let path = "/shop/products/_streams/mine?avars=%7B%22n%22%3A%22kept%22%7D";
+    let mut live = server.sse(path, &[]);
+    assert_eq!(live.next_item(T), Item::Retry(1000));
+    assert!(live
+        .next_event_or_heartbeat(T, true)
+        .is_some_and(|e| e.id.is_some()));
+    server.insert(&editor, "/shop/products", r#"{"name":"kept","price":1}"#);
+    let kept: u64 = live.next_event(T).unwrap().id.unwrap().parse().unwrap();
+    drop(live);
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..7 {
+        server.insert(&editor, "/shop/other", &format!(r#"{{"name":"o-{i}"}}"#));
+    }
+    let mut resumed = server.sse(path, &[("last-event-id", &kept.to_string())]);
+    let e = loop {
+        let e = resumed
+            .next_event_or_heartbeat(Duration::from_secs(2), true)
+            .expect("the position within 2 s, not at the next write");
+        if e.id.is_some() {
+            break e;
+        }
+    };
+    assert_eq!(
+        (e.event.as_str(), e.id),
+        ("heartbeat", Some((kept + 7).to_string()))
     );
 }
 

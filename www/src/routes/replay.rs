@@ -163,6 +163,10 @@ where
                         }
                         covered = last;
                     }
+                    // The replay read this collection only; up to the head read after the
+                    // caller subscribed, the rest of the log is not this stream's either. A
+                    // new stream's sender has no position yet to say so.
+                    covered = covered.max(head);
                 }
                 Err(why) => {
                     yield reset_frame(why, &raw, head);
