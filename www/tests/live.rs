@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Item, Server};
+use common::{Item, Server, SseClient};
 
 const T: Duration = Duration::from_secs(10);
 const SHORT: Duration = Duration::from_millis(300);
@@ -78,12 +78,9 @@ fn match_and_avars_filter_live_and_replayed_events() {
 /// A stream that carries few of the log's changes: its id would move only on those, fall out of
 /// the replay window while the client is connected and up to date, and the next resume would be
 /// refused as too old. Position heartbeats move it with the log instead.
-#[test]
-fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
-    // A heartbeat period longer than the test: every position comes from the stream (its hub
-    // sends one every eighth of the window: after every write, with a window of 8) or from the
-    // end of a replay.
-    let server = Server::start(&["--replay", "8", "--heartbeat", "60s"]);
+/// A stream of the products named "kept" (a `$match` on a variable), defined by an editor:
+/// the editor's token and the stream's path.
+fn selective_stream(server: &Server) -> (String, &'static str) {
     let editor = server.token("editor");
     let auth = format!("Bearer {editor}");
     let def = r#"{"streams":[{"uri":"mine","stages":[{"_$match":{"fullDocument::name":{"_$var":"n"}}}]}]}"#;
@@ -94,6 +91,31 @@ fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
     let r = server.request("PUT", "/shop/products", &h, Some(def));
     assert_eq!(r.status, 201, "{}", r.body);
     let path = "/shop/products/_streams/mine?avars=%7B%22n%22%3A%22kept%22%7D";
+    (editor, path)
+}
+
+/// A client of that stream, and the id of the first "kept" product written after it started.
+fn first_kept(server: &Server, editor: &str, path: &str) -> (SseClient, u64) {
+    let mut live = server.sse(path, &[]);
+    assert_eq!(live.next_item(T), Item::Retry(1000));
+    // The stream starts from the head it reads after `retry:`; a write before that is not its.
+    let start = live
+        .next_event_or_heartbeat(T, true)
+        .expect("the start position");
+    assert!(start.id.is_some(), "{start:?}");
+    server.insert(editor, "/shop/products", r#"{"name":"kept","price":1}"#);
+    let first = live.next_event(T).expect("the matching change");
+    let id = first.id.as_deref().unwrap().parse().unwrap();
+    (live, id)
+}
+
+#[test]
+fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
+    // A heartbeat period longer than the test: every position comes from the stream (its hub
+    // sends one every eighth of the window: after every write, with a window of 8) or from the
+    // end of a replay.
+    let server = Server::start(&["--replay", "8", "--heartbeat", "60s"]);
+    let (editor, path) = selective_stream(&server);
     // Writes the stream drops.
     let others = |n: usize| {
         for i in 0..n {
@@ -104,17 +126,7 @@ fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
             );
         }
     };
-    let mut live = server.sse(path, &[]);
-    assert_eq!(live.next_item(T), Item::Retry(1000));
-    // The stream starts from the head it reads after `retry:`; a write before that is not its.
-    let start = live
-        .next_event_or_heartbeat(T, true)
-        .expect("the start position");
-    assert!(start.id.is_some(), "{start:?}");
-
-    server.insert(&editor, "/shop/products", r#"{"name":"kept","price":1}"#);
-    let first = live.next_event(T).expect("the matching change");
-    let first_id: u64 = first.id.as_deref().unwrap().parse().unwrap();
+    let (mut live, first_id) = first_kept(&server, &editor, path);
     others(30);
     // Thirty writes the stream drops, eight in the window: the client is told where it is.
     let deadline = std::time::Instant::now() + T;
@@ -185,27 +197,8 @@ fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
 #[test]
 fn a_resume_that_starts_a_stream_anew_is_told_the_head_at_once() {
     let server = Server::start(&["--replay", "8", "--heartbeat", "60s"]);
-    let editor = server.token("editor");
-    let auth = format!("Bearer {editor}");
-    let def = r#"{"streams":[{"uri":"mine","stages":[{"_$match":{"fullDocument::name":{"_$var":"n"}}}]}]}"#;
-    let h = [
-        ("authorization", auth.as_str()),
-        ("content-type", "application/json"),
-    ];
-    assert_eq!(
-        server
-            .request("PUT", "/shop/products", &h, Some(def))
-            .status,
-        201
-    );
-    let path = "/shop/products/_streams/mine?avars=%7B%22n%22%3A%22kept%22%7D";
-    let mut live = server.sse(path, &[]);
-    assert_eq!(live.next_item(T), Item::Retry(1000));
-    assert!(live
-        .next_event_or_heartbeat(T, true)
-        .is_some_and(|e| e.id.is_some()));
-    server.insert(&editor, "/shop/products", r#"{"name":"kept","price":1}"#);
-    let kept: u64 = live.next_event(T).unwrap().id.unwrap().parse().unwrap();
+    let (editor, path) = selective_stream(&server);
+    let (live, kept) = first_kept(&server, &editor, path);
     drop(live);
     std::thread::sleep(Duration::from_millis(300));
     for i in 0..7 {
