@@ -35,7 +35,10 @@ test('the demo page connects and shows an inserted product live', async () => {
   assert.equal(shown.op, 'insert');
   assert.match(shown.id, /^\S+$/);
   assert.equal(shown.first, shown.id, 'newest first');
-  assert.equal(shown.text, `#${shown.id} inserted ${doc._id}: ${JSON.stringify(doc)}`);
+  // A new document's id is an ObjectId, {"$oid": "…"} in JSON as RESTHeart sends it; the page
+  // shows its hex digits.
+  assert.match(doc._id?.$oid ?? '', /^[0-9a-f]{24}$/, `an ObjectId: ${JSON.stringify(doc._id)}`);
+  assert.equal(shown.text, `#${shown.id} inserted ${doc._id.$oid}: ${JSON.stringify(doc)}`);
   assert.equal(shown.state, 'open');
   assert.equal(shown.errorHidden, true, 'no error shown');
   await assertPainted(page, '#changes li', 'the new change', name);

@@ -1204,6 +1204,26 @@ test('Python httpx-sse: header resume, reset and bearer auth against livesource-
   console.log(`interop: httpx-sse: resume from ${resumed.resumedFrom} got ${resumed.second.map(([id]) => id).join(' ')}; reset ${JSON.stringify(resets)}; bearer ${auth.bearer.status}, none ${auth.none.status}, bad ${auth.bad.status}`);
 });
 
+// RESTHeart writes MongoDB Extended JSON: a page or tool that reads the dev server's documents
+// and change events with MongoDB's own reader (pymongo's bson.json_util) gets the types it
+// would get from RESTHeart, and a PATCH with an update operator does what MongoDB does.
+test('pymongo bson.json_util + httpx-sse: ids are ObjectIds, in documents and change events, and $inc applies', async () => {
+  assert.ok(existsSync(VENV_PYTHON), NO_VENV);
+  const name = `interop-extjson-${Date.now()}`;
+  const r = await httpxSse('extjson', server, mintToken('editor'), name);
+  const all = JSON.stringify(r);
+  assert.equal(r.posted, 'ObjectId', `the POST answer's _id: ${all}`);
+  assert.ok(r.age_s < 120, `the ObjectId says it was made now (its first 4 bytes are the time): ${all}`);
+  assert.equal(r.location, `/shop/products/${r.oid}`, all);
+  assert.deepEqual(r.patched, [200, 3], `$inc added 2 to 1: ${all}`);
+  assert.deepEqual(r.changes, [
+    { op: 'insert', documentKey: 'ObjectId', fullDocument: 'ObjectId', stock: 1, updated: null },
+    { op: 'update', documentKey: 'ObjectId', fullDocument: 'ObjectId', stock: 3, updated: { stock: 3 } },
+  ], all);
+  assert.deepEqual(r.get, [200, true], `GET by the hex digits answers the same ObjectId: ${all}`);
+  console.log(`interop: pymongo json_util: ${r.oid} is an ObjectId in the POST answer, both change events and GET; $inc applied`);
+});
+
 // ---- htmx from another origin --------------------------------------------------------------
 
 test('htmx 2 + htmx-ext-sse on another origin: sse-connect and hx-get against livesource-dev (--cors-origin)', async () => {

@@ -11,6 +11,11 @@ headers. Each scenario prints one JSON object; tests/e2e/interop.test.mjs assert
       Connects with that Last-Event-ID and reads up to the first event that is not a heartbeat.
   httpx_sse_client.py auth SERVER VIEWER_TOKEN
       GET /api/events with `Authorization: Bearer <token>`, without it, and with a bad token.
+  httpx_sse_client.py extjson SERVER EDITOR_TOKEN NAME
+      Opens the change stream, inserts NAME without an `_id`, then PATCHes it with `$inc`, and
+      reads both changes with MongoDB's own Extended JSON reader (pymongo's `bson.json_util`):
+      which BSON types the ids are, when the ObjectId says it was made, and what GET by its
+      hex digits answers.
 
 Every read is bounded: a 10 s read timeout and at most MAX_EVENTS events per connection.
 """
@@ -20,6 +25,7 @@ import sys
 import time
 
 import httpx
+from bson import json_util
 from httpx_sse import connect_sse
 
 STREAM = "/shop/products/_streams/changes"
@@ -116,6 +122,42 @@ def auth(server, token):
     return out
 
 
+def extjson(server, token, name):
+    """What a MongoDB tool makes of the dev server's ids: RESTHeart writes Extended JSON."""
+    auth = {"Authorization": f"Bearer {token}"}
+    out = {"changes": []}
+    with httpx.Client(timeout=TIMEOUT) as client, httpx.Client(timeout=TIMEOUT) as writer:
+        with connect_sse(client, "GET", f"{server}{STREAM}") as source:
+            source.response.raise_for_status()
+            r = writer.post(f"{server}/shop/products", json={"name": name, "stock": 1}, headers=auth)
+            assert r.status_code == 201, (r.status_code, r.text)
+            oid = json_util.loads(r.text)["_id"]
+            out["posted"] = type(oid).__name__
+            out["age_s"] = abs(time.time() - oid.generation_time.timestamp())
+            out["location"] = r.headers.get("location")
+            r = writer.patch(f"{server}/shop/products/{oid}", json={"$inc": {"stock": 2}}, headers=auth)
+            out["patched"] = [r.status_code, json_util.loads(r.text).get("stock")]
+            for n, sse in enumerate(source.iter_sse()):
+                if n >= MAX_EVENTS or len(out["changes"]) == 2:
+                    break
+                if dispatched(sse) is None or sse.event != "change":
+                    continue
+                change = json_util.loads(sse.data)
+                if change["documentKey"]["_id"] != oid:
+                    continue
+                out["changes"].append({
+                    "op": change["operationType"],
+                    "documentKey": type(change["documentKey"]["_id"]).__name__,
+                    "fullDocument": type(change["fullDocument"]["_id"]).__name__,
+                    "stock": change["fullDocument"].get("stock"),
+                    "updated": (change.get("updateDescription") or {}).get("updatedFields"),
+                })
+        r = client.get(f"{server}/shop/products/{oid}", headers=auth)
+        out["get"] = [r.status_code, json_util.loads(r.text).get("_id") == oid]
+        out["oid"] = str(oid)
+    return out
+
+
 def main(argv):
     started = time.monotonic()
     scenario = argv[1]
@@ -125,6 +167,8 @@ def main(argv):
         result = reset(argv[2], argv[3])
     elif scenario == "auth":
         result = auth(argv[2], argv[3])
+    elif scenario == "extjson":
+        result = extjson(argv[2], argv[3], argv[4])
     else:
         raise SystemExit(f"unknown scenario {scenario!r}")
     result["ms"] = round((time.monotonic() - started) * 1000)

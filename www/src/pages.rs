@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn fragment_is_only_the_tbody_and_escapes() {
         let pages = Pages::new().unwrap();
-        let docs = vec![json!({"_id": "1", "name": "<b>Lamp</b>", "price": 12})];
+        let docs = vec![
+            json!({"_id": "1", "name": "<b>Lamp</b>", "price": 12}),
+            json!({"_id": {"$oid": "62166d53ebdcd56455a1a7ab"}, "name": "Desk"}),
+        ];
         let resp = pages
             .catalog(Wanted::Fragment, "shop", "products", &docs)
             .unwrap();
@@ -110,6 +113,13 @@ mod tests {
         assert!(
             html.contains("&lt;b&gt;Lamp") && !html.contains("<b>"),
             "autoescaped: {html}"
+        );
+        // A string id as it is, an ObjectId by its hex digits (as its URL names it).
+        assert!(html.contains(r#"<tr data-id="1">"#), "{html}");
+        assert!(
+            html.contains(r#"<tr data-id="62166d53ebdcd56455a1a7ab">"#)
+                && html.contains("<code>62166d53ebdcd56455a1a7ab</code>"),
+            "{html}"
         );
     }
 

@@ -1,7 +1,8 @@
 //! SQLite storage: JSON documents per `<db>/<coll>` and the append-only events log, always
 //! written in one transaction, then announced on a broadcast channel in commit order. Also
-//! here: the change events it logs (`change`), document and resume ids (`ids`), reading the log
-//! back for replay (`log`), stream definitions (`definitions`), what may be stored (`validate`).
+//! here: the change events it logs (`change`), document ids (`doc_id`), resume ids (`ids`), reading
+//! the log back for replay (`log`), stream definitions (`definitions`), what may be stored
+//! (`validate`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,15 +15,17 @@ use crate::sse::{ConnCut, Fanout, Subscription};
 
 mod change;
 mod definitions;
+mod doc_id;
 mod ids;
 mod log;
+mod update;
 mod validate;
-use change::{change_event, merge_patch};
+use change::change_event;
 pub use change::{Change, Live, Operation};
-use ids::validate_doc_id;
-pub use ids::{new_object_id, process_base, resume_point, ResumeError};
+pub use doc_id::{key_of, DocId};
+pub use ids::{process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};
-use validate::{check_depth, check_field_names, with_id};
+use validate::{check_depth, check_field_names, check_value, with_id};
 
 /// How many changes a subscriber may fall behind the newest before it is cut off (and has to
 /// resume from the log). Shared by all subscribers: one ring, not a buffer per client.
@@ -201,9 +204,9 @@ impl Store {
     pub fn insert(&self, db: &str, coll: &str, doc: Map<String, Value>) -> AppResult<Value> {
         let (id, doc) = with_id(doc)?;
         self.write(db, coll, |tx| {
-            insert_row(tx, db, coll, &id, &doc)?;
+            insert_row(tx, db, coll, id.key(), &doc)?;
             let pending = Pending {
-                doc_id: id.clone(),
+                doc_id: id.key().to_owned(),
                 op: Operation::Insert,
                 revision: 1,
                 before: None,
@@ -221,7 +224,7 @@ impl Store {
         db: &str,
         coll: &str,
         docs: Vec<Map<String, Value>>,
-    ) -> AppResult<Vec<String>> {
+    ) -> AppResult<Vec<DocId>> {
         let docs = docs
             .into_iter()
             .enumerate()
@@ -233,24 +236,26 @@ impl Store {
             let mut ids = Vec::with_capacity(docs.len());
             let mut pending = Vec::with_capacity(docs.len());
             for (i, (id, doc)) in docs.into_iter().enumerate() {
-                insert_row(tx, db, coll, &id, &doc).map_err(|e| match e {
+                insert_row(tx, db, coll, id.key(), &doc).map_err(|e| match e {
                     AppError::Conflict(m) => AppError::Conflict(format!("document {i}: {m}")),
                     other => other,
                 })?;
-                ids.push(id.clone());
                 pending.push(Pending {
-                    doc_id: id,
+                    doc_id: id.key().to_owned(),
                     op: Operation::Insert,
                     revision: 1,
                     before: None,
                     after: Some(doc),
                 });
+                ids.push(id);
             }
             Ok((ids, pending))
         })
     }
 
     pub fn get(&self, db: &str, coll: &str, id: &str) -> AppResult<Option<Value>> {
+        let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
+        let id = id.key();
         let body = {
             let conn = self.lock();
             load_raw(&conn, db, coll, id)?
@@ -285,18 +290,15 @@ impl Store {
         id: &str,
         mut doc: Map<String, Value>,
     ) -> AppResult<(Value, bool)> {
-        validate_doc_id(id).map_err(AppError::BadRequest)?;
-        match doc.get("_id") {
-            None => {}
-            Some(Value::String(body_id)) if body_id == id => {}
-            Some(_) => {
-                return Err(AppError::bad_request(
-                    "_id in the body must match the id in the path",
-                ))
-            }
+        let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
+        if !body_id_matches(doc.get("_id"), &id)? {
+            return Err(AppError::bad_request(
+                "_id in the body must match the id in the path",
+            ));
         }
-        check_field_names(&doc, false)?;
-        doc.insert("_id".into(), Value::String(id.into()));
+        check_field_names(&doc)?;
+        doc.insert("_id".into(), id.json());
+        let id = id.key();
         let doc = Value::Object(doc);
         check_depth(&doc)?;
         self.write(db, coll, |tx| {
@@ -316,7 +318,8 @@ impl Store {
         })
     }
 
-    /// Applies a JSON merge patch (RFC 7396) to an existing document.
+    /// Updates an existing document as RESTHeart does (MongoDB update semantics: fields are
+    /// `$set`, dotted paths, `$set`/`$unset`/`$inc`; see `update`).
     pub fn patch(
         &self,
         db: &str,
@@ -324,17 +327,21 @@ impl Store {
         id: &str,
         patch: &Map<String, Value>,
     ) -> AppResult<Value> {
-        match patch.get("_id") {
-            None => {}
-            Some(Value::String(body_id)) if body_id == id => {}
-            Some(_) => return Err(AppError::bad_request("_id cannot be changed")),
+        let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
+        let ops = update::parse(patch).map_err(AppError::BadRequest)?;
+        for op in &ops {
+            if let update::Op::Set(path, value) = op {
+                check_value(value)?;
+                if path.len() == 1 && path[0] == "_id" && !body_id_matches(Some(value), &id)? {
+                    return Err(AppError::bad_request("_id cannot be changed"));
+                }
+            }
         }
-        check_field_names(patch, true)?;
+        let id = id.key();
         self.write(db, coll, |tx| {
             let (before, rev) = load(tx, db, coll, id)?
                 .ok_or_else(|| AppError::not_found(format!("no document {id:?} in {db}/{coll}")))?;
-            let mut after = before.clone();
-            merge_patch(&mut after, &Value::Object(patch.clone()));
+            let after = update::apply(&before, &ops).map_err(AppError::BadRequest)?;
             if after == before {
                 // Nothing changed: no revision, no event, as MongoDB reports no-op updates.
                 return Ok((after, None));
@@ -351,6 +358,8 @@ impl Store {
 
     /// Deletes the document; `false` if there was none.
     pub fn delete(&self, db: &str, coll: &str, id: &str) -> AppResult<bool> {
+        let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
+        let id = id.key();
         self.write(db, coll, |tx| {
             let Some((before, rev)) = load(tx, db, coll, id)? else {
                 return Ok((false, None));
@@ -389,6 +398,14 @@ fn create_private(path: &Path) -> AppResult<()> {
     }
     drop(file);
     Ok(())
+}
+
+/// Whether a body's `_id` (if it has one) names the document of the path.
+fn body_id_matches(body_id: Option<&Value>, id: &DocId) -> AppResult<bool> {
+    Ok(match body_id {
+        None => true,
+        Some(v) => &DocId::from_json(v).map_err(AppError::BadRequest)? == id,
+    })
 }
 
 /// Stores a new document (revision 1); 409 if the `_id` is taken.

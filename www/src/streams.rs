@@ -206,7 +206,8 @@ fn parse_cond(v: &Value, depth: usize) -> Result<Cond, String> {
         return Ok(Cond::Eq(parse_operand(v, depth)?));
     };
     match unescape(op) {
-        "$var" => Ok(Cond::Eq(parse_operand(v, depth)?)),
+        // An ObjectId (`documentKey._id` is one) is a value, not an operator.
+        "$var" | "$oid" => Ok(Cond::Eq(parse_operand(v, depth)?)),
         "$eq" => Ok(Cond::Eq(parse_operand(arg, depth)?)),
         "$ne" => Ok(Cond::Ne(parse_operand(arg, depth)?)),
         "$in" => match arg {

@@ -7,8 +7,11 @@ for (const el of document.querySelectorAll('.host')) el.textContent = location.h
 const errorEl = document.getElementById('error');
 const list = document.getElementById('changes');
 
+// An ObjectId is {"$oid": "…"} in JSON (as RESTHeart sends it); a chosen id is a string.
+const idText = (id) => id?.$oid ?? id ?? '?';
+
 function describe(data) {
-  const id = data.documentKey?._id ?? '?';
+  const id = idText(data.documentKey?._id);
   switch (data.operationType) {
     case 'insert': return `inserted ${id}: ${JSON.stringify(data.fullDocument)}`;
     case 'update': return `updated ${id}: ${JSON.stringify(data.updateDescription)}`;
@@ -46,5 +49,5 @@ document.getElementById('insert').addEventListener('submit', async event => {
     body: JSON.stringify({ name: form.get('name'), price: Math.round(Math.random() * 100) }),
   });
   const body = await res.json();
-  out.textContent = res.ok ? `created ${body._id}` : `${res.status}: ${body.message}`;
+  out.textContent = res.ok ? `created ${idText(body._id)}` : `${res.status}: ${body.message}`;
 });

@@ -23,7 +23,14 @@ async fn crud_round_trip() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let id = r.json()["_id"].as_str().unwrap().to_owned();
+    // A new document's id is an ObjectId, `{"$oid": "<24 hex digits>"}` as RESTHeart writes
+    // it; its URL names it by the hex digits.
+    let oid = r.json()["_id"].clone();
+    let id = oid["$oid"].as_str().unwrap().to_owned();
+    assert!(
+        id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{oid}"
+    );
     assert_eq!(r.headers[header::LOCATION], format!("/shop/products/{id}"));
 
     let r = api
@@ -31,7 +38,7 @@ async fn crud_round_trip() {
         .await;
     assert_eq!(
         r.json(),
-        json!({"_id": id, "name": "lamp", "dims": {"w": 1}})
+        json!({"_id": oid, "name": "lamp", "dims": {"w": 1}})
     );
 
     let r = api
@@ -39,10 +46,14 @@ async fn crud_round_trip() {
             Role::Editor,
             "PATCH",
             &format!("/shop/products/{id}"),
-            Some(json!({"dims": {"h": 2}, "name": null})),
+            Some(json!({"dims.h": 2, "name": null})),
         )
         .await;
-    assert_eq!(r.json(), json!({"_id": id, "dims": {"w": 1, "h": 2}}));
+    // RESTHeart's PATCH: fields are `$set` (a dotted path reaches in; null is a value).
+    assert_eq!(
+        r.json(),
+        json!({"_id": oid, "name": null, "dims": {"w": 1, "h": 2}})
+    );
 
     let r = api
         .as_role(
@@ -159,6 +170,144 @@ async fn bad_input_gets_typed_400s() {
         )
         .await;
     r.assert_error(StatusCode::CONFLICT, "conflict", "");
+}
+
+/// RESTHeart's ids: `{"$oid": …}` in JSON and in change events, the hex digits in a URL (24 of
+/// them name an ObjectId there, in either case); a string id stays a string.
+#[tokio::test]
+async fn object_ids_as_restheart_writes_them() {
+    let api = Api::new();
+    let hex = "62166d53ebdcd56455a1a7ab";
+    let oid = json!({ "$oid": hex });
+    let r = api
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/shop/products",
+            Some(json!({"_id": {"$oid": hex.to_uppercase()}, "n": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.json(), json!({"_id": oid, "n": 1}));
+    assert_eq!(r.headers[header::LOCATION], format!("/shop/products/{hex}"));
+    for uri in [hex.to_owned(), hex.to_uppercase()] {
+        let r = api
+            .call("GET", &format!("/shop/products/{uri}"), &[], None)
+            .await;
+        assert_eq!(r.json(), json!({"_id": oid, "n": 1}), "GET {uri}");
+    }
+    // A body may repeat the path's id as RESTHeart writes it.
+    let r = api
+        .as_role(
+            Role::Editor,
+            "PUT",
+            &format!("/shop/products/{hex}"),
+            Some(json!({"_id": oid, "n": 2})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = api
+        .as_role(
+            Role::Editor,
+            "PATCH",
+            &format!("/shop/products/{hex}"),
+            Some(json!({"_id": oid, "n": 3})),
+        )
+        .await;
+    assert_eq!(r.json(), json!({"_id": oid, "n": 3}), "{}", r.body);
+    // A PUT to new hex digits creates an ObjectId document, as RESTHeart's id_type STRING_OID.
+    let other = "62166d53ebdcd56455a1a7ac";
+    let r = api
+        .as_role(
+            Role::Editor,
+            "PUT",
+            &format!("/shop/products/{other}"),
+            Some(json!({"n": 4})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.json()["_id"], json!({ "$oid": other }));
+    // A string id that is not 24 hex digits stays a string.
+    let r = api
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/shop/products",
+            Some(json!({"_id": "62166d53"})),
+        )
+        .await;
+    assert_eq!(r.json()["_id"], "62166d53", "{}", r.body);
+    // A field may hold an ObjectId (a reference to another document).
+    let r = api
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/shop/products",
+            Some(json!({"_id": "ref-1", "owner": oid})),
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"_id": "ref-1", "owner": oid}),
+        "{}",
+        r.body
+    );
+    let refused = [
+        (
+            "POST",
+            "/shop/products".to_owned(),
+            json!({"owner": {"$oid": "xyz"}}),
+            "24 hex digits",
+        ),
+        // Its URL would name an ObjectId: the document could not be read back by its path.
+        (
+            "POST",
+            "/shop/products".to_owned(),
+            json!({"_id": hex}),
+            "reads as an ObjectId",
+        ),
+        (
+            "POST",
+            "/shop/products".to_owned(),
+            json!({"_id": {"$oid": "xyz"}}),
+            "24 hex digits",
+        ),
+        (
+            "POST",
+            "/shop/products".to_owned(),
+            json!({"_id": {"$oid": hex, "a": 1}}),
+            "24 hex digits",
+        ),
+        (
+            "PUT",
+            format!("/shop/products/{hex}"),
+            json!({"_id": {"$oid": other}}),
+            "must match",
+        ),
+        (
+            "PUT",
+            format!("/shop/products/{hex}"),
+            json!({"_id": hex}),
+            "reads as an ObjectId",
+        ),
+        (
+            "PATCH",
+            format!("/shop/products/{hex}"),
+            json!({"_id": {"$oid": other}}),
+            "cannot be changed",
+        ),
+    ];
+    for (method, uri, body, why) in refused {
+        let r = api
+            .as_role(Role::Editor, method, &uri, Some(body.clone()))
+            .await;
+        r.assert_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{method} {uri} {body}"),
+        );
+        assert!(r.body.contains(why), "{method} {uri} {body}: {}", r.body);
+    }
 }
 
 #[tokio::test]
@@ -371,9 +520,48 @@ async fn errors_the_router_answers_by_itself_have_the_json_body_too() {
 }
 
 #[tokio::test]
-async fn update_operators_and_dotted_paths_are_refused_not_stored() {
-    // RESTHeart would apply them; stored as fields, a page would work here and not there.
+async fn a_patch_is_applied_as_restheart_applies_it_and_the_rest_is_refused_not_stored() {
+    // RESTHeart applies a PATCH as a MongoDB update: had this server stored operators or dotted
+    // names as fields, or merged objects, a page would work here and not there.
     let api = Api::new();
+    let r = api
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/shop/products",
+            Some(json!({"_id": "p0", "price": 1, "dims": {"w": 1, "h": 2}, "old": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for (body, want) in [
+        (
+            json!({"$inc": {"price": 2}}),
+            json!({"_id": "p0", "price": 3, "dims": {"w": 1, "h": 2}, "old": true}),
+        ),
+        (
+            json!({"dims.w": 5}),
+            json!({"_id": "p0", "price": 3, "dims": {"w": 5, "h": 2}, "old": true}),
+        ),
+        // A plain field is set whole: no merge into the object that was there.
+        (
+            json!({"dims": {"d": 9}}),
+            json!({"_id": "p0", "price": 3, "dims": {"d": 9}, "old": true}),
+        ),
+        (
+            json!({"$set": {"tags": ["a"]}, "$unset": {"old": ""}}),
+            json!({"_id": "p0", "price": 3, "dims": {"d": 9}, "tags": ["a"]}),
+        ),
+    ] {
+        let r = api
+            .as_role(
+                Role::Editor,
+                "PATCH",
+                "/shop/products/p0",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!((r.status, r.json()), (StatusCode::OK, want), "{body}");
+    }
     let r = api
         .as_role(
             Role::Editor,
@@ -383,19 +571,42 @@ async fn update_operators_and_dotted_paths_are_refused_not_stored() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    for (method, uri, body) in [
-        ("PATCH", "/shop/products/p1", json!({"$inc": {"price": 1}})),
-        ("PATCH", "/shop/products/p1", json!({"dims.w": 5})),
-        ("PATCH", "/shop/products/p1", json!({"dims": {"$set": 1}})),
+    for (method, uri, body, why) in [
+        (
+            "PATCH",
+            "/shop/products/p1",
+            json!({"$push": {"tags": 1}}),
+            "not supported by livesource-dev",
+        ),
+        (
+            "PATCH",
+            "/shop/products/p1",
+            json!({"$inc": {"price": 1}, "name": "x"}),
+            "not both",
+        ),
+        (
+            "PATCH",
+            "/shop/products/p1",
+            json!({"price.eur": 1}),
+            "cannot create field",
+        ),
+        (
+            "PATCH",
+            "/shop/products/p1",
+            json!({"dims": {"$set": 1}}),
+            "as an operator",
+        ),
         (
             "POST",
             "/shop/products",
             json!({"name": "x", "$set": {"a": 1}}),
+            "as an operator",
         ),
         (
             "PUT",
             "/shop/products/p2",
             json!({"tags": [{"$each": [1]}]}),
+            "as an operator",
         ),
     ] {
         let r = api
@@ -407,11 +618,8 @@ async fn update_operators_and_dotted_paths_are_refused_not_stored() {
             format_args!("{method} {body}"),
         );
         assert!(
-            r.json()["message"]
-                .as_str()
-                .unwrap()
-                .contains("not supported by livesource-dev"),
-            "{}",
+            r.json()["message"].as_str().unwrap().contains(why),
+            "{method} {body}: {}",
             r.body
         );
     }

@@ -231,7 +231,7 @@ fn typed_feed_carries_item_and_revision_events() {
     assert_eq!(feed.status, 200);
     assert_eq!(feed.next_event(T).unwrap().event, "server.state");
     let doc = server.insert(&editor, "/inventory/items", r#"{"part_number":"A01-0002"}"#);
-    let id = doc["_id"].as_str().unwrap();
+    let id = doc["_id"]["$oid"].as_str().unwrap();
     let auth = format!("Bearer {editor}");
     let h = [
         ("authorization", auth.as_str()),

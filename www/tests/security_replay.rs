@@ -76,7 +76,7 @@ fn documents_too_deep_for_the_log_are_refused_and_resume_crosses_the_deepest_all
     let r = server.request("PUT", "/shop/products/p", &headers, Some(&nested(101)));
     assert_eq!(r.status, 400, "replace too: {}", r.body);
 
-    // The deepest accepted document, then a merge patch that would push it one level deeper.
+    // The deepest accepted document, then a PATCH that would push it one level deeper.
     let first = server.insert(&editor, "/shop/products", r#"{"_id": "before"}"#);
     assert_eq!(first["_id"], "before");
     server.insert(&editor, "/shop/products", &nested(100));

@@ -46,7 +46,28 @@ struct Document {
 #[derive(Deserialize)]
 struct Key {
     #[serde(rename = "_id")]
-    id: String,
+    id: Id,
+}
+
+/// A document's `_id`: RESTHeart (and livesource-dev) send an ObjectId as `{"$oid": "…"}`, an
+/// id the writer chose as a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Oid {
+        #[serde(rename = "$oid")]
+        oid: String,
+    },
+    Str(String),
+}
+
+impl Id {
+    fn as_str(&self) -> &str {
+        match self {
+            Id::Oid { oid } => oid,
+            Id::Str(s) => s,
+        }
+    }
 }
 
 /// The list, live while this value lives: dropping it closes the stream.
@@ -121,15 +142,15 @@ fn show_state(root: &Element, status: &Element, state: State) {
 /// One change applied to the `<ul>`: insert appends, update and replace rename in place,
 /// delete removes.
 fn apply(list: &Element, change: &Change) {
-    let id = &change.document_key.id;
+    let id = change.document_key.id.as_str();
     let existing = (0..list.children().length())
         .filter_map(|i| list.children().item(i))
-        .find(|li| li.get_attribute("data-id").as_deref() == Some(id.as_str()));
+        .find(|li| li.get_attribute("data-id").as_deref() == Some(id));
     let name = change
         .full_document
         .as_ref()
         .and_then(|d| d.name.clone())
-        .unwrap_or_else(|| id.clone());
+        .unwrap_or_else(|| id.to_owned());
     match (change.operation_type.as_str(), existing) {
         ("delete", Some(li)) => li.remove(),
         ("delete", None) => {}

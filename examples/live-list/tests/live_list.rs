@@ -65,6 +65,49 @@ async fn it_renders_an_insert() {
     .await;
 }
 
+/// RESTHeart's ids: an ObjectId arrives as `{"$oid": "…"}` in `documentKey`, on insert and on
+/// delete alike, and the list keys its items by the hex digits.
+#[wasm_bindgen_test]
+async fn it_renders_and_removes_a_document_with_an_object_id() {
+    let editor = token("editor").await;
+    let list = mounted().await;
+    let name = unique("oid");
+    // 24 hex digits no other run uses; a PUT to them creates an ObjectId document, and is safe
+    // to repeat while another test has the server down.
+    let hex = format!("{:024x}", (js_sys::Math::random() * 1e15) as u64);
+    let doc = json!({ "name": name });
+    let put = request_when_up(
+        "PUT",
+        &format!("{PRODUCTS}/{hex}"),
+        Some(&doc),
+        Some(&editor),
+    )
+    .await;
+    assert!(matches!(put.status(), 200 | 201), "PUT: {}", put.status());
+    eventually(5_000, "the insert to be shown", || {
+        shown(&list, &name) == [name.clone()]
+    })
+    .await;
+    let item = list
+        .root()
+        .query_selector(&format!("li[data-id='{hex}']"))
+        .unwrap();
+    assert!(
+        item.is_some(),
+        "the item is keyed by the ObjectId's hex digits"
+    );
+    let delete = request_when_up("DELETE", &format!("{PRODUCTS}/{hex}"), None, Some(&editor)).await;
+    assert!(
+        matches!(delete.status(), 204 | 404),
+        "DELETE: {}",
+        delete.status()
+    );
+    eventually(5_000, "the delete to remove it", || {
+        shown(&list, &name).is_empty()
+    })
+    .await;
+}
+
 #[wasm_bindgen_test]
 async fn it_survives_a_server_restart_with_no_loss() {
     let editor = token("editor").await;

@@ -12,7 +12,7 @@ use crate::auth::{CanonicalPath, Claims};
 use crate::error::{AppError, AppResult};
 use crate::pages;
 use crate::state::AppState;
-use crate::store::new_object_id;
+use crate::store::{key_of, DocId};
 use crate::streams::Pipeline;
 
 /// Database, collection and stream names: what RESTHeart allows, minus anything that needs
@@ -88,10 +88,9 @@ pub async fn create(
         let mut ids = Vec::with_capacity(docs.len());
         for doc in docs {
             if let Value::Object(doc) = doc {
-                let id = doc
-                    .entry("_id")
-                    .or_insert_with(|| Value::String(new_object_id()));
-                ids.extend(id.as_str().map(str::to_owned));
+                let id = doc.entry("_id").or_insert_with(|| DocId::new_oid().json());
+                // An invalid id is refused by the store, with the document's number.
+                ids.extend(DocId::from_json(id).ok().map(|id| id.key().to_owned()));
             }
         }
         let below = ids.into_iter().map(|id| vec![id]);
@@ -107,7 +106,7 @@ pub async fn create(
     let docs = match body {
         Value::Object(doc) => {
             let stored = state.blocking(move |s| s.insert(&db, &coll, doc)).await?;
-            let id = stored["_id"].as_str().unwrap_or_default();
+            let id = key_of(&stored).unwrap_or_default();
             let location = format!("{location_base}{id}");
             return Ok((
                 StatusCode::CREATED,
@@ -147,8 +146,9 @@ pub async fn create(
         .await?;
     let links: Vec<String> = ids
         .iter()
-        .map(|id| format!("{location_base}{id}"))
+        .map(|id| format!("{location_base}{}", id.key()))
         .collect();
+    let ids: Vec<Value> = ids.iter().map(DocId::json).collect();
     Ok((
         StatusCode::CREATED,
         Json(json!({ "inserted": ids.len(), "ids": ids, "links": links })),
@@ -226,7 +226,7 @@ pub async fn list(
         // A rule on one document hides it from the list as it hides the document itself.
         let role = claims.map(|c| c.role);
         docs.retain(|doc| {
-            let id = doc["_id"].as_str().unwrap_or_default();
+            let id = key_of(doc).unwrap_or_default();
             let path = CanonicalPath::document(&db, &coll, id);
             state.rules.allows(role, &Method::GET, &path)
         });

@@ -102,7 +102,13 @@ pub fn change_event(
     if let Some(doc) = after {
         event.insert("fullDocument".into(), doc.clone());
     }
-    event.insert("documentKey".into(), json!({ "_id": doc_id }));
+    // The `_id` as the document carries it (an ObjectId as `{"$oid": …}`), as MongoDB reports it.
+    let id = after
+        .or(before)
+        .map(|doc| doc["_id"].clone())
+        .filter(|id| !id.is_null())
+        .unwrap_or_else(|| json!(doc_id));
+    event.insert("documentKey".into(), json!({ "_id": id }));
     event.insert("operationType".into(), json!(op.as_str()));
     if let (Operation::Update, Some(before), Some(after)) = (op, before, after) {
         event.insert(
@@ -149,27 +155,6 @@ fn diff_objects(
     }
 }
 
-/// RFC 7396 JSON merge patch: objects merge recursively, `null` removes, anything else replaces.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let Value::Object(target) = target else {
-        unreachable!("made an object above")
-    };
-    for (key, value) in patch {
-        if value.is_null() {
-            target.remove(key);
-        } else {
-            merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,13 +167,6 @@ mod tests {
             update_description(&before, &after),
             json!({"updatedFields":{"name":"b","dims.h":3,"new":[1]},"removedFields":["gone"]})
         );
-    }
-
-    #[test]
-    fn merge_patch_follows_rfc7396() {
-        let mut doc = json!({"a":"b","c":{"d":"e","f":"g"}});
-        merge_patch(&mut doc, &json!({"a":"z","c":{"f":null}}));
-        assert_eq!(doc, json!({"a":"z","c":{"d":"e"}}));
     }
 
     #[test]

@@ -1,51 +1,6 @@
-//! Identifiers: document ids (ObjectId-like) and SSE resume ids (event-log sequence numbers).
+//! SSE resume ids: event-log sequence numbers.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// A fresh 24-hex-digit id laid out like a MongoDB ObjectId: 4 bytes of seconds since the
-/// epoch, 5 random bytes fixed per process, and a 3-byte counter, so ids sort by creation time
-/// and never collide within one process.
-pub fn new_object_id() -> String {
-    static PROCESS_RANDOM: std::sync::OnceLock<[u8; 5]> = std::sync::OnceLock::new();
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let random = PROCESS_RANDOM.get_or_init(|| {
-        let mut bytes = [0u8; 5];
-        // If the OS has no entropy source we still produce unique ids via time + counter.
-        let _ = getrandom::getrandom(&mut bytes);
-        bytes
-    });
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
-    let mut out = String::with_capacity(24);
-    for b in secs
-        .to_be_bytes()
-        .iter()
-        .chain(random)
-        .chain(&count.to_be_bytes()[1..])
-    {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
-
-/// Checks a client-chosen document id. Ids appear as a path segment, so they must survive
-/// one: no slashes, no control characters, not empty, bounded length.
-pub fn validate_doc_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("_id must not be empty".into());
-    }
-    if id.len() > 128 {
-        return Err("_id must be at most 128 bytes".into());
-    }
-    if id.chars().any(|c| c == '/' || c.is_control()) {
-        return Err("_id must not contain '/' or control characters".into());
-    }
-    Ok(())
-}
 
 /// Why a resume id could not be honoured; sent to the client in `event: reset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,15 +62,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[test]
-    fn object_ids_are_24_hex_and_unique() {
-        let a = new_object_id();
-        let b = new_object_id();
-        assert_eq!(a.len(), 24);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-    }
-
     /// The spellings themselves are tested once, in `livesource-protocol`'s `resume`; here, that
     /// the server maps a refused one to its typed `Malformed`.
     #[test]
@@ -144,14 +90,6 @@ mod tests {
             (170_000_000_000_000..1_000_000_000_000_000).contains(&base),
             "{base}: 15 digits"
         );
-    }
-
-    #[test]
-    fn doc_ids() {
-        assert!(validate_doc_id("abc-1").is_ok());
-        assert!(validate_doc_id("").is_err());
-        assert!(validate_doc_id("a/b").is_err());
-        assert!(validate_doc_id("a\nb").is_err());
     }
 
     proptest! {

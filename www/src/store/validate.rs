@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::ids::{new_object_id, validate_doc_id};
+use super::doc_id::DocId;
 use crate::error::{AppError, AppResult};
 
 /// Deepest nesting of objects and arrays a stored document may have. Its change event wraps it
@@ -29,54 +29,50 @@ pub(super) fn check_depth(doc: &Value) -> AppResult<()> {
 }
 
 /// 400 for a field name that RESTHeart (MongoDB) would read as an instruction, not as data: a
-/// `$` operator (`$inc`, `$set`) anywhere, and with `dotted`, a dotted path (`dims.w`) at the
-/// top of a PATCH. Stored as fields, they would make a page that works here and does something
-/// else against the real server.
-pub(super) fn check_field_names(doc: &Map<String, Value>, dotted: bool) -> AppResult<()> {
-    fn walk(v: &Value) -> Option<&str> {
-        match v {
-            Value::Object(map) => map.iter().find_map(|(k, v)| {
-                if k.starts_with('$') {
-                    Some(k.as_str())
-                } else {
-                    walk(v)
-                }
-            }),
-            Value::Array(items) => items.iter().find_map(walk),
-            _ => None,
+/// `$` name (`$inc`, `$set`) anywhere in a document, but in an ObjectId (`{"$oid": …}`). Stored
+/// as fields, they would make a page that works here and does something else against the real
+/// server.
+pub(super) fn check_field_names(doc: &Map<String, Value>) -> AppResult<()> {
+    doc.iter().try_for_each(|(k, v)| {
+        if k.starts_with('$') {
+            Err(refused(k))
+        } else {
+            check_value(v)
         }
+    })
+}
+
+/// `check_field_names` for a value: every object in it.
+pub(super) fn check_value(v: &Value) -> AppResult<()> {
+    match v {
+        // An ObjectId in extended JSON, as RESTHeart reads and writes it, is a value.
+        Value::Object(_) if DocId::from_json(v).is_ok() => Ok(()),
+        Value::Object(map) => check_field_names(map),
+        Value::Array(items) => items.iter().try_for_each(check_value),
+        _ => Ok(()),
     }
-    for (k, v) in doc {
-        if k.starts_with('$') || (dotted && k.contains('.')) {
-            return Err(refused(k));
-        }
-        if let Some(k) = walk(v) {
-            return Err(refused(k));
-        }
-    }
-    Ok(())
 }
 
 fn refused(name: &str) -> AppError {
+    if name == "$oid" {
+        return AppError::bad_request(
+            "an ObjectId is {\"$oid\": \"<24 hex digits>\"}, alone in its object",
+        );
+    }
     AppError::BadRequest(format!(
-        "field {name:?}: MongoDB update operators ($inc, $set) and dotted paths are not \
-         supported by livesource-dev; send the fields themselves, nested as objects (a JSON \
-         merge patch for PATCH)"
+        "field {name:?}: MongoDB reads a name starting with '$' as an operator, not as data; \
+         a PATCH takes $set, $unset and $inc at the top of its body"
     ))
 }
 
 /// The document with its `_id`: the given one (validated) or a new ObjectId.
-pub(super) fn with_id(mut doc: Map<String, Value>) -> AppResult<(String, Value)> {
-    check_field_names(&doc, false)?;
+pub(super) fn with_id(mut doc: Map<String, Value>) -> AppResult<(DocId, Value)> {
+    check_field_names(&doc)?;
     let id = match doc.get("_id") {
-        None => new_object_id(),
-        Some(Value::String(id)) => {
-            validate_doc_id(id).map_err(AppError::BadRequest)?;
-            id.clone()
-        }
-        Some(_) => return Err(AppError::bad_request("_id must be a string")),
+        None => DocId::new_oid(),
+        Some(v) => DocId::from_json(v).map_err(AppError::BadRequest)?,
     };
-    doc.insert("_id".into(), Value::String(id.clone()));
+    doc.insert("_id".into(), id.json());
     let doc = Value::Object(doc);
     check_depth(&doc)?;
     Ok((id, doc))

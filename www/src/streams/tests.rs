@@ -48,6 +48,27 @@ fn in_and_dotted_paths_and_and() {
 }
 
 #[test]
+fn an_object_id_is_a_value_to_match() {
+    let event =
+        |hex: &str| json!({"documentKey": {"_id": {"$oid": hex}}, "operationType": "delete"});
+    let hex = "62166d53ebdcd56455a1a7ab";
+    for stages in [
+        json!([{"_$match": {"documentKey._id": {"_$oid": hex}}}]),
+        json!([{"$match": {"documentKey._id": {"$in": [{"$oid": hex}]}}}]),
+        json!([{"$match": {"documentKey._id": {"$var": "id"}}}]),
+    ] {
+        let p = pipeline(stages.clone());
+        let avars = parse_avars(Some(&json!({"id": {"$oid": hex}}).to_string())).unwrap();
+        let bound = p.bind(&avars).unwrap();
+        assert!(bound.matches(&event(hex)), "{stages}");
+        assert!(
+            !bound.matches(&event("62166d53ebdcd56455a1a7ac")),
+            "{stages}"
+        );
+    }
+}
+
+#[test]
 fn bad_definitions_are_explained() {
     for (stages, needle) in [
         (json!({}), "array"),
