@@ -22,7 +22,7 @@ mod update;
 mod validate;
 use change::change_event;
 pub use change::{Change, Live, Operation};
-pub use doc_id::{key_of, DocId};
+pub use doc_id::{is_object_id_hex, key_of, lower_object_ids, DocId};
 pub use ids::{process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};
 use validate::{check_depth, check_field_names, check_value, with_id};
@@ -299,7 +299,8 @@ impl Store {
         check_field_names(&doc)?;
         doc.insert("_id".into(), id.json());
         let id = id.key();
-        let doc = Value::Object(doc);
+        let mut doc = Value::Object(doc);
+        lower_object_ids(&mut doc);
         check_depth(&doc)?;
         self.write(db, coll, |tx| {
             let existing = load(tx, db, coll, id)?;
@@ -328,10 +329,11 @@ impl Store {
         patch: &Map<String, Value>,
     ) -> AppResult<Value> {
         let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
-        let ops = update::parse(patch).map_err(AppError::BadRequest)?;
-        for op in &ops {
+        let mut ops = update::parse(patch).map_err(AppError::BadRequest)?;
+        for op in &mut ops {
             if let update::Op::Set(path, value) = op {
                 check_value(value)?;
+                lower_object_ids(value);
                 if path.len() == 1 && path[0] == "_id" && !body_id_matches(Some(value), &id)? {
                     return Err(AppError::bad_request("_id cannot be changed"));
                 }

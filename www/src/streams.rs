@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use crate::store::lower_object_ids;
+
 mod hub;
 pub use hub::{StreamHub, StreamKey, MAX_STREAMS};
 
@@ -243,7 +245,9 @@ fn parse_operand(v: &Value, depth: usize) -> Result<Operand, String> {
             }
         }
     }
-    Ok(Operand::Lit(unescape_value(v)))
+    let mut lit = unescape_value(v);
+    lower_object_ids(&mut lit);
+    Ok(Operand::Lit(lit))
 }
 
 fn unescape_value(v: &Value) -> Value {

@@ -29,6 +29,55 @@ fn call(server: &Server, method: &str, path: &str, token: &str, body: Option<&st
     server.request(method, path, &headers, body).status
 }
 
+/// An ObjectId's hex digits name one document in either case: a rule on one spelling guards
+/// every spelling (the store reads them all as the same key), and a rule written in upper case
+/// guards it too.
+#[test]
+fn an_object_id_in_any_case_gets_its_documents_rule() {
+    let hex = "62166d53ebdcd56455a1a7ab";
+    let other = "62166d53ebdcd56455a1a7ac";
+    let rules = format!(
+        r#"[{{"prefix": "/shop/products/{hex}", "role": "admin"}},
+            {{"prefix": "/shop/products/{}", "role": "admin"}}]"#,
+        other.to_uppercase()
+    );
+    let (server, _tmp) = server_with_rules(&rules);
+    let (admin, viewer) = (server.token("admin"), server.token("viewer"));
+    for id in [hex, other] {
+        let body = format!(r#"{{"_id": {{"$oid": "{id}"}}, "pay": 1}}"#);
+        assert_eq!(
+            call(&server, "POST", "/shop/products", &admin, Some(&body)),
+            201
+        );
+        for spelling in [
+            id.to_owned(),
+            id.to_uppercase(),
+            format!("{}{}", &id[..12], id[12..].to_uppercase()),
+        ] {
+            let path = format!("/shop/products/{spelling}");
+            assert_eq!(
+                call(&server, "GET", &path, &viewer, None),
+                403,
+                "viewer GET {path}"
+            );
+            assert_eq!(
+                call(&server, "DELETE", &path, &viewer, None),
+                403,
+                "viewer DELETE {path}"
+            );
+            assert_eq!(
+                call(&server, "GET", &path, &admin, None),
+                200,
+                "admin GET {path}"
+            );
+        }
+    }
+    // The list hides both from the viewer.
+    let auth = format!("Bearer {viewer}");
+    let r = server.request("GET", "/shop/products", &[("authorization", &auth)], None);
+    assert_eq!(r.json(), serde_json::json!([]), "{}", r.body);
+}
+
 /// The review's finding 1: `/hr/%73alaries` reached the data that `/hr/salaries` guards.
 #[test]
 fn every_spelling_of_a_protected_path_gets_its_rule() {

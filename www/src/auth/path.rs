@@ -8,6 +8,8 @@
 //! other layer (empty segments, `.` and `..`, malformed escapes, control characters, bytes that
 //! are not UTF-8) are refused with 400 rather than guessed at.
 
+use crate::store::is_object_id_hex;
+
 /// A request path as the handlers see it: decoded segments, none empty. A segment may contain
 /// `/` (sent as `%2F`): it is still one segment, as it is to axum's router and `Path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +41,7 @@ impl CanonicalPath {
                 Ok(decoded)
             })
             .collect::<Result<_, _>>()
-            .map(Self)
+            .map(Self::from_segments)
     }
 
     pub fn segments(&self) -> impl Iterator<Item = &str> {
@@ -52,7 +54,14 @@ impl CanonicalPath {
     }
 
     /// Already-decoded segments (none empty, `.` or `..`: callers pass names they validated).
-    pub(crate) fn from_segments(segments: Vec<String>) -> Self {
+    /// A document id of 24 hex digits is an ObjectId in either case (`DocId::from_path`): it is
+    /// compared in lower case, so `/db/coll/62166D53…` meets the rules on `/db/coll/62166d53…`.
+    pub(crate) fn from_segments(mut segments: Vec<String>) -> Self {
+        if let [db, coll, id, ..] = segments.as_mut_slice() {
+            if !db.starts_with('_') && !coll.starts_with('_') && is_object_id_hex(id) {
+                id.make_ascii_lowercase();
+            }
+        }
         Self(segments)
     }
 }

@@ -142,7 +142,10 @@ fn diff_objects(
         let path = format!("{prefix}{key}");
         match (before.get(key), new) {
             (Some(old), _) if old == new => {}
-            (Some(Value::Object(old)), Value::Object(new)) if !old.is_empty() => {
+            // An ObjectId (`{"$oid": …}`) is one value, reported whole.
+            (Some(Value::Object(old)), Value::Object(new))
+                if !old.is_empty() && !old.contains_key("$oid") && !new.contains_key("$oid") =>
+            {
                 diff_objects(old, new, &format!("{path}."), updated, removed)
             }
             _ => {
@@ -161,11 +164,12 @@ mod tests {
 
     #[test]
     fn update_description_reports_nested_paths() {
-        let before = json!({"_id":"1","name":"a","dims":{"w":1,"h":2},"gone":true});
-        let after = json!({"_id":"1","name":"b","dims":{"w":1,"h":3},"new":[1]});
+        let before =
+            json!({"_id":"1","name":"a","dims":{"w":1,"h":2},"gone":true,"o":{"$oid":"a1"}});
+        let after = json!({"_id":"1","name":"b","dims":{"w":1,"h":3},"new":[1],"o":{"$oid":"b2"}});
         assert_eq!(
             update_description(&before, &after),
-            json!({"updatedFields":{"name":"b","dims.h":3,"new":[1]},"removedFields":["gone"]})
+            json!({"updatedFields":{"name":"b","dims.h":3,"new":[1],"o":{"$oid":"b2"}},"removedFields":["gone"]})
         );
     }
 

@@ -27,13 +27,13 @@ impl DocId {
     /// could not be read back by its path, here or on RESTHeart.
     pub fn from_json(v: &Value) -> Result<Self, String> {
         match v {
-            Value::String(s) if is_oid_hex(s) => Err(format!(
+            Value::String(s) if is_object_id_hex(s) => Err(format!(
                 "_id {s:?} is 24 hex digits, which a URL reads as an ObjectId: send \
                  {{\"$oid\": {s:?}}} for an ObjectId, or choose another string"
             )),
             Value::String(s) => validate_doc_id(s).map(|()| Self::Str(s.clone())),
             Value::Object(map) => match map.get("$oid").filter(|_| map.len() == 1) {
-                Some(Value::String(hex)) if is_oid_hex(hex) => {
+                Some(Value::String(hex)) if is_object_id_hex(hex) => {
                     Ok(Self::Oid(hex.to_ascii_lowercase()))
                 }
                 _ => Err(format!(
@@ -46,7 +46,7 @@ impl DocId {
 
     /// The id a URL's last segment names: 24 hex digits are an ObjectId, anything else a string.
     pub fn from_path(segment: &str) -> Result<Self, String> {
-        if is_oid_hex(segment) {
+        if is_object_id_hex(segment) {
             Ok(Self::Oid(segment.to_ascii_lowercase()))
         } else {
             validate_doc_id(segment).map(|()| Self::Str(segment.to_owned()))
@@ -77,7 +77,31 @@ pub fn key_of(doc: &Value) -> Option<&str> {
     }
 }
 
-fn is_oid_hex(s: &str) -> bool {
+/// Every ObjectId in `v` with its hex digits in lower case, as MongoDB writes one back: an id
+/// sent in upper case is then equal to itself when compared (`$match`, `documentKey`).
+pub fn lower_object_ids(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let oid = map.len() == 1
+                && map
+                    .get("$oid")
+                    .and_then(Value::as_str)
+                    .is_some_and(is_object_id_hex);
+            if oid {
+                if let Some(Value::String(hex)) = map.get_mut("$oid") {
+                    hex.make_ascii_lowercase();
+                }
+            } else {
+                map.values_mut().for_each(lower_object_ids);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(lower_object_ids),
+        _ => {}
+    }
+}
+
+/// Whether `s` is 24 hex digits: an ObjectId's text, in a URL or in `{"$oid": …}`.
+pub fn is_object_id_hex(s: &str) -> bool {
     s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -184,6 +208,19 @@ mod tests {
             Ok(DocId::Str("62166d53".into()))
         );
         assert!(DocId::from_path("").is_err());
+    }
+
+    #[test]
+    fn object_ids_anywhere_are_lower_cased() {
+        let hex = "62166D53EBDCD56455A1A7AB";
+        let mut v =
+            json!({"a": {"$oid": hex}, "l": [{"$oid": hex}], "s": hex, "x": {"$oid": "AB"}});
+        lower_object_ids(&mut v);
+        let low = hex.to_ascii_lowercase();
+        assert_eq!(
+            v,
+            json!({"a": {"$oid": low}, "l": [{"$oid": low}], "s": hex, "x": {"$oid": "AB"}})
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::doc_id::DocId;
+use super::doc_id::{lower_object_ids, DocId};
 use crate::error::{AppError, AppResult};
 
 /// Deepest nesting of objects and arrays a stored document may have. Its change event wraps it
@@ -73,7 +73,8 @@ pub(super) fn with_id(mut doc: Map<String, Value>) -> AppResult<(DocId, Value)> 
         Some(v) => DocId::from_json(v).map_err(AppError::BadRequest)?,
     };
     doc.insert("_id".into(), id.json());
-    let doc = Value::Object(doc);
+    let mut doc = Value::Object(doc);
+    lower_object_ids(&mut doc);
     check_depth(&doc)?;
     Ok((id, doc))
 }

@@ -54,6 +54,7 @@ fn an_object_id_is_a_value_to_match() {
     let hex = "62166d53ebdcd56455a1a7ab";
     for stages in [
         json!([{"_$match": {"documentKey._id": {"_$oid": hex}}}]),
+        json!([{"$match": {"documentKey._id": {"$oid": hex.to_uppercase()}}}]),
         json!([{"$match": {"documentKey._id": {"$in": [{"$oid": hex}]}}}]),
         json!([{"$match": {"documentKey._id": {"$var": "id"}}}]),
     ] {
