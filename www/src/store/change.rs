@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use super::doc_id::is_object_id;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Insert,
@@ -143,10 +145,10 @@ fn diff_objects(
         match (before.get(key), new) {
             (Some(old), _) if old == new => {}
             // An ObjectId (`{"$oid": …}`) is one value, reported whole.
-            (Some(Value::Object(old)), Value::Object(new))
-                if !old.is_empty() && !old.contains_key("$oid") && !new.contains_key("$oid") =>
+            (Some(old @ Value::Object(o)), Value::Object(n))
+                if !o.is_empty() && !is_object_id(old) && !is_object_id(new) =>
             {
-                diff_objects(old, new, &format!("{path}."), updated, removed)
+                diff_objects(o, n, &format!("{path}."), updated, removed)
             }
             _ => {
                 updated.insert(path, new.clone());
@@ -164,12 +166,11 @@ mod tests {
 
     #[test]
     fn update_description_reports_nested_paths() {
-        let before =
-            json!({"_id":"1","name":"a","dims":{"w":1,"h":2},"gone":true,"o":{"$oid":"a1"}});
-        let after = json!({"_id":"1","name":"b","dims":{"w":1,"h":3},"new":[1],"o":{"$oid":"b2"}});
+        let before = json!({"_id":"1","name":"a","dims":{"w":1,"h":2},"gone":true,"o":{"$oid":"62166d53ebdcd56455a1a7ab"}});
+        let after = json!({"_id":"1","name":"b","dims":{"w":1,"h":3},"new":[1],"o":{"$oid":"62166d53ebdcd56455a1a7ac"}});
         assert_eq!(
             update_description(&before, &after),
-            json!({"updatedFields":{"name":"b","dims.h":3,"new":[1],"o":{"$oid":"b2"}},"removedFields":["gone"]})
+            json!({"updatedFields":{"name":"b","dims.h":3,"new":[1],"o":{"$oid":"62166d53ebdcd56455a1a7ac"}},"removedFields":["gone"]})
         );
     }
 

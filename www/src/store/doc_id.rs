@@ -80,24 +80,29 @@ pub fn key_of(doc: &Value) -> Option<&str> {
 /// Every ObjectId in `v` with its hex digits in lower case, as MongoDB writes one back: an id
 /// sent in upper case is then equal to itself when compared (`$match`, `documentKey`).
 pub fn lower_object_ids(v: &mut Value) {
+    let oid = is_object_id(v);
     match v {
-        Value::Object(map) => {
-            let oid = map.len() == 1
-                && map
-                    .get("$oid")
-                    .and_then(Value::as_str)
-                    .is_some_and(is_object_id_hex);
-            if oid {
-                if let Some(Value::String(hex)) = map.get_mut("$oid") {
-                    hex.make_ascii_lowercase();
-                }
-            } else {
-                map.values_mut().for_each(lower_object_ids);
+        Value::Object(map) if oid => {
+            if let Some(Value::String(hex)) = map.get_mut("$oid") {
+                hex.make_ascii_lowercase();
             }
         }
+        Value::Object(map) => map.values_mut().for_each(lower_object_ids),
         Value::Array(items) => items.iter_mut().for_each(lower_object_ids),
         _ => {}
     }
+}
+
+/// Whether `v` is an ObjectId in Extended JSON, `{"$oid": "<24 hex digits>"}`: one value,
+/// never an object of fields (to store, to walk into, or to diff).
+pub fn is_object_id(v: &Value) -> bool {
+    v.as_object().is_some_and(|map| {
+        map.len() == 1
+            && map
+                .get("$oid")
+                .and_then(Value::as_str)
+                .is_some_and(is_object_id_hex)
+    })
 }
 
 /// Whether `s` is 24 hex digits: an ObjectId's text, in a URL or in `{"$oid": …}`.

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::doc_id::DocId;
+use super::doc_id::is_object_id;
 use super::validate::MAX_DOC_DEPTH;
 
 /// Most `null`s one PATCH may add to arrays to reach an index past their end: MongoDB pads
@@ -143,7 +143,7 @@ fn slot<'a>(
                 Value::Object(Map::new())
             }
         };
-        if at.is_object() && DocId::from_json(at).is_ok() {
+        if is_object_id(at) {
             return Err(format!(
                 "cannot create field {seg:?} in {:?}: it holds an ObjectId",
                 path[..depth].join(".")

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::doc_id::{lower_object_ids, DocId};
+use super::doc_id::{is_object_id, lower_object_ids, DocId};
 use crate::error::{AppError, AppResult};
 
 /// Deepest nesting of objects and arrays a stored document may have. Its change event wraps it
@@ -46,7 +46,7 @@ pub(super) fn check_field_names(doc: &Map<String, Value>) -> AppResult<()> {
 pub(super) fn check_value(v: &Value) -> AppResult<()> {
     match v {
         // An ObjectId in extended JSON, as RESTHeart reads and writes it, is a value.
-        Value::Object(_) if DocId::from_json(v).is_ok() => Ok(()),
+        _ if is_object_id(v) => Ok(()),
         Value::Object(map) => check_field_names(map),
         Value::Array(items) => items.iter().try_for_each(check_value),
         _ => Ok(()),
