@@ -1207,7 +1207,7 @@ test('Python httpx-sse: header resume, reset and bearer auth against livesource-
 // RESTHeart writes MongoDB Extended JSON: a page or tool that reads the dev server's documents
 // and change events with MongoDB's own reader (pymongo's bson.json_util) gets the types it
 // would get from RESTHeart, and a PATCH with an update operator does what MongoDB does.
-test('pymongo bson.json_util + httpx-sse: ids are ObjectIds, in documents and change events, and $inc applies', async () => {
+test('pymongo bson.json_util + httpx-sse: ids are ObjectIds, in documents and change events, $inc applies, and _etag locks as on RESTHeart', async () => {
   assert.ok(existsSync(VENV_PYTHON), NO_VENV);
   const name = `interop-extjson-${Date.now()}`;
   const r = await httpxSse('extjson', server, mintToken('editor'), name);
@@ -1216,12 +1216,19 @@ test('pymongo bson.json_util + httpx-sse: ids are ObjectIds, in documents and ch
   assert.ok(r.age_s < 120, `the ObjectId says it was made now (its first 4 bytes are the time): ${all}`);
   assert.equal(r.location, `/shop/products/${r.oid}`, all);
   assert.deepEqual(r.patched, [200, 3], `$inc added 2 to 1: ${all}`);
+  // Each change's document carries the `_etag` that the write's ETag header gave.
   assert.deepEqual(r.changes, [
-    { op: 'insert', documentKey: 'ObjectId', fullDocument: 'ObjectId', stock: 1, updated: null },
-    { op: 'update', documentKey: 'ObjectId', fullDocument: 'ObjectId', stock: 3, updated: { stock: 3 } },
+    { op: 'insert', documentKey: 'ObjectId', fullDocument: 'ObjectId', stock: 1, updated: null, etag: 'ObjectId', etagIsTheHeader: true },
+    { op: 'update', documentKey: 'ObjectId', fullDocument: 'ObjectId', stock: 3, updated: { stock: 3 }, etag: 'ObjectId', etagIsTheHeader: true },
   ], all);
   assert.deepEqual(r.get, [200, true], `GET by the hex digits answers the same ObjectId: ${all}`);
-  console.log(`interop: pymongo json_util: ${r.oid} is an ObjectId in the POST answer, both change events and GET; $inc applied`);
+  assert.deepEqual(r.conditional, {
+    stale: [412, true], // a stale If-Match: refused, the current tag in ETag
+    missing: [409, true], // ?checkEtag without If-Match
+    current: [200, 4, true], // the current tag: applied, a new tag
+    unchanged: [304, ''], // If-None-Match of the newest tag
+  }, all);
+  console.log(`interop: pymongo json_util: ${r.oid} is an ObjectId in the POST answer, both change events and GET, with its _etag; $inc applied; httpx: If-Match 412/409/200, If-None-Match 304`);
 });
 
 // ---- htmx from another origin --------------------------------------------------------------

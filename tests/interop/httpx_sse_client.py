@@ -15,7 +15,9 @@ headers. Each scenario prints one JSON object; tests/e2e/interop.test.mjs assert
       Opens the change stream, inserts NAME without an `_id`, then PATCHes it with `$inc`, and
       reads both changes with MongoDB's own Extended JSON reader (pymongo's `bson.json_util`):
       which BSON types the ids are, when the ObjectId says it was made, and what GET by its
-      hex digits answers.
+      hex digits answers. Then RESTHeart's optimistic locking, as a client does it: PATCH with
+      a stale `If-Match`, PUT `?checkEtag` without one, PATCH with the current one, and GET
+      with `If-None-Match`.
 
 Every read is bounded: a 10 s read timeout and at most MAX_EVENTS events per connection.
 """
@@ -135,8 +137,10 @@ def extjson(server, token, name):
             out["posted"] = type(oid).__name__
             out["age_s"] = abs(time.time() - oid.generation_time.timestamp())
             out["location"] = r.headers.get("location")
+            tags = {"insert": r.headers.get("etag")}
             r = writer.patch(f"{server}/shop/products/{oid}", json={"$inc": {"stock": 2}}, headers=auth)
             out["patched"] = [r.status_code, json_util.loads(r.text).get("stock")]
+            tags["update"] = r.headers.get("etag")
             for n, sse in enumerate(source.iter_sse()):
                 if n >= MAX_EVENTS or len(out["changes"]) == 2:
                     break
@@ -145,16 +149,34 @@ def extjson(server, token, name):
                 change = json_util.loads(sse.data)
                 if change["documentKey"]["_id"] != oid:
                     continue
+                updated = (change.get("updateDescription") or {}).get("updatedFields")
+                if updated is not None:
+                    # Every write sets a new `_etag`: reported below, against the ETag header.
+                    updated.pop("_etag", None)
+                tag = change["fullDocument"].get("_etag")
                 out["changes"].append({
                     "op": change["operationType"],
                     "documentKey": type(change["documentKey"]["_id"]).__name__,
                     "fullDocument": type(change["fullDocument"]["_id"]).__name__,
                     "stock": change["fullDocument"].get("stock"),
-                    "updated": (change.get("updateDescription") or {}).get("updatedFields"),
+                    "updated": updated,
+                    "etag": type(tag).__name__,
+                    "etagIsTheHeader": str(tag) == tags.get(change["operationType"]),
                 })
         r = client.get(f"{server}/shop/products/{oid}", headers=auth)
         out["get"] = [r.status_code, json_util.loads(r.text).get("_id") == oid]
         out["oid"] = str(oid)
+        url, current = f"{server}/shop/products/{oid}", tags["update"]
+        r = client.patch(url, json={"stock": 9}, headers={**auth, "If-Match": tags["insert"]})
+        cond = {"stale": [r.status_code, r.headers.get("etag") == current]}
+        r = client.put(f"{url}?checkEtag", json={"stock": 9}, headers=auth)
+        cond["missing"] = [r.status_code, r.headers.get("etag") == current]
+        r = client.patch(url, json={"stock": 4}, headers={**auth, "If-Match": current})
+        newer = r.headers.get("etag")
+        cond["current"] = [r.status_code, json_util.loads(r.text).get("stock"), newer != current]
+        r = client.get(url, headers={**auth, "If-None-Match": newer or ""})
+        cond["unchanged"] = [r.status_code, r.text]
+        out["conditional"] = cond
     return out
 
 

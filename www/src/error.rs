@@ -19,6 +19,17 @@ pub enum AppError {
     /// The path exists, not with this method (the `Allow` header lists those it has).
     MethodNotAllowed(String),
     Conflict(String),
+    /// A write that checks the document's ETag (`?checkEtag`) sent no `If-Match`: 409, as
+    /// RESTHeart answers, with the current tag in the `ETag` header.
+    EtagRequired {
+        message: String,
+        etag: String,
+    },
+    /// `If-Match` is not the document's current ETag (412, the current one in `ETag`).
+    PreconditionFailed {
+        message: String,
+        etag: Option<String>,
+    },
     /// A request body over the server's limit.
     PayloadTooLarge(String),
     /// A body that is not `Content-Type: application/json` where JSON is expected.
@@ -58,7 +69,8 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::EtagRequired { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +87,8 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
+            Self::EtagRequired { .. } => "etag_required",
+            Self::PreconditionFailed { .. } => "precondition_failed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
@@ -96,9 +110,10 @@ impl std::fmt::Display for AppError {
             | Self::PayloadTooLarge(m)
             | Self::UnsupportedMediaType(m)
             | Self::Internal(m) => f.write_str(m),
-            Self::Unavailable { message, .. } | Self::TooManyRequests { message, .. } => {
-                f.write_str(message)
-            }
+            Self::Unavailable { message, .. }
+            | Self::TooManyRequests { message, .. }
+            | Self::EtagRequired { message, .. }
+            | Self::PreconditionFailed { message, .. } => f.write_str(message),
         }
     }
 }
@@ -136,6 +151,14 @@ impl IntoResponse for AppError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::EtagRequired { etag, .. }
+            | Self::PreconditionFailed {
+                etag: Some(etag), ..
+            } => {
+                if let Ok(etag) = HeaderValue::from_str(etag) {
+                    response.headers_mut().insert(header::ETAG, etag);
+                }
             }
             Self::Unauthorized(_) => {
                 response

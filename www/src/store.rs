@@ -16,6 +16,7 @@ use crate::sse::{ConnCut, Fanout, Subscription};
 mod change;
 mod definitions;
 mod doc_id;
+mod etag;
 mod ids;
 mod log;
 mod update;
@@ -23,6 +24,7 @@ mod validate;
 use change::change_event;
 pub use change::{Change, Live, Operation};
 pub use doc_id::{is_object_id_hex, key_of, lower_object_ids, DocId};
+pub use etag::{etag_of, matches as etag_matches, Precondition};
 pub use ids::{process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};
 use validate::{check_depth, check_field_names, check_value, with_id};
@@ -282,13 +284,15 @@ impl Store {
         bodies.iter().map(|body| parse_body(body)).collect()
     }
 
-    /// Replaces (or creates) the document; returns it and whether it was created.
+    /// Replaces (or creates) the document; returns it and whether it was created. A
+    /// `precondition` is checked against the document replaced (one created checks nothing).
     pub fn replace(
         &self,
         db: &str,
         coll: &str,
         id: &str,
         mut doc: Map<String, Value>,
+        precondition: &Precondition,
     ) -> AppResult<(Value, bool)> {
         let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
         if !body_id_matches(doc.get("_id"), &id)? {
@@ -296,14 +300,20 @@ impl Store {
                 "_id in the body must match the id in the path",
             ));
         }
+        // A document read back and sent again carries its old tag: the server writes its own.
+        doc.remove(etag::FIELD);
         check_field_names(&doc)?;
         doc.insert("_id".into(), id.json());
+        etag::stamp(&mut doc);
         let id = id.key();
         let mut doc = Value::Object(doc);
         lower_object_ids(&mut doc);
         check_depth(&doc)?;
         self.write(db, coll, |tx| {
             let existing = load(tx, db, coll, id)?;
+            if let Some((before, _)) = &existing {
+                precondition.check(etag_of(before))?;
+            }
             let (op, revision, before) = match existing {
                 Some((before, rev)) => (Operation::Replace, rev + 1, Some(before)),
                 None => (Operation::Insert, 1, None),
@@ -320,13 +330,15 @@ impl Store {
     }
 
     /// Updates an existing document as RESTHeart does (MongoDB update semantics: fields are
-    /// `$set`, dotted paths, `$set`/`$unset`/`$inc`; see `update`).
+    /// `$set`, dotted paths, `$set`/`$unset`/`$inc`; see `update`). Like RESTHeart, every
+    /// update writes a new `_etag`, so even one that sets a field to its own value is a change.
     pub fn patch(
         &self,
         db: &str,
         coll: &str,
         id: &str,
         patch: &Map<String, Value>,
+        precondition: &Precondition,
     ) -> AppResult<Value> {
         let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
         let mut ops = update::parse(patch).map_err(AppError::BadRequest)?;
@@ -343,10 +355,10 @@ impl Store {
         self.write(db, coll, |tx| {
             let (before, rev) = load(tx, db, coll, id)?
                 .ok_or_else(|| AppError::not_found(format!("no document {id:?} in {db}/{coll}")))?;
-            let after = update::apply(&before, &ops).map_err(AppError::BadRequest)?;
-            if after == before {
-                // Nothing changed: no revision, no event, as MongoDB reports no-op updates.
-                return Ok((after, None));
+            precondition.check(etag_of(&before))?;
+            let mut after = update::apply(&before, &ops).map_err(AppError::BadRequest)?;
+            if let Value::Object(doc) = &mut after {
+                etag::stamp(doc);
             }
             check_depth(&after)?;
             tx.execute(
@@ -359,13 +371,20 @@ impl Store {
     }
 
     /// Deletes the document; `false` if there was none.
-    pub fn delete(&self, db: &str, coll: &str, id: &str) -> AppResult<bool> {
+    pub fn delete(
+        &self,
+        db: &str,
+        coll: &str,
+        id: &str,
+        precondition: &Precondition,
+    ) -> AppResult<bool> {
         let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
         let id = id.key();
         self.write(db, coll, |tx| {
             let Some((before, rev)) = load(tx, db, coll, id)? else {
                 return Ok((false, None));
             };
+            precondition.check(etag_of(&before))?;
             tx.execute(
                 "DELETE FROM documents WHERE db = ?1 AND coll = ?2 AND id = ?3",
                 params![db, coll, id],

@@ -124,7 +124,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             // and whatever an app's `headers` function returns, and a preflight that refuses one
             // of them fails the whole request. Only the listed origins get this far.
             .allow_headers(AllowHeaders::mirror_request())
-            .expose_headers([header::RETRY_AFTER])
+            .expose_headers([header::RETRY_AFTER, header::ETAG])
             .allow_credentials(true),
     )
 }

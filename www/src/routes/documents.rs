@@ -1,7 +1,7 @@
 //! `/<db>/<coll>[/<id>]`: documents as JSON (and the catalog page), plus stream definitions.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use crate::auth::{CanonicalPath, Claims};
 use crate::error::{AppError, AppResult};
 use crate::pages;
 use crate::state::AppState;
-use crate::store::{key_of, DocId};
+use crate::store::{etag_matches, etag_of, key_of, DocId, Precondition};
 use crate::streams::Pipeline;
 
 /// Database, collection and stream names: what RESTHeart allows, minus anything that needs
@@ -108,12 +108,10 @@ pub async fn create(
             let stored = state.blocking(move |s| s.insert(&db, &coll, doc)).await?;
             let id = key_of(&stored).unwrap_or_default();
             let location = format!("{location_base}{id}");
-            return Ok((
-                StatusCode::CREATED,
-                [(header::LOCATION, location)],
-                Json(stored),
-            )
-                .into_response());
+            let location = HeaderValue::try_from(location).map_err(AppError::internal)?;
+            let mut response = with_etag(StatusCode::CREATED, stored);
+            response.headers_mut().insert(header::LOCATION, location);
+            return Ok(response);
         }
         Value::Array(docs) => docs,
         _ => {
@@ -237,55 +235,113 @@ pub async fn list(
     }
 }
 
+/// `?checkEtag`: a write that checks the document's ETag even without `If-Match` (RESTHeart's
+/// parameter; its presence is what counts).
+#[derive(Deserialize)]
+pub struct WriteQuery {
+    #[serde(rename = "checkEtag")]
+    check_etag: Option<String>,
+}
+
+fn precondition(headers: &HeaderMap, q: &WriteQuery) -> AppResult<Precondition> {
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| AppError::bad_request("If-Match must be visible ASCII text"))?;
+    Ok(Precondition::new(if_match, q.check_etag.is_some()))
+}
+
+/// The document as the body, its `_etag` as the `ETag` header (bare hex digits, as RESTHeart
+/// sends it).
+fn with_etag(status: StatusCode, doc: Value) -> Response {
+    let etag = etag_of(&doc).and_then(|t| HeaderValue::from_str(t).ok());
+    let mut response = (status, Json(doc)).into_response();
+    if let Some(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// One document, with its `ETag`; 304 without a body when `If-None-Match` names that tag.
 pub async fn get(
     State(state): State<AppState>,
     Path((db, coll, id)): Path<(String, String, String)>,
-) -> AppResult<Json<Value>> {
+    headers: HeaderMap,
+) -> AppResult<Response> {
     check_coll(&db, &coll)?;
     let what = format!("no document {id:?} in {db}/{coll}");
-    state
+    let doc = state
         .blocking(move |s| s.get(&db, &coll, &id))
         .await?
-        .map(Json)
-        .ok_or(AppError::NotFound(what))
+        .ok_or(AppError::NotFound(what))?;
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .zip(etag_of(&doc))
+        .is_some_and(|(sent, tag)| etag_matches(sent, tag));
+    if unchanged {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Some(etag) = etag_of(&doc).and_then(|t| HeaderValue::from_str(t).ok()) {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
+        return Ok(response);
+    }
+    Ok(with_etag(StatusCode::OK, doc))
 }
 
+/// `PUT /<db>/<coll>/<id>`: replaces the document, or creates it (201). `If-Match` or
+/// `?checkEtag` make a replacement conditional on the document's `_etag`.
 pub async fn replace(
     State(state): State<AppState>,
     Path((db, coll, id)): Path<(String, String, String)>,
+    Query(q): Query<WriteQuery>,
+    headers: HeaderMap,
     JsonObject(doc): JsonObject,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
+    let precondition = precondition(&headers, &q)?;
     let (doc, created) = state
-        .blocking(move |s| s.replace(&db, &coll, &id, doc))
+        .blocking(move |s| s.replace(&db, &coll, &id, doc, &precondition))
         .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(doc)).into_response())
+    Ok(with_etag(status, doc))
 }
 
+/// `PATCH /<db>/<coll>/<id>`: a MongoDB update of an existing document (see `store::update`),
+/// conditional as `replace` is.
 pub async fn patch(
     State(state): State<AppState>,
     Path((db, coll, id)): Path<(String, String, String)>,
+    Query(q): Query<WriteQuery>,
+    headers: HeaderMap,
     JsonObject(patch): JsonObject,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Response> {
     check_coll(&db, &coll)?;
-    state
-        .blocking(move |s| s.patch(&db, &coll, &id, &patch))
-        .await
-        .map(Json)
+    let precondition = precondition(&headers, &q)?;
+    let doc = state
+        .blocking(move |s| s.patch(&db, &coll, &id, &patch, &precondition))
+        .await?;
+    Ok(with_etag(StatusCode::OK, doc))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     Path((db, coll, id)): Path<(String, String, String)>,
+    Query(q): Query<WriteQuery>,
+    headers: HeaderMap,
 ) -> AppResult<StatusCode> {
     check_coll(&db, &coll)?;
+    let precondition = precondition(&headers, &q)?;
     let what = format!("no document {id:?} in {db}/{coll}");
-    if state.blocking(move |s| s.delete(&db, &coll, &id)).await? {
+    if state
+        .blocking(move |s| s.delete(&db, &coll, &id, &precondition))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::NotFound(what))

@@ -113,7 +113,7 @@ pub fn is_object_id_hex(s: &str) -> bool {
 /// A fresh 24-hex-digit id laid out like a MongoDB ObjectId: 4 bytes of seconds since the
 /// epoch, 5 random bytes fixed per process, and a 3-byte counter, so ids sort by creation time
 /// and never collide within one process.
-fn new_object_id() -> String {
+pub(super) fn new_object_id() -> String {
     static PROCESS_RANDOM: std::sync::OnceLock<[u8; 5]> = std::sync::OnceLock::new();
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let random = PROCESS_RANDOM.get_or_init(|| {

@@ -101,6 +101,14 @@ pub fn apply(doc: &Value, ops: &[Op]) -> Result<Value, String> {
             }
             return Err("_id cannot be changed".into());
         }
+        if op.path()[0] == super::etag::FIELD {
+            // The server writes a new tag on every update; one sent back with the document is
+            // dropped, as RESTHeart overwrites it. Nothing else may touch it.
+            if matches!(op, Op::Set(p, _) if p.len() == 1) {
+                continue;
+            }
+            return Err("_etag is written by the server on every update".into());
+        }
         match op {
             Op::Set(p, v) => *slot(&mut out, p, &mut padding)? = v.clone(),
             Op::Unset(p) => unset(&mut out, p),

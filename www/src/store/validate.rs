@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::doc_id::{is_object_id, lower_object_ids, DocId};
+use super::etag;
 use crate::error::{AppError, AppResult};
 
 /// Deepest nesting of objects and arrays a stored document may have. Its change event wraps it
@@ -66,13 +67,16 @@ fn refused(name: &str) -> AppError {
 }
 
 /// The document with its `_id`: the given one (validated) or a new ObjectId.
+/// Its `_etag` is the server's, a fresh one (see `etag`).
 pub(super) fn with_id(mut doc: Map<String, Value>) -> AppResult<(DocId, Value)> {
+    doc.remove(etag::FIELD);
     check_field_names(&doc)?;
     let id = match doc.get("_id") {
         None => DocId::new_oid(),
         Some(v) => DocId::from_json(v).map_err(AppError::BadRequest)?,
     };
     doc.insert("_id".into(), id.json());
+    etag::stamp(&mut doc);
     let mut doc = Value::Object(doc);
     lower_object_ids(&mut doc);
     check_depth(&doc)?;

@@ -26,6 +26,21 @@ impl Reply {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
+    /// The JSON body less its `_etag`, after checking the tag is an ObjectId and is what the
+    /// `ETag` header says (every document answer carries both, as RESTHeart's do).
+    pub fn doc(&self) -> Value {
+        let mut v = self.json();
+        let tag = v
+            .as_object_mut()
+            .and_then(|d| d.remove("_etag"))
+            .unwrap_or_else(|| panic!("no _etag: {}", self.body));
+        let hex = tag["$oid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("_etag {tag}"));
+        assert_eq!(self.headers["etag"], hex, "{}", self.body);
+        v
+    }
+
     /// Every error has the same shape.
     pub fn error_kind(&self) -> String {
         let v = self.json();
