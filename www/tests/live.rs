@@ -191,6 +191,45 @@ fn a_selective_streams_client_follows_the_log_and_resumes_without_reset() {
     );
 }
 
+/// The bound the position heartbeats keep (`StreamHub::new`, `replay::replay_then_live`): the
+/// hub announces its position every eighth of the replay window, and a client is told once it
+/// is a quarter behind, so a connected client of a stream that matches none of the writes holds
+/// an id at most 3/8 of the window behind the log, and a resume from it is inside the window.
+#[test]
+fn a_selective_streams_client_is_never_told_an_id_more_than_3_8_of_the_window_behind() {
+    const REPLAY: u64 = 64;
+    let server = Server::start(&["--replay", "64", "--heartbeat", "60s"]);
+    let (editor, path) = selective_stream(&server);
+    let (mut live, first_id) = first_kept(&server, &editor, path);
+    let bound = REPLAY * 3 / 8;
+    let (mut last, mut told) = (first_id, vec![first_id]);
+    // Batches of 1 to 19 writes the stream drops (190 in all): after each, the log has stopped
+    // at another offset from the hub's positions, and the client is within the bound of it.
+    for batch in 1..20 {
+        for i in 0..batch {
+            let doc = format!(r#"{{"name":"other-{batch}-{i}"}}"#);
+            server.insert(&editor, "/shop/products", &doc);
+        }
+        last += batch;
+        while told.last().unwrap() + bound < last {
+            let e = live.next_event_or_heartbeat(T, true).unwrap_or_else(|| {
+                panic!("no heartbeat within {bound} of the log's {last}: {told:?}")
+            });
+            assert_eq!(e.event, "heartbeat", "only heartbeats: {e:?}");
+            told.extend(e.id.map(|id| id.parse::<u64>().unwrap()));
+        }
+    }
+    let widest = told.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(widest <= bound, "a step of {widest} > {bound}: {told:?}");
+    assert!(*told.last().unwrap() <= last, "past the log: {told:?}");
+    // What the bound is for: a resume from the id held gets the next change, no reset.
+    let held = told.last().unwrap().to_string();
+    let mut resumed = server.sse(path, &[("last-event-id", &held)]);
+    server.insert(&editor, "/shop/products", r#"{"name":"kept","price":3}"#);
+    let next = resumed.next_event(T).expect("the next matching change");
+    assert_eq!(next.event, "change", "{next:?}");
+}
+
 /// A resume that starts the stream anew (its last client left, so it was torn down) after
 /// writes to another collection only: its replay finds nothing in its own, and the client is
 /// still told where the log got to, at once (a new stream's hub has no position yet).

@@ -153,3 +153,42 @@ async fn a_stream_starting_while_a_writer_runs_loses_nothing() {
         );
     }
 }
+
+/// The stream's start: what the sender had sent is drained, and the position it had got to is
+/// applied after it. That position must be read *before* the drain: read after, a change sent
+/// between the two would be covered by it and dropped when it arrives. A writer on another
+/// thread sends a change at every id while streams start, so that any such gap holds one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_sent_while_the_stream_starts_is_not_covered_by_its_start() {
+    const ROUNDS: u64 = 300;
+    const WRITES: u64 = 200;
+    let state = state(4);
+    let head = state.blocking(|s| s.head()).await.unwrap();
+    for round in 0..ROUNDS {
+        let fanout = Arc::new(Fanout::new(512));
+        let live = fanout.subscribe(None);
+        let start = Arc::new(std::sync::Barrier::new(2));
+        let writer = {
+            let (fanout, start) = (Arc::clone(&fanout), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                for seq in head + 1..=head + WRITES {
+                    fanout.send(change(seq));
+                    fanout.advance(seq);
+                }
+            })
+        };
+        let mut frames = Box::pin(stream(&state, live));
+        start.wait();
+        let mut got = Vec::new();
+        while got.last() != Some(&(head + WRITES)) {
+            let frame = next(&mut frames).await;
+            if let Some(seq) = frame.strip_prefix("change ") {
+                got.push(seq.parse::<u64>().unwrap());
+            }
+        }
+        writer.join().unwrap();
+        let sent: Vec<u64> = (head + 1..=head + WRITES).collect();
+        assert_eq!(got, sent, "round {round}");
+    }
+}
