@@ -1228,7 +1228,8 @@ test('pymongo bson.json_util + httpx-sse: ids are ObjectIds, in documents and ch
     current: [200, 4, true], // the current tag: applied, a new tag
     unchanged: [304, ''], // If-None-Match of the newest tag
   }, all);
-  console.log(`interop: pymongo json_util: ${r.oid} is an ObjectId in the POST answer, both change events and GET, with its _etag; $inc applied; httpx: If-Match 412/409/200, If-None-Match 304`);
+  assert.deepEqual(r.operators, [200, 'datetime', ['b']], `$currentDate and $push with $each/$slice: ${all}`);
+  console.log(`interop: pymongo json_util: ${r.oid} is an ObjectId in the POST answer, both change events and GET, with its _etag; $inc applied; httpx: If-Match 412/409/200, If-None-Match 304; $currentDate a datetime`);
 });
 
 // ---- htmx from another origin --------------------------------------------------------------

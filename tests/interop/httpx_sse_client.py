@@ -17,7 +17,7 @@ headers. Each scenario prints one JSON object; tests/e2e/interop.test.mjs assert
       which BSON types the ids are, when the ObjectId says it was made, and what GET by its
       hex digits answers. Then RESTHeart's optimistic locking, as a client does it: PATCH with
       a stale `If-Match`, PUT `?checkEtag` without one, PATCH with the current one, and GET
-      with `If-None-Match`.
+      with `If-None-Match`; and a PATCH with `$currentDate` and `$push`.
 
 Every read is bounded: a 10 s read timeout and at most MAX_EVENTS events per connection.
 """
@@ -150,10 +150,10 @@ def extjson(server, token, name):
                 if change["documentKey"]["_id"] != oid:
                     continue
                 updated = (change.get("updateDescription") or {}).get("updatedFields")
-                if updated is not None:
-                    # Every write sets a new `_etag`: reported below, against the ETag header.
-                    updated.pop("_etag", None)
                 tag = change["fullDocument"].get("_etag")
+                if updated is not None:
+                    # Every write sets a new `_etag`, so an update reports it among its fields.
+                    tag = tag if updated.pop("_etag", None) == tag else "not in updatedFields"
                 out["changes"].append({
                     "op": change["operationType"],
                     "documentKey": type(change["documentKey"]["_id"]).__name__,
@@ -177,6 +177,12 @@ def extjson(server, token, name):
         r = client.get(url, headers={**auth, "If-None-Match": newer or ""})
         cond["unchanged"] = [r.status_code, r.text]
         out["conditional"] = cond
+        # Update operators beyond $set/$unset/$inc, as RESTHeart's docs use them: the date
+        # `$currentDate` writes is a datetime to MongoDB's own reader.
+        body = {"$currentDate": {"seen": True}, "$push": {"log": {"$each": ["a", "b"], "$slice": -1}}}
+        r = client.patch(url, json=body, headers=auth)
+        doc = json_util.loads(r.text)
+        out["operators"] = [r.status_code, type(doc.get("seen")).__name__, doc.get("log")]
     return out
 
 

@@ -16,6 +16,7 @@ use crate::sse::{ConnCut, Fanout, Subscription};
 mod change;
 mod definitions;
 mod doc_id;
+mod ejson;
 mod etag;
 mod ids;
 mod log;
@@ -24,7 +25,8 @@ mod validate;
 use change::change_event;
 pub use change::{Change, Live, Operation};
 pub use doc_id::{is_object_id_hex, key_of, lower_object_ids, DocId};
-pub use etag::{etag_of, matches as etag_matches, Precondition};
+pub use ejson::is_type_key;
+pub use etag::{etag_of, Precondition};
 pub use ids::{process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};
 use validate::{check_depth, check_field_names, check_value, with_id};
@@ -341,11 +343,25 @@ impl Store {
         precondition: &Precondition,
     ) -> AppResult<Value> {
         let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
+        if patch.is_empty() {
+            // RESTHeart refuses it too: it would only write a new `_etag`.
+            return Err(AppError::bad_request(
+                "the PATCH body has no fields to update",
+            ));
+        }
         let mut ops = update::parse(patch).map_err(AppError::BadRequest)?;
+        // A tag sent back with the document is replaced, whatever it holds (as POST and PUT
+        // replace it): not checked as data.
+        ops.retain(
+            |op| !matches!(op, update::Op::Set(p, _) if p.len() == 1 && p[0] == etag::FIELD),
+        );
         for op in &mut ops {
-            if let update::Op::Set(path, value) = op {
+            for value in op.values_mut() {
                 check_value(value)?;
                 lower_object_ids(value);
+            }
+            op.operands_mut().into_iter().for_each(lower_object_ids);
+            if let update::Op::Set(path, value) = op {
                 if path.len() == 1 && path[0] == "_id" && !body_id_matches(Some(value), &id)? {
                     return Err(AppError::bad_request("_id cannot be changed"));
                 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::store::lower_object_ids;
+use crate::store::{is_type_key, lower_object_ids};
 
 mod hub;
 pub use hub::{StreamHub, StreamKey, MAX_STREAMS};
@@ -208,8 +208,9 @@ fn parse_cond(v: &Value, depth: usize) -> Result<Cond, String> {
         return Ok(Cond::Eq(parse_operand(v, depth)?));
     };
     match unescape(op) {
-        // An ObjectId (`documentKey._id` is one) is a value, not an operator.
-        "$var" | "$oid" => Ok(Cond::Eq(parse_operand(v, depth)?)),
+        // An ObjectId (`documentKey._id` is one), a date… is a value, not an operator.
+        "$var" => Ok(Cond::Eq(parse_operand(v, depth)?)),
+        op if is_type_key(op) => Ok(Cond::Eq(parse_operand(v, depth)?)),
         "$eq" => Ok(Cond::Eq(parse_operand(arg, depth)?)),
         "$ne" => Ok(Cond::Ne(parse_operand(arg, depth)?)),
         "$in" => match arg {

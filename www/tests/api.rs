@@ -576,7 +576,7 @@ async fn a_patch_is_applied_as_restheart_applies_it_and_the_rest_is_refused_not_
         (
             "PATCH",
             "/shop/products/p1",
-            json!({"$push": {"tags": 1}}),
+            json!({"$bit": {"tags": {"and": 1}}}),
             "not supported by livesource-dev",
         ),
         (

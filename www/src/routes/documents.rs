@@ -1,6 +1,6 @@
 //! `/<db>/<coll>[/<id>]`: documents as JSON (and the catalog page), plus stream definitions.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -12,7 +12,7 @@ use crate::auth::{CanonicalPath, Claims};
 use crate::error::{AppError, AppResult};
 use crate::pages;
 use crate::state::AppState;
-use crate::store::{etag_matches, etag_of, key_of, DocId, Precondition};
+use crate::store::{etag_of, key_of, DocId, Precondition};
 use crate::streams::Pipeline;
 
 /// Database, collection and stream names: what RESTHeart allows, minus anything that needs
@@ -235,21 +235,17 @@ pub async fn list(
     }
 }
 
-/// `?checkEtag`: a write that checks the document's ETag even without `If-Match` (RESTHeart's
-/// parameter; its presence is what counts).
-#[derive(Deserialize)]
-pub struct WriteQuery {
-    #[serde(rename = "checkEtag")]
-    check_etag: Option<String>,
-}
-
-fn precondition(headers: &HeaderMap, q: &WriteQuery) -> AppResult<Precondition> {
+/// The write's condition on the document's `_etag`: its `If-Match` (compared as sent, so a
+/// value that is not a tag fails to match: 412) and RESTHeart's `?checkEtag`, whose presence is
+/// what counts (repeated or with a value alike).
+fn precondition(headers: &HeaderMap, query: Option<&str>) -> AppResult<Precondition> {
     let if_match = headers
         .get(header::IF_MATCH)
-        .map(|v| v.to_str().map(str::to_owned))
-        .transpose()
-        .map_err(|_| AppError::bad_request("If-Match must be visible ASCII text"))?;
-    Ok(Precondition::new(if_match, q.check_etag.is_some()))
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|e| AppError::BadRequest(format!("malformed query: {e}")))?;
+    let check_etag = params.iter().any(|(k, _)| k == "checkEtag");
+    Ok(Precondition::new(if_match, check_etag))
 }
 
 /// The document as the body, its `_etag` as the `ETag` header (bare hex digits, as RESTHeart
@@ -263,7 +259,7 @@ fn with_etag(status: StatusCode, doc: Value) -> Response {
     response
 }
 
-/// One document, with its `ETag`; 304 without a body when `If-None-Match` names that tag.
+/// One document, with its `ETag`; 304 without a body when `If-None-Match` is that tag.
 pub async fn get(
     State(state): State<AppState>,
     Path((db, coll, id)): Path<(String, String, String)>,
@@ -277,9 +273,9 @@ pub async fn get(
         .ok_or(AppError::NotFound(what))?;
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
         .zip(etag_of(&doc))
-        .is_some_and(|(sent, tag)| etag_matches(sent, tag));
+        // As RESTHeart compares it for a read: the exact text (its tags are lower case).
+        .is_some_and(|(sent, tag)| sent.as_bytes() == tag.as_bytes());
     if unchanged {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         if let Some(etag) = etag_of(&doc).and_then(|t| HeaderValue::from_str(t).ok()) {
@@ -295,12 +291,12 @@ pub async fn get(
 pub async fn replace(
     State(state): State<AppState>,
     Path((db, coll, id)): Path<(String, String, String)>,
-    Query(q): Query<WriteQuery>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     JsonObject(doc): JsonObject,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
-    let precondition = precondition(&headers, &q)?;
+    let precondition = precondition(&headers, query.as_deref())?;
     let (doc, created) = state
         .blocking(move |s| s.replace(&db, &coll, &id, doc, &precondition))
         .await?;
@@ -317,12 +313,12 @@ pub async fn replace(
 pub async fn patch(
     State(state): State<AppState>,
     Path((db, coll, id)): Path<(String, String, String)>,
-    Query(q): Query<WriteQuery>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     JsonObject(patch): JsonObject,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
-    let precondition = precondition(&headers, &q)?;
+    let precondition = precondition(&headers, query.as_deref())?;
     let doc = state
         .blocking(move |s| s.patch(&db, &coll, &id, &patch, &precondition))
         .await?;
@@ -332,11 +328,11 @@ pub async fn patch(
 pub async fn delete(
     State(state): State<AppState>,
     Path((db, coll, id)): Path<(String, String, String)>,
-    Query(q): Query<WriteQuery>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> AppResult<StatusCode> {
     check_coll(&db, &coll)?;
-    let precondition = precondition(&headers, &q)?;
+    let precondition = precondition(&headers, query.as_deref())?;
     let what = format!("no document {id:?} in {db}/{coll}");
     if state
         .blocking(move |s| s.delete(&db, &coll, &id, &precondition))

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::doc_id::is_object_id;
+use super::ejson::is_scalar;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -146,7 +146,7 @@ fn diff_objects(
             (Some(old), _) if old == new => {}
             // An ObjectId (`{"$oid": …}`) is one value, reported whole.
             (Some(old @ Value::Object(o)), Value::Object(n))
-                if !o.is_empty() && !is_object_id(old) && !is_object_id(new) =>
+                if !o.is_empty() && !is_scalar(old) && !is_scalar(new) =>
             {
                 diff_objects(o, n, &format!("{path}."), updated, removed)
             }

@@ -47,6 +47,10 @@ impl Precondition {
                         "If-Match {sent:?} is not the document's ETag; RESTHeart sends it as \
                          bare hex digits, without quotes, and compares it so"
                     ),
+                    Some(_) if !is_object_id_hex(sent.trim()) => format!(
+                        "If-Match {sent:?} is not an ETag this server gives (24 hex digits); \
+                         send the document's ETag as it came"
+                    ),
                     Some(_) => format!(
                         "If-Match {sent:?} is not the document's ETag: it was changed since; \
                          read it again"
@@ -64,9 +68,9 @@ pub fn etag_of(doc: &Value) -> Option<&str> {
     doc.get(FIELD)?.get("$oid")?.as_str()
 }
 
-/// Whether a request's `If-Match` or `If-None-Match` names `tag`. RESTHeart compares the bare
-/// text as an ObjectId (any case) or else as a string, so a quoted or listed tag never matches
-/// there; it does not here either, or a page would work here and not against the real server.
+/// Whether a write's `If-Match` names `tag`. RESTHeart compares the bare text as an ObjectId
+/// (any case) or else as a string, so a quoted or listed tag never matches there; it does not
+/// here either, or a page would work here and not against the real server.
 pub fn matches(sent: &str, tag: &str) -> bool {
     let sent = sent.trim();
     is_object_id_hex(sent) && sent.eq_ignore_ascii_case(tag)

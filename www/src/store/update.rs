@@ -1,15 +1,30 @@
 //! A PATCH body, applied as RESTHeart applies it: MongoDB update semantics. Plain fields are
 //! `$set` (a value replaces the field whole; `null` stores null), a key may be a dotted path
-//! (`dims.w`, `tags.0`), and the operators `$set`, `$unset` and `$inc` may be used instead.
+//! (`dims.w`, `tags.0`), and MongoDB's field and array update operators may be used instead:
+//! `$set`, `$unset`, `$inc`, `$mul`, `$min`, `$max`, `$rename`, `$currentDate`,
+//! `$setOnInsert` (a PATCH never inserts, so MongoDB ignores it), `$push`, `$addToSet`, `$pop`,
+//! `$pull` and `$pullAll` (see `arrays`).
 
 use serde_json::{Map, Number, Value};
 
-use super::doc_id::is_object_id;
+use super::ejson::{self, compare};
 use super::validate::MAX_DOC_DEPTH;
+
+mod arrays;
+mod paths;
+pub use arrays::Push;
+use paths::{exists, pointer, slot, through_array, unset};
 
 /// Most `null`s one PATCH may add to arrays to reach an index past their end: MongoDB pads
 /// too, but a request must not grow a document without bound.
 const MAX_PADDING: usize = 10_000;
+
+/// What `$currentDate` writes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stamp {
+    Date,
+    Timestamp,
+}
 
 /// One change to one path (its segments).
 #[derive(Debug, Clone, PartialEq)]
@@ -17,12 +32,60 @@ pub enum Op {
     Set(Vec<String>, Value),
     Unset(Vec<String>),
     Inc(Vec<String>, Number),
+    Mul(Vec<String>, Number),
+    Min(Vec<String>, Value),
+    Max(Vec<String>, Value),
+    /// From the first path to the second.
+    Rename(Vec<String>, Vec<String>),
+    CurrentDate(Vec<String>, Stamp),
+    Push(Vec<String>, Push),
+    AddToSet(Vec<String>, Vec<Value>),
+    /// `true`: the first element; `false`: the last.
+    Pop(Vec<String>, bool),
+    /// Elements matching the condition (see `arrays::matches`) go.
+    Pull(Vec<String>, Value),
+    PullAll(Vec<String>, Vec<Value>),
 }
 
 impl Op {
-    fn path(&self) -> &[String] {
+    /// The paths the op writes: one, or a `$rename`'s two.
+    fn paths(&self) -> impl Iterator<Item = &[String]> {
+        let (first, second) = match self {
+            Op::Rename(from, to) => (from, Some(to)),
+            Op::Set(p, _)
+            | Op::Unset(p)
+            | Op::Inc(p, _)
+            | Op::Mul(p, _)
+            | Op::Min(p, _)
+            | Op::Max(p, _)
+            | Op::CurrentDate(p, _)
+            | Op::Push(p, _)
+            | Op::AddToSet(p, _)
+            | Op::Pop(p, _)
+            | Op::Pull(p, _)
+            | Op::PullAll(p, _) => (p, None),
+        };
+        std::iter::once(first.as_slice()).chain(second.map(Vec::as_slice))
+    }
+
+    /// The values the op may store: what the caller checks as data and whose ObjectIds it
+    /// lower-cases, as it does a document's.
+    pub fn values_mut(&mut self) -> Vec<&mut Value> {
         match self {
-            Op::Set(p, _) | Op::Unset(p) | Op::Inc(p, _) => p,
+            Op::Set(_, v) | Op::Min(_, v) | Op::Max(_, v) => vec![v],
+            Op::Push(_, push) => push.each.iter_mut().collect(),
+            Op::AddToSet(_, vs) => vs.iter_mut().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The values the op compares elements with (`$pull`, `$pullAll`): not stored, so not
+    /// checked as data, but their ObjectIds are lower-cased as the stored ones are.
+    pub fn operands_mut(&mut self) -> Vec<&mut Value> {
+        match self {
+            Op::Pull(_, v) => vec![v],
+            Op::PullAll(_, vs) => vs.iter_mut().collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -42,24 +105,77 @@ pub fn parse(body: &Map<String, Value>) -> Result<Vec<Op>, String> {
         };
         for (field, value) in fields {
             let p = path(field)?;
+            let number = || match value {
+                Value::Number(n) => Ok(n.clone()),
+                _ => Err(format!("{key} of {field:?} takes a number, got {value}")),
+            };
+            let array = || match value {
+                Value::Array(items) => Ok(items.clone()),
+                _ => Err(format!("{key} of {field:?} takes an array, got {value}")),
+            };
             ops.push(match key.as_str() {
                 "$set" => Op::Set(p, value.clone()),
                 "$unset" => Op::Unset(p),
-                "$inc" => match value {
-                    Value::Number(n) => Op::Inc(p, n.clone()),
-                    _ => return Err(format!("$inc of {field:?} takes a number, got {value}")),
+                "$inc" => Op::Inc(p, number()?),
+                "$mul" => Op::Mul(p, number()?),
+                "$min" => Op::Min(p, value.clone()),
+                "$max" => Op::Max(p, value.clone()),
+                "$rename" => match value {
+                    Value::String(to) => Op::Rename(p, path(to)?),
+                    _ => {
+                        return Err(format!(
+                            "$rename of {field:?} takes the new name, got {value}"
+                        ))
+                    }
                 },
+                "$currentDate" => match value {
+                    Value::Bool(true) => Op::CurrentDate(p, Stamp::Date),
+                    _ => match value.get("$type").and_then(Value::as_str) {
+                        Some("date") if value.as_object().is_some_and(|m| m.len() == 1) => {
+                            Op::CurrentDate(p, Stamp::Date)
+                        }
+                        Some("timestamp") if value.as_object().is_some_and(|m| m.len() == 1) => {
+                            Op::CurrentDate(p, Stamp::Timestamp)
+                        }
+                        _ => {
+                            return Err(format!(
+                                "$currentDate of {field:?} takes true, {{\"$type\": \"date\"}} or \
+                                 {{\"$type\": \"timestamp\"}}, got {value}"
+                            ))
+                        }
+                    },
+                },
+                // Only applied when an update inserts, which a PATCH here never does (it is 404
+                // for a missing document, as RESTHeart's default write mode answers).
+                "$setOnInsert" => continue,
+                "$push" => Op::Push(p, Push::parse(field, value)?),
+                "$addToSet" => Op::AddToSet(p, arrays::add_to_set_values(field, value)?),
+                "$pop" => match value.as_i64() {
+                    Some(-1) => Op::Pop(p, true),
+                    Some(1) => Op::Pop(p, false),
+                    _ => {
+                        return Err(format!(
+                            "$pop of {field:?} takes 1 (the last) or -1 (the first), got {value}"
+                        ))
+                    }
+                },
+                "$pull" => {
+                    arrays::check_condition(field, value)?;
+                    Op::Pull(p, value.clone())
+                }
+                "$pullAll" => Op::PullAll(p, array()?),
                 other => {
                     return Err(format!(
                         "update operator {other:?} is not supported by livesource-dev: use \
-                         $set, $unset or $inc"
+                         $set, $unset, $inc, $mul, $min, $max, $rename, $currentDate, \
+                         $setOnInsert, $push, $addToSet, $pop, $pull or $pullAll"
                     ))
                 }
             });
         }
     }
     // Sorted, a path's extensions come right after it: neighbours are enough to find overlaps.
-    let mut paths: Vec<&[String]> = ops.iter().map(Op::path).collect();
+    let mut paths: Vec<&[String]> = ops.iter().flat_map(Op::paths).collect();
     paths.sort_unstable();
     if let Some(w) = paths.windows(2).find(|w| w[1].starts_with(w[0])) {
         return Err(format!(
@@ -93,139 +209,154 @@ pub fn apply(doc: &Value, ops: &[Op]) -> Result<Value, String> {
     let mut out = doc.clone();
     let mut padding = MAX_PADDING;
     for op in ops {
-        if op.path()[0] == "_id" {
-            // A `$set` of `_id` itself is allowed when it names the document (the caller
-            // checks that: it knows the path's id); nothing may change it.
-            if matches!(op, Op::Set(p, _) if p.len() == 1) {
-                continue;
-            }
-            return Err("_id cannot be changed".into());
+        for p in op.paths() {
+            guard_reserved(op, p)?;
         }
-        if op.path()[0] == super::etag::FIELD {
-            // The server writes a new tag on every update; one sent back with the document is
-            // dropped, as RESTHeart overwrites it. Nothing else may touch it.
-            if matches!(op, Op::Set(p, _) if p.len() == 1) {
-                continue;
-            }
-            return Err("_etag is written by the server on every update".into());
+        if matches!(op, Op::Set(p, _) if p.len() == 1 && (p[0] == "_id" || p[0] == super::etag::FIELD))
+        {
+            continue;
         }
+        let name = |p: &[String]| p.join(".");
         match op {
             Op::Set(p, v) => *slot(&mut out, p, &mut padding)? = v.clone(),
             Op::Unset(p) => unset(&mut out, p),
-            Op::Inc(p, by) => {
+            Op::Inc(p, by) | Op::Mul(p, by) => {
+                let inc = matches!(op, Op::Inc(..));
                 let missing = !exists(&out, p);
                 let at = slot(&mut out, p, &mut padding)?;
                 *at = match &*at {
-                    _ if missing => Value::Number(by.clone()),
-                    Value::Number(n) => Value::Number(add(n, by).ok_or_else(|| {
-                        format!("$inc of {:?}: {n} + {by} overflows", p.join("."))
-                    })?),
+                    // `$mul` of a missing field stores a zero of the multiplier's type.
+                    _ if missing && inc => Value::Number(by.clone()),
+                    _ if missing => {
+                        Value::Number(mul(&Number::from(0), by).unwrap_or(Number::from(0)))
+                    }
+                    Value::Number(n) => {
+                        let (sum, sign) = if inc {
+                            (add(n, by), '+')
+                        } else {
+                            (mul(n, by), '*')
+                        };
+                        Value::Number(sum.ok_or_else(|| {
+                            format!(
+                                "{} of {:?}: {n} {sign} {by} overflows",
+                                if inc { "$inc" } else { "$mul" },
+                                name(p)
+                            )
+                        })?)
+                    }
                     other => {
                         return Err(format!(
-                            "$inc of {:?}: the field holds {other}, not a number",
-                            p.join(".")
+                            "{} of {:?}: the field holds {other}, not a number",
+                            if inc { "$inc" } else { "$mul" },
+                            name(p)
                         ))
                     }
                 };
+            }
+            Op::Min(p, v) | Op::Max(p, v) => {
+                let want = if matches!(op, Op::Min(..)) {
+                    std::cmp::Ordering::Less
+                } else {
+                    std::cmp::Ordering::Greater
+                };
+                let missing = !exists(&out, p);
+                let at = slot(&mut out, p, &mut padding)?;
+                if missing || compare(v, at) == want {
+                    *at = v.clone();
+                }
+            }
+            Op::Rename(from, to) => {
+                for (p, which) in [(from, "source"), (to, "destination")] {
+                    if through_array(&out, p) {
+                        return Err(format!(
+                            "$rename: the {which} {:?} is inside an array",
+                            name(p)
+                        ));
+                    }
+                }
+                if let Some(v) = out.pointer(&pointer(from)).cloned() {
+                    unset(&mut out, from);
+                    *slot(&mut out, to, &mut padding)? = v;
+                }
+            }
+            Op::CurrentDate(p, stamp) => *slot(&mut out, p, &mut padding)? = now(*stamp),
+            Op::Push(p, _) | Op::AddToSet(p, _) => {
+                let missing = !exists(&out, p);
+                let at = slot(&mut out, p, &mut padding)?;
+                if missing {
+                    *at = Value::Array(Vec::new());
+                }
+                let Value::Array(items) = at else {
+                    return Err(not_an_array(op, p, at));
+                };
+                match op {
+                    Op::Push(_, push) => push.apply(items),
+                    Op::AddToSet(_, values) => arrays::add_to_set(items, values),
+                    _ => unreachable!("matched above"),
+                }
+            }
+            Op::Pop(p, _) | Op::Pull(p, _) | Op::PullAll(p, _) => {
+                // A missing field is left missing (MongoDB makes no array to take from).
+                let Some(at) = out.pointer_mut(&pointer(p)) else {
+                    continue;
+                };
+                let Value::Array(items) = at else {
+                    return Err(not_an_array(op, p, at));
+                };
+                match op {
+                    Op::Pop(_, true) if !items.is_empty() => {
+                        items.remove(0);
+                    }
+                    Op::Pop(_, _) => {
+                        items.pop();
+                    }
+                    Op::Pull(_, cond) => items.retain(|e| !arrays::matches(e, cond)),
+                    Op::PullAll(_, values) => items.retain(|e| !values.contains(e)),
+                    _ => unreachable!("matched above"),
+                }
             }
         }
     }
     Ok(out)
 }
 
-/// The place `path` names, made if missing: objects on the way, as MongoDB creates them, and an
-/// array index past the end pads with nulls (at most `padding` of them, all told). Anything
-/// else on the way (a scalar, a null, an ObjectId) is an error, as MongoDB's "cannot create
-/// field".
-fn slot<'a>(
-    doc: &'a mut Value,
-    path: &[String],
-    padding: &mut usize,
-) -> Result<&'a mut Value, String> {
-    let mut at = doc;
-    for (depth, seg) in path.iter().enumerate() {
-        let fresh = || {
-            if depth + 1 == path.len() {
-                Value::Null
-            } else {
-                Value::Object(Map::new())
-            }
-        };
-        if is_object_id(at) {
-            return Err(format!(
-                "cannot create field {seg:?} in {:?}: it holds an ObjectId",
-                path[..depth].join(".")
-            ));
+/// `_id` and `_etag` are the server's: a `$set` of either itself is allowed (the caller checks
+/// that an `_id` names the document; a tag sent back is replaced by a new one, as RESTHeart
+/// overwrites it), nothing else may touch them.
+fn guard_reserved(op: &Op, p: &[String]) -> Result<(), String> {
+    let whole_set = matches!(op, Op::Set(s, _) if s.len() == 1);
+    match p[0].as_str() {
+        "_id" if !whole_set => Err("_id cannot be changed".into()),
+        super::etag::FIELD if !whole_set => {
+            Err("_etag is written by the server on every update".into())
         }
-        at = match at {
-            Value::Object(map) => map.entry(seg.clone()).or_insert_with(fresh),
-            Value::Array(items) => {
-                let i = index(seg).ok_or_else(|| {
-                    format!(
-                        "{:?} is an array: {seg:?} is not an index",
-                        path[..depth].join(".")
-                    )
-                })?;
-                let pad = (i + 1).saturating_sub(items.len());
-                *padding = padding.checked_sub(pad).ok_or_else(|| {
-                    format!(
-                        "index {i} of {:?} would add more than {MAX_PADDING} nulls",
-                        path[..depth].join(".")
-                    )
-                })?;
-                while items.len() <= i {
-                    items.push(if items.len() == i {
-                        fresh()
-                    } else {
-                        Value::Null
-                    });
-                }
-                &mut items[i]
-            }
-            other => {
-                return Err(format!(
-                    "cannot create field {seg:?} in {:?}: it holds {other}",
-                    path[..depth].join(".")
-                ))
-            }
-        };
-    }
-    Ok(at)
-}
-
-fn unset(doc: &mut Value, path: &[String]) {
-    let (last, parents) = path.split_last().expect("paths have a segment");
-    match doc.pointer_mut(&pointer(parents)) {
-        Some(Value::Object(map)) => {
-            map.remove(last);
-        }
-        // MongoDB keeps an array's length: the element becomes null.
-        Some(Value::Array(items)) => {
-            if let Some(item) = index(last).and_then(|i| items.get_mut(i)) {
-                *item = Value::Null;
-            }
-        }
-        _ => {}
+        _ => Ok(()),
     }
 }
 
-fn exists(doc: &Value, path: &[String]) -> bool {
-    doc.pointer(&pointer(path)).is_some()
+fn not_an_array(op: &Op, p: &[String], v: &Value) -> String {
+    let verb = match op {
+        Op::Push(..) => "$push",
+        Op::AddToSet(..) => "$addToSet",
+        Op::Pop(..) => "$pop",
+        Op::Pull(..) => "$pull",
+        _ => "$pullAll",
+    };
+    format!(
+        "{verb} of {:?}: the field holds {v}, not an array",
+        p.join(".")
+    )
 }
 
-/// The JSON Pointer (RFC 6901) of a path: it reads object keys and array indices alike.
-fn pointer(path: &[String]) -> String {
-    path.iter()
-        .map(|seg| format!("/{}", seg.replace('~', "~0").replace('/', "~1")))
-        .collect()
-}
-
-/// An array index as JSON Pointer spells it (digits, no sign, no leading zero), so `exists`
-/// and `unset` (which go through pointers) read the same element as `slot`.
-fn index(seg: &str) -> Option<usize> {
-    let canonical =
-        seg.bytes().all(|b| b.is_ascii_digit()) && (seg == "0" || !seg.starts_with('0'));
-    canonical.then(|| seg.parse().ok()).flatten()
+/// What `$currentDate` stores: a date as RESTHeart writes one (milliseconds), or a timestamp.
+fn now(stamp: Stamp) -> Value {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    match stamp {
+        Stamp::Date => ejson::date(i64::try_from(since.as_millis()).unwrap_or(i64::MAX)),
+        Stamp::Timestamp => serde_json::json!({ "$timestamp": { "t": since.as_secs(), "i": 1 } }),
+    }
 }
 
 /// Integers add as integers (an i64 overflow is an error, as MongoDB's), anything else as
@@ -237,111 +368,13 @@ fn add(a: &Number, b: &Number) -> Option<Number> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn patched(doc: Value, body: Value) -> Result<Value, String> {
-        let Value::Object(body) = body else {
-            panic!("a body is an object")
-        };
-        apply(&doc, &parse(&body)?)
-    }
-
-    #[test]
-    fn plain_fields_are_set_whole_and_null_is_a_value() {
-        let doc = json!({"_id": "1", "name": "a", "dims": {"w": 1, "h": 2}});
-        assert_eq!(
-            patched(doc, json!({"dims": {"w": 5}, "name": null, "new": [1]})),
-            Ok(json!({"_id": "1", "name": null, "dims": {"w": 5}, "new": [1]}))
-        );
-    }
-
-    #[test]
-    fn dotted_paths_reach_into_objects_and_arrays_and_make_what_is_missing() {
-        let doc = json!({"dims": {"w": 1, "h": 2}, "tags": ["a", "b"]});
-        assert_eq!(
-            patched(
-                doc,
-                json!({"dims.w": 5, "tags.1": "z", "tags.3": "d", "x.y.z": 1})
-            ),
-            Ok(
-                json!({"dims": {"w": 5, "h": 2}, "tags": ["a", "z", null, "d"], "x": {"y": {"z": 1}}})
-            )
-        );
-        // Past the end of an array, an object on the way.
-        assert_eq!(
-            patched(json!({"l": []}), json!({"l.1.k": true})),
-            Ok(json!({"l": [null, {"k": true}]}))
-        );
-    }
-
-    #[test]
-    fn operators_and_plain_fields_together() {
-        let doc = json!({"n": 1, "f": 0.5, "gone": true, "keep": 1, "l": [1, 2, 3]});
-        let body = json!({
-            "$set": {"s": "x"},
-            "$unset": {"gone": "", "missing.deep": "", "l.1": ""},
-            "$inc": {"n": 2, "f": 1, "fresh": -3},
-            // RESTHeart moves a plain field into `$set`.
-            "plain": true,
-        });
-        assert_eq!(
-            patched(doc, body),
-            Ok(json!({
-                "n": 3, "f": 1.5, "keep": 1, "l": [1, null, 3], "s": "x", "fresh": -3,
-                "plain": true,
-            }))
-        );
-    }
-
-    #[test]
-    fn names_with_pointer_characters_are_names() {
-        let doc = json!({"a/b": {"~c": 1}, "l": [0, 1], "x~1": 1});
-        let body = json!({"$unset": {"a/b.~c": "", "l.1": ""}, "$inc": {"x~1": 1}});
-        assert_eq!(
-            patched(doc, body),
-            Ok(json!({"a/b": {}, "l": [0, null], "x~1": 2}))
-        );
-    }
-
-    #[test]
-    fn what_mongodb_refuses_is_refused_with_a_reason() {
-        let doc = json!({
-            "_id": "1", "name": "a", "nil": null, "l": [1], "m": [], "dims": {"w": 1},
-            "big": i64::MAX, "f": 1.7e308, "ref": {"$oid": "62166d53ebdcd56455a1a7ab"},
-        });
-        let deep: String = (0..101).map(|_| "a").collect::<Vec<_>>().join(".");
-        for (body, why) in [
-            (json!({"$set": {"a": 1}, "a": 2}), "conflict"),
-            (json!({"$push": {"l": 2}}), "\"$push\" is not supported"),
-            (json!({"$set": 1}), "takes an object"),
-            (json!({"$inc": {"name": "x"}}), "takes a number"),
-            (json!({"$inc": {"name": 1}}), "not a number"),
-            (json!({"$inc": {"big": 1}}), "overflows"),
-            (json!({"$inc": {"f": 1.7e308}}), "overflows"),
-            (
-                json!({"name.first": "x"}),
-                "cannot create field \"first\" in \"name\"",
-            ),
-            (json!({"nil.x": 1}), "cannot create field \"x\" in \"nil\""),
-            (json!({"ref.x": 1}), "in \"ref\": it holds an ObjectId"),
-            (json!({"l.x": 1}), "not an index"),
-            (json!({"l.01": 1}), "not an index"),
-            (json!({"l.+1": 1}), "not an index"),
-            (json!({"l.10001": 1}), "more than 10000 nulls"),
-            (json!({"l.6000": 1, "m.6000": 1}), "more than 10000 nulls"),
-            (json!({ deep: 1 }), "deeper than"),
-            (json!({"a..b": 1}), "non-empty"),
-            (json!({"l.$": 1}), "positional"),
-            (json!({"dims": 1, "dims.w": 2}), "conflict"),
-            (json!({"$set": {"a": 1}, "$unset": {"a": ""}}), "conflict"),
-            (json!({"$unset": {"_id": ""}}), "_id cannot be changed"),
-            (json!({"_id.x": 1}), "_id cannot be changed"),
-        ] {
-            let e = patched(doc.clone(), body.clone()).unwrap_err();
-            assert!(e.contains(why), "{body}: {e}");
-        }
+/// `$mul`, as `add`: integers multiply as integers, checked; anything else as floating point.
+fn mul(a: &Number, b: &Number) -> Option<Number> {
+    match (a.as_i64(), b.as_i64()) {
+        (Some(x), Some(y)) => x.checked_mul(y).map(Number::from),
+        _ => Number::from_f64(a.as_f64()? * b.as_f64()?),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::doc_id::{is_object_id, lower_object_ids, DocId};
+use super::doc_id::{lower_object_ids, DocId};
+use super::ejson::{is_scalar, is_type_key};
 use super::etag;
 use crate::error::{AppError, AppResult};
 
@@ -46,8 +47,8 @@ pub(super) fn check_field_names(doc: &Map<String, Value>) -> AppResult<()> {
 /// `check_field_names` for a value: every object in it.
 pub(super) fn check_value(v: &Value) -> AppResult<()> {
     match v {
-        // An ObjectId in extended JSON, as RESTHeart reads and writes it, is a value.
-        _ if is_object_id(v) => Ok(()),
+        // An ObjectId, a date… in Extended JSON, as RESTHeart reads and writes them, is a value.
+        _ if is_scalar(v) => Ok(()),
         Value::Object(map) => check_field_names(map),
         Value::Array(items) => items.iter().try_for_each(check_value),
         _ => Ok(()),
@@ -60,9 +61,16 @@ fn refused(name: &str) -> AppError {
             "an ObjectId is {\"$oid\": \"<24 hex digits>\"}, alone in its object",
         );
     }
+    if is_type_key(name) {
+        return AppError::BadRequest(format!(
+            "{name:?}: not a well-formed Extended JSON value: alone in its object, $date takes \
+             milliseconds or an ISO-8601 UTC time ending in Z, $timestamp {{\"t\": …, \"i\": …}}, \
+             $numberLong, $numberInt, $numberDouble and $numberDecimal a number as a string"
+        ));
+    }
     AppError::BadRequest(format!(
         "field {name:?}: MongoDB reads a name starting with '$' as an operator, not as data; \
-         a PATCH takes $set, $unset and $inc at the top of its body"
+         update operators go at the top of a PATCH body"
     ))
 }
 
