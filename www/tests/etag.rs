@@ -320,9 +320,10 @@ async fn check_etag_without_if_match_is_409_with_the_current_tag() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
 
-/// A page on another origin reads the tag only if CORS exposes it.
+/// A page on another origin reads the tag (and a POST's `Location`) only if CORS exposes them,
+/// as RESTHeart does.
 #[tokio::test]
-async fn the_tag_is_exposed_to_other_origins() {
+async fn the_tag_and_location_are_exposed_to_other_origins() {
     let mut config = livesource_dev::Config::for_tests();
     config.cors_origins = vec!["http://localhost:5173".into()];
     let api = Api::with(config);
@@ -333,7 +334,10 @@ async fn the_tag_is_exposed_to_other_origins() {
         .to_str()
         .unwrap()
         .to_ascii_lowercase();
-    assert!(exposed.contains("etag"), "{exposed}");
+    assert!(
+        exposed.contains("etag") && exposed.contains("location"),
+        "{exposed}"
+    );
 }
 
 /// A refused write leaves no trace: not the document (checked above), not the event log.

@@ -124,7 +124,8 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             // and whatever an app's `headers` function returns, and a preflight that refuses one
             // of them fails the whole request. Only the listed origins get this far.
             .allow_headers(AllowHeaders::mirror_request())
-            .expose_headers([header::RETRY_AFTER, header::ETAG])
+            // What a page reads of an answer, as RESTHeart exposes `Location` and `ETag`.
+            .expose_headers([header::RETRY_AFTER, header::ETAG, header::LOCATION])
             .allow_credentials(true),
     )
 }
