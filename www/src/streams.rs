@@ -124,7 +124,11 @@ pub fn parse_avars(raw: Option<&str>) -> Result<Map<String, Value>, String> {
         return Ok(Map::new());
     };
     match serde_json::from_str::<Value>(raw) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(mut map)) => {
+            // As a stage's literals are: an ObjectId names one document in either case.
+            map.values_mut().for_each(lower_object_ids);
+            Ok(map)
+        }
         Ok(_) => Err("avars must be a JSON object, e.g. avars={\"n\":\"uji\"}".into()),
         Err(e) => Err(format!("avars is not valid JSON: {e}")),
     }

@@ -59,7 +59,9 @@ fn an_object_id_is_a_value_to_match() {
         json!([{"$match": {"documentKey._id": {"$var": "id"}}}]),
     ] {
         let p = pipeline(stages.clone());
-        let avars = parse_avars(Some(&json!({"id": {"$oid": hex}}).to_string())).unwrap();
+        // An avars ObjectId in upper case names the same document, as one in a stage does.
+        let avars = json!({"id": {"$oid": hex.to_uppercase()}}).to_string();
+        let avars = parse_avars(Some(&avars)).unwrap();
         let bound = p.bind(&avars).unwrap();
         assert!(bound.matches(&event(hex)), "{stages}");
         assert!(
@@ -67,6 +69,14 @@ fn an_object_id_is_a_value_to_match() {
             "{stages}"
         );
     }
+}
+
+#[test]
+fn an_extended_json_date_is_a_value_to_match() {
+    let event = json!({"fullDocument": {"at": {"$date": 5}}});
+    let p = pipeline(json!([{"_$match": {"fullDocument.at": {"_$date": 5}}}]));
+    assert!(p.matches(&event));
+    assert!(!p.matches(&json!({"fullDocument": {"at": {"$date": 6}}})));
 }
 
 #[test]
