@@ -25,7 +25,7 @@ mod validate;
 use change::change_event;
 pub use change::{Change, Live, Operation};
 pub use doc_id::{is_object_id_hex, key_of, lower_object_ids, DocId};
-pub use ejson::is_type_key;
+pub use ejson::{is_scalar, is_type_key};
 pub use etag::{etag_of, Precondition};
 pub use ids::{process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};
@@ -34,6 +34,9 @@ use validate::{check_depth, check_field_names, check_value, with_id};
 /// How many changes a subscriber may fall behind the newest before it is cut off (and has to
 /// resume from the log). Shared by all subscribers: one ring, not a buffer per client.
 pub const CHANGE_CHANNEL_CAPACITY: usize = 4096;
+
+/// Largest document an update may make, as JSON: MongoDB's limit (16 MiB of BSON).
+pub const MAX_DOC_BYTES: usize = 16 * 1024 * 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -344,7 +347,8 @@ impl Store {
     ) -> AppResult<Value> {
         let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
         if patch.is_empty() {
-            // RESTHeart refuses it too: it would only write a new `_etag`.
+            // RESTHeart refuses an empty body (406); other bodies that change nothing but the
+            // tag (`{"$set": {}}`) are updates there as here.
             return Err(AppError::bad_request(
                 "the PATCH body has no fields to update",
             ));
@@ -377,9 +381,17 @@ impl Store {
                 etag::stamp(doc);
             }
             check_depth(&after)?;
+            let body = after.to_string();
+            if body.len() > MAX_DOC_BYTES {
+                // Only updates can grow a document past the request size (`$push` after `$push`).
+                return Err(AppError::BadRequest(format!(
+                    "the document would be {} bytes, over MongoDB's limit of {MAX_DOC_BYTES}",
+                    body.len()
+                )));
+            }
             tx.execute(
                 "UPDATE documents SET body = ?4, revision = ?5 WHERE db = ?1 AND coll = ?2 AND id = ?3",
-                params![db, coll, id, after.to_string(), rev + 1],
+                params![db, coll, id, body, rev + 1],
             )?;
             let pending = Pending { doc_id: id.into(), op: Operation::Update, revision: rev + 1, before: Some(before), after: Some(after.clone()) };
             Ok((after, Some(pending)))

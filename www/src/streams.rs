@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::store::{is_type_key, lower_object_ids};
+use crate::store::{is_scalar, is_type_key, lower_object_ids};
 
 mod hub;
 pub use hub::{StreamHub, StreamKey, MAX_STREAMS};
@@ -214,7 +214,7 @@ fn parse_cond(v: &Value, depth: usize) -> Result<Cond, String> {
     match unescape(op) {
         // An ObjectId (`documentKey._id` is one), a date… is a value, not an operator.
         "$var" => Ok(Cond::Eq(parse_operand(v, depth)?)),
-        op if is_type_key(op) => Ok(Cond::Eq(parse_operand(v, depth)?)),
+        t if is_type_key(t) => Ok(Cond::Eq(parse_operand(v, depth)?)),
         "$eq" => Ok(Cond::Eq(parse_operand(arg, depth)?)),
         "$ne" => Ok(Cond::Ne(parse_operand(arg, depth)?)),
         "$in" => match arg {
@@ -250,9 +250,34 @@ fn parse_operand(v: &Value, depth: usize) -> Result<Operand, String> {
             }
         }
     }
+    check_literal(v)?;
     let mut lit = unescape_value(v);
     lower_object_ids(&mut lit);
     Ok(Operand::Lit(lit))
+}
+
+/// An Extended JSON value in a stage must be written as RESTHeart reads one: unescaped
+/// (`{"$oid": …}`), which its JSON reader turns into a value when the definition is stored.
+/// Escaped (`{"_$oid": …}`), it is stored as a field and unescaped for MongoDB, which then
+/// refuses `$oid` as an unknown operator: a stream that worked here would fail there.
+fn check_literal(v: &Value) -> Result<(), String> {
+    match v {
+        Value::Object(map) => map.iter().try_for_each(|(k, item)| {
+            if let Some(t) = k.strip_prefix('_').filter(|t| is_type_key(t)) {
+                return Err(format!(
+                    "write {{\"{t}\": …}} unescaped: RESTHeart reads it as a value when the \
+                     definition is stored, while {k:?} would reach MongoDB as an unknown \
+                     operator"
+                ));
+            }
+            if is_type_key(k) && !is_scalar(v) {
+                return Err(format!("{v} is not a well-formed Extended JSON value"));
+            }
+            check_literal(item)
+        }),
+        Value::Array(items) => items.iter().try_for_each(check_literal),
+        _ => Ok(()),
+    }
 }
 
 fn unescape_value(v: &Value) -> Value {

@@ -140,4 +140,49 @@ async fn extended_json_values_are_stored_as_values_and_malformed_ones_refused() 
         )
         .await;
     r.assert_error(StatusCode::BAD_REQUEST, "bad_request", "into a $date");
+    let message = r.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("cannot create field \"x\" in \"at\""),
+        "{message}"
+    );
+}
+
+/// Only updates can grow a document past the request size limit: `$push` after `$push` stops at
+/// MongoDB's 16 MiB, with nothing stored.
+#[tokio::test]
+async fn an_update_may_not_grow_a_document_past_16_mib() {
+    let api = Api::new();
+    let r = api
+        .as_role(Role::Editor, "PUT", DOC, Some(json!({"l": []})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let chunk = "x".repeat(1_900_000);
+    let mut grown = 0;
+    let refused = loop {
+        let body = json!({"$push": {"l": chunk}});
+        let r = api.as_role(Role::Editor, "PATCH", DOC, Some(body)).await;
+        if r.status != StatusCode::OK {
+            break r;
+        }
+        grown += 1;
+        assert!(grown < 10, "never refused");
+    };
+    assert_eq!(grown, 8, "16 MiB hold 8 chunks of 1.9 MB");
+    refused.assert_error(StatusCode::BAD_REQUEST, "bad_request", "the 9th chunk");
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("over MongoDB's limit"),
+        "{}",
+        refused.body
+    );
+    let r = api.as_role(Role::Viewer, "GET", DOC, None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        &r.body[..200.min(r.body.len())]
+    );
+    assert_eq!(r.json()["l"].as_array().map(Vec::len), Some(8));
 }

@@ -66,7 +66,7 @@ pub fn date_millis(v: &Value) -> Option<i64> {
             };
             Some(ms)
         }
-        Value::Object(long) => long.get("$numberLong")?.as_str()?.parse().ok(),
+        Value::Object(long) if long.len() == 1 => long.get("$numberLong")?.as_str()?.parse().ok(),
         _ => None,
     }
 }
@@ -93,6 +93,13 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
+/// A whole number, in any JSON or Extended JSON form (`1`, `1.0`, `{"$numberInt": "1"}`), as
+/// MongoDB takes one for `$pop`, `$slice` and the like.
+pub fn integer(v: &Value) -> Option<i64> {
+    let n = number(v)?;
+    (n.fract() == 0.0 && n.abs() < 9.0e15).then_some(n as i64)
+}
+
 /// MongoDB's order of BSON types: what `$min`, `$max` and `$sort` compare first.
 fn rank(v: &Value) -> u8 {
     match v {
@@ -110,15 +117,19 @@ fn rank(v: &Value) -> u8 {
 }
 
 /// Compares two values as MongoDB does: by type first (numbers, then strings, objects, arrays,
-/// ObjectIds, booleans, dates, timestamps), then by value within a type.
+/// ObjectIds, booleans, dates, timestamps), then by value within a type. A total order (NaN
+/// sorts below every other number, as in MongoDB), so sorting by it cannot fail. An object's
+/// fields are compared in the order of their names (MongoDB compares them in stored order,
+/// which a JSON object does not keep in every build).
 pub fn compare(a: &Value, b: &Value) -> Ordering {
     let by_type = rank(a).cmp(&rank(b));
     if by_type != Ordering::Equal {
         return by_type;
     }
     match (a, b) {
-        _ if rank(a) == 2 => number(a).partial_cmp(&number(b)).unwrap_or(Ordering::Equal),
+        _ if rank(a) == 2 => num_cmp(number(a), number(b)),
         _ if rank(a) == 9 => date_millis(a).cmp(&date_millis(b)),
+        _ if rank(a) == 10 => timestamp(a).cmp(&timestamp(b)),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         (Value::Array(x), Value::Array(y)) => x
@@ -127,15 +138,87 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
             .map(|(x, y)| compare(x, y))
             .find(|o| o.is_ne())
             .unwrap_or(x.len().cmp(&y.len())),
-        (Value::Object(x), Value::Object(y)) => {
-            let pairs = x.iter().zip(y.iter());
-            pairs
-                .map(|((kx, vx), (ky, vy))| compare(vx, vy).then_with(|| kx.cmp(ky)))
-                .find(|o| o.is_ne())
-                .unwrap_or(x.len().cmp(&y.len()))
-        }
+        (Value::Object(x), Value::Object(y)) => sorted(x)
+            .into_iter()
+            .zip(sorted(y))
+            .map(|((kx, vx), (ky, vy))| {
+                rank(vx)
+                    .cmp(&rank(vy))
+                    .then_with(|| kx.cmp(ky))
+                    .then_with(|| compare(vx, vy))
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(x.len().cmp(&y.len())),
         _ => Ordering::Equal,
     }
+}
+
+/// MongoDB's equality of values: `1`, `1.0` and `{"$numberLong": "1"}` are equal, and so are
+/// the forms of one date. Consistent with `compare` and with `key`.
+pub fn equal(a: &Value, b: &Value) -> bool {
+    compare(a, b) == Ordering::Equal
+}
+
+/// A text that two values share exactly when they are `equal`: for sets of values (what
+/// `$addToSet` and `$pullAll` compare against), in linear time.
+pub fn key(v: &Value) -> String {
+    let mut out = String::new();
+    write_key(v, &mut out);
+    out
+}
+
+fn write_key(v: &Value, out: &mut String) {
+    use std::fmt::Write;
+    match rank(v) {
+        2 => match number(v) {
+            Some(n) if n.is_nan() => out.push_str("nNaN"),
+            // `+ 0.0` makes -0 and 0 one key, as they are one value.
+            Some(n) => drop(write!(out, "n{:?}", n + 0.0)),
+            None => {}
+        },
+        9 => drop(write!(out, "d{}", date_millis(v).unwrap_or_default())),
+        10 => drop(write!(out, "t{:?}", timestamp(v))),
+        _ => match v {
+            Value::Array(items) => {
+                out.push('[');
+                for item in items {
+                    write_key(item, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            Value::Object(map) if !is_scalar(v) => {
+                out.push('{');
+                for (k, item) in sorted(map) {
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write_key(item, out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            // Strings, booleans, null and ObjectIds (stored in lower case): their JSON.
+            other => out.push_str(&other.to_string()),
+        },
+    }
+}
+
+fn num_cmp(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN)) {
+        (x, y) if x.is_nan() || y.is_nan() => y.is_nan().cmp(&x.is_nan()),
+        (x, y) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+    }
+}
+
+fn timestamp(v: &Value) -> Option<(u64, u64)> {
+    let t = v.get("$timestamp")?;
+    Some((t.get("t")?.as_u64()?, t.get("i")?.as_u64()?))
+}
+
+fn sorted(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut fields: Vec<_> = map.iter().collect();
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    fields
 }
 
 /// Whether `a` and `b` are of one type bracket, which MongoDB's `$gt`, `$lt`… require before
@@ -170,6 +253,7 @@ mod tests {
             json!({"$numberLong": 5}),
             json!({"$timestamp": {"t": 1}}),
             json!({"$date": 1, "x": 2}),
+            json!({"$date": {"$numberLong": "5", "$where": "sleep(1)"}}),
             json!({"$where": "1"}),
             json!({"a": 1}),
         ] {
@@ -210,6 +294,71 @@ mod tests {
             }
         }
         assert!(comparable(&json!(1), &json!({"$numberLong": "1"})));
+        // A total order: NaN first among numbers, and sorting with it cannot panic.
+        let nan = json!({"$numberDouble": "NaN"});
+        assert_eq!(compare(&nan, &json!(-1e300)), Ordering::Less);
+        assert_eq!(
+            compare(&nan, &json!({"$numberDecimal": "NaN"})),
+            Ordering::Equal
+        );
+        let mut mixed: Vec<Value> = (0..40)
+            .map(|i| {
+                if i % 3 == 0 {
+                    nan.clone()
+                } else {
+                    json!(40 - i)
+                }
+            })
+            .collect();
+        mixed.sort_by(compare);
+        assert!(mixed[..14].iter().all(|v| v == &nan), "{mixed:?}");
+        // Fields by name before value; timestamps by time, then increment.
+        assert_eq!(compare(&json!({"a": 2}), &json!({"b": 1})), Ordering::Less);
+        let ts = |t: u32, i: u32| json!({"$timestamp": {"t": t, "i": i}});
+        assert_eq!(compare(&ts(2, 1), &ts(1, 9)), Ordering::Greater);
+    }
+
+    #[test]
+    fn equal_values_share_a_key() {
+        let groups = [
+            vec![
+                json!(1),
+                json!(1.0),
+                json!({"$numberLong": "1"}),
+                json!({"$numberDecimal": "1.0"}),
+            ],
+            vec![json!(0), json!(-0.0)],
+            vec![
+                json!({"$date": 1568295769260i64}),
+                json!({"$date": "2019-09-12T13:42:49.26Z"}),
+                json!({"$date": {"$numberLong": "1568295769260"}}),
+            ],
+            vec![
+                json!({"a": 1, "b": [1.0]}),
+                json!({"b": [1], "a": {"$numberInt": "1"}}),
+            ],
+            vec![json!("1")],
+            vec![json!([1, 2])],
+            vec![json!([2, 1])],
+            vec![json!({"$oid": "62166d53ebdcd56455a1a7ab"})],
+            vec![json!(null)],
+        ];
+        for (i, group) in groups.iter().enumerate() {
+            for a in group {
+                for (j, other) in groups.iter().enumerate() {
+                    for b in other {
+                        assert_eq!(equal(a, b), i == j, "{a} vs {b}");
+                        assert_eq!(
+                            key(a) == key(b),
+                            i == j,
+                            "{a} vs {b}: {} {}",
+                            key(a),
+                            key(b)
+                        );
+                    }
+                }
+            }
+        }
         assert!(!comparable(&json!(1), &json!("1")));
     }
 }

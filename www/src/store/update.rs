@@ -12,8 +12,10 @@ use super::validate::MAX_DOC_DEPTH;
 
 mod arrays;
 mod paths;
+mod pull;
 pub use arrays::Push;
 use paths::{exists, pointer, slot, through_array, unset};
+use pull::Condition;
 
 /// Most `null`s one PATCH may add to arrays to reach an index past their end: MongoDB pads
 /// too, but a request must not grow a document without bound.
@@ -42,9 +44,12 @@ pub enum Op {
     AddToSet(Vec<String>, Vec<Value>),
     /// `true`: the first element; `false`: the last.
     Pop(Vec<String>, bool),
-    /// Elements matching the condition (see `arrays::matches`) go.
+    /// Elements matching the condition (see `pull::Condition`) go.
     Pull(Vec<String>, Value),
     PullAll(Vec<String>, Vec<Value>),
+    /// Applied only when an update inserts, which a PATCH here never does (a missing document
+    /// is 404, as RESTHeart's default write mode answers): kept for MongoDB's conflict check.
+    SetOnInsert(Vec<String>),
 }
 
 impl Op {
@@ -63,7 +68,8 @@ impl Op {
             | Op::AddToSet(p, _)
             | Op::Pop(p, _)
             | Op::Pull(p, _)
-            | Op::PullAll(p, _) => (p, None),
+            | Op::PullAll(p, _)
+            | Op::SetOnInsert(p) => (p, None),
         };
         std::iter::once(first.as_slice()).chain(second.map(Vec::as_slice))
     }
@@ -121,6 +127,9 @@ pub fn parse(body: &Map<String, Value>) -> Result<Vec<Op>, String> {
                 "$min" => Op::Min(p, value.clone()),
                 "$max" => Op::Max(p, value.clone()),
                 "$rename" => match value {
+                    Value::String(to) if to == field => {
+                        return Err(format!("$rename of {field:?}: the new name must differ"))
+                    }
                     Value::String(to) => Op::Rename(p, path(to)?),
                     _ => {
                         return Err(format!(
@@ -129,7 +138,8 @@ pub fn parse(body: &Map<String, Value>) -> Result<Vec<Op>, String> {
                     }
                 },
                 "$currentDate" => match value {
-                    Value::Bool(true) => Op::CurrentDate(p, Stamp::Date),
+                    // MongoDB reads either boolean as "a date".
+                    Value::Bool(_) => Op::CurrentDate(p, Stamp::Date),
                     _ => match value.get("$type").and_then(Value::as_str) {
                         Some("date") if value.as_object().is_some_and(|m| m.len() == 1) => {
                             Op::CurrentDate(p, Stamp::Date)
@@ -145,12 +155,10 @@ pub fn parse(body: &Map<String, Value>) -> Result<Vec<Op>, String> {
                         }
                     },
                 },
-                // Only applied when an update inserts, which a PATCH here never does (it is 404
-                // for a missing document, as RESTHeart's default write mode answers).
-                "$setOnInsert" => continue,
+                "$setOnInsert" => Op::SetOnInsert(p),
                 "$push" => Op::Push(p, Push::parse(field, value)?),
                 "$addToSet" => Op::AddToSet(p, arrays::add_to_set_values(field, value)?),
-                "$pop" => match value.as_i64() {
+                "$pop" => match ejson::integer(value) {
                     Some(-1) => Op::Pop(p, true),
                     Some(1) => Op::Pop(p, false),
                     _ => {
@@ -160,7 +168,7 @@ pub fn parse(body: &Map<String, Value>) -> Result<Vec<Op>, String> {
                     }
                 },
                 "$pull" => {
-                    arrays::check_condition(field, value)?;
+                    Condition::compile(field, value)?;
                     Op::Pull(p, value.clone())
                 }
                 "$pullAll" => Op::PullAll(p, array()?),
@@ -209,6 +217,9 @@ pub fn apply(doc: &Value, ops: &[Op]) -> Result<Value, String> {
     let mut out = doc.clone();
     let mut padding = MAX_PADDING;
     for op in ops {
+        if let Op::SetOnInsert(_) = op {
+            continue;
+        }
         for p in op.paths() {
             guard_reserved(op, p)?;
         }
@@ -218,6 +229,7 @@ pub fn apply(doc: &Value, ops: &[Op]) -> Result<Value, String> {
         }
         let name = |p: &[String]| p.join(".");
         match op {
+            Op::SetOnInsert(_) => {}
             Op::Set(p, v) => *slot(&mut out, p, &mut padding)? = v.clone(),
             Op::Unset(p) => unset(&mut out, p),
             Op::Inc(p, by) | Op::Mul(p, by) => {
@@ -310,8 +322,11 @@ pub fn apply(doc: &Value, ops: &[Op]) -> Result<Value, String> {
                     Op::Pop(_, _) => {
                         items.pop();
                     }
-                    Op::Pull(_, cond) => items.retain(|e| !arrays::matches(e, cond)),
-                    Op::PullAll(_, values) => items.retain(|e| !values.contains(e)),
+                    Op::Pull(_, cond) => {
+                        let cond = Condition::compile(&name(p), cond)?;
+                        items.retain(|e| !cond.matches(e));
+                    }
+                    Op::PullAll(_, values) => arrays::pull_all(items, values),
                     _ => unreachable!("matched above"),
                 }
             }
@@ -355,7 +370,12 @@ fn now(stamp: Stamp) -> Value {
         .unwrap_or_default();
     match stamp {
         Stamp::Date => ejson::date(i64::try_from(since.as_millis()).unwrap_or(i64::MAX)),
-        Stamp::Timestamp => serde_json::json!({ "$timestamp": { "t": since.as_secs(), "i": 1 } }),
+        // The increment orders the stamps of one second, as MongoDB's does.
+        Stamp::Timestamp => {
+            static INCREMENT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let i = INCREMENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % u32::MAX + 1;
+            serde_json::json!({ "$timestamp": { "t": since.as_secs(), "i": i } })
+        }
     }
 }
 

@@ -53,7 +53,7 @@ fn an_object_id_is_a_value_to_match() {
         |hex: &str| json!({"documentKey": {"_id": {"$oid": hex}}, "operationType": "delete"});
     let hex = "62166d53ebdcd56455a1a7ab";
     for stages in [
-        json!([{"_$match": {"documentKey._id": {"_$oid": hex}}}]),
+        json!([{"_$match": {"documentKey._id": {"$oid": hex}}}]),
         json!([{"$match": {"documentKey._id": {"$oid": hex.to_uppercase()}}}]),
         json!([{"$match": {"documentKey._id": {"$in": [{"$oid": hex}]}}}]),
         json!([{"$match": {"documentKey._id": {"$var": "id"}}}]),
@@ -74,9 +74,39 @@ fn an_object_id_is_a_value_to_match() {
 #[test]
 fn an_extended_json_date_is_a_value_to_match() {
     let event = json!({"fullDocument": {"at": {"$date": 5}}});
-    let p = pipeline(json!([{"_$match": {"fullDocument.at": {"_$date": 5}}}]));
+    let p = pipeline(json!([{"_$match": {"fullDocument.at": {"$date": 5}}}]));
     assert!(p.matches(&event));
     assert!(!p.matches(&json!({"fullDocument": {"at": {"$date": 6}}})));
+}
+
+#[test]
+fn escaped_or_malformed_extended_json_values_are_refused() {
+    let hex = "62166d53ebdcd56455a1a7ab";
+    for (stages, why) in [
+        (
+            json!([{"_$match": {"documentKey._id": {"_$oid": hex}}}]),
+            "write {\"$oid\": …} unescaped",
+        ),
+        (
+            json!([{"$match": {"documentKey._id": {"$in": [{"_$oid": hex}]}}}]),
+            "unescaped",
+        ),
+        (
+            json!([{"$match": {"fullDocument.at": {"_$date": 5}}}]),
+            "write {\"$date\": …} unescaped",
+        ),
+        (
+            json!([{"$match": {"fullDocument.at": {"$date": "yesterday"}}}]),
+            "not a well-formed",
+        ),
+        (
+            json!([{"$match": {"documentKey._id": {"$oid": "abc"}}}]),
+            "not a well-formed",
+        ),
+    ] {
+        let e = Pipeline::parse(&stages).unwrap_err();
+        assert!(e.contains(why), "{stages}: {e}");
+    }
 }
 
 #[test]

@@ -3,7 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::store::ejson::{comparable, compare, is_scalar};
+use std::collections::HashSet;
+
+use super::paths::lookup;
+use crate::store::ejson::{compare, integer, is_scalar, key};
 
 /// `$push`'s argument: the values, and where they go.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,13 +57,13 @@ impl Push {
         let int = |name: &str| -> Result<Option<i64>, String> {
             m.get(name)
                 .map(|v| {
-                    v.as_i64().ok_or_else(|| {
+                    integer(v).ok_or_else(|| {
                         format!("$push of {field:?}: {name} takes an integer, got {v}")
                     })
                 })
                 .transpose()
         };
-        let direction = |v: &Value| match v.as_i64() {
+        let direction = |v: &Value| match integer(v) {
             Some(1) => Ok(true),
             Some(-1) => Ok(false),
             _ => Err(format!(
@@ -72,7 +75,15 @@ impl Push {
             Some(Value::Object(fields)) if !fields.is_empty() => Some(Sort::Fields(
                 fields
                     .iter()
-                    .map(|(k, v)| Ok((k.split('.').map(str::to_owned).collect(), direction(v)?)))
+                    .map(|(k, v)| {
+                        let path: Vec<String> = k.split('.').map(str::to_owned).collect();
+                        if path.iter().any(|s| s.is_empty() || s.starts_with('$')) {
+                            return Err(format!(
+                                "$push of {field:?}: $sort by {k:?}: not a field path"
+                            ));
+                        }
+                        Ok((path, direction(v)?))
+                    })
                     .collect::<Result<_, String>>()?,
             )),
             Some(v) => Some(Sort::Values(direction(v)?)),
@@ -148,80 +159,18 @@ pub fn add_to_set_values(field: &str, arg: &Value) -> Result<Vec<Value>, String>
     }
 }
 
+/// Adds each value not equal to an element (or to a value before it), in linear time.
 pub fn add_to_set(items: &mut Vec<Value>, values: &[Value]) {
+    let mut seen: HashSet<String> = items.iter().map(key).collect();
     for v in values {
-        if !items.contains(v) {
+        if seen.insert(key(v)) {
             items.push(v.clone());
         }
     }
 }
 
-/// `$pull`'s condition, checked when parsed: a value (equal elements go), query operators on
-/// the element (`{"$gte": 6}`), or fields of document elements (`{"qty": 0}`).
-pub fn check_condition(field: &str, cond: &Value) -> Result<(), String> {
-    let bad = |e: String| format!("$pull of {field:?}: {e}");
-    match cond.as_object() {
-        Some(m) if !is_scalar(cond) && has_modifiers(cond) => m
-            .iter()
-            .try_for_each(|(op, arg)| operator(op, arg, &Value::Null).map(|_| ()))
-            .map_err(bad),
-        Some(m) if !is_scalar(cond) => m.iter().try_for_each(|(k, v)| {
-            if k.split('.').any(|s| s.is_empty() || s.starts_with('$')) {
-                return Err(bad(format!("{k:?} is not a field path")));
-            }
-            check_condition(field, v)
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// Whether an element matches a `$pull` condition (already checked).
-pub fn matches(element: &Value, cond: &Value) -> bool {
-    match cond.as_object() {
-        Some(m) if !is_scalar(cond) && has_modifiers(cond) => m
-            .iter()
-            .all(|(op, arg)| operator(op, arg, element).unwrap_or(false)),
-        Some(m) if !is_scalar(cond) => {
-            element.is_object()
-                && m.iter().all(|(k, want)| {
-                    let path: Vec<String> = k.split('.').map(str::to_owned).collect();
-                    match lookup(element, &path) {
-                        Some(v) => matches(v, want),
-                        None => {
-                            want.is_null() || (has_modifiers(want) && matches(&Value::Null, want))
-                        }
-                    }
-                })
-        }
-        _ => element == cond,
-    }
-}
-
-/// One query operator on a value; an error for an operator this server does not have.
-fn operator(op: &str, arg: &Value, v: &Value) -> Result<bool, String> {
-    let cmp = |pass: fn(std::cmp::Ordering) -> bool| comparable(v, arg) && pass(compare(v, arg));
-    Ok(match op {
-        "$eq" => v == arg,
-        "$ne" => v != arg,
-        "$gt" => cmp(|o| o.is_gt()),
-        "$gte" => cmp(|o| o.is_ge()),
-        "$lt" => cmp(|o| o.is_lt()),
-        "$lte" => cmp(|o| o.is_le()),
-        "$in" | "$nin" => {
-            let Value::Array(list) = arg else {
-                return Err(format!("{op} takes an array"));
-            };
-            list.contains(v) == (op == "$in")
-        }
-        other => {
-            return Err(format!(
-                "query operator {other:?} is not supported by livesource-dev: use $eq, $ne, \
-                 $gt, $gte, $lt, $lte, $in or $nin"
-            ))
-        }
-    })
-}
-
-fn lookup<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |v, k| v.as_object()?.get(k))
+/// Removes every element equal to one of `values`, in linear time.
+pub fn pull_all(items: &mut Vec<Value>, values: &[Value]) {
+    let gone: HashSet<String> = values.iter().map(key).collect();
+    items.retain(|e| !gone.contains(&key(e)));
 }

@@ -116,3 +116,8 @@ fn index(seg: &str) -> Option<usize> {
         seg.bytes().all(|b| b.is_ascii_digit()) && (seg == "0" || !seg.starts_with('0'));
     canonical.then(|| seg.parse().ok()).flatten()
 }
+
+/// The value at `path` through objects only (what a query's dotted field names).
+pub(super) fn lookup<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, k| v.as_object()?.get(k))
+}

@@ -231,7 +231,6 @@ fn what_mongodb_refuses_of_the_other_operators() {
         ),
         (json!({"$rename": {"o": "o.a"}}), "conflict"),
         (json!({"$rename": {"o.a": "_id"}}), "_id cannot be changed"),
-        (json!({"$currentDate": {"d": false}}), "takes true"),
         (
             json!({"$currentDate": {"d": {"$type": "month"}}}),
             "takes true",
@@ -283,4 +282,112 @@ fn what_mongodb_refuses_of_the_other_operators() {
         let e = patched(doc.clone(), body.clone()).unwrap_err();
         assert!(e.contains(why), "{body}: {e}");
     }
+}
+
+#[test]
+fn pull_reads_its_condition_as_a_mongodb_query() {
+    let doc = json!({
+        "docs": [{"a": {"b": 1, "c": 2}}, {"a": {"b": 1}}, {"tags": ["x", "y"]}, {"tags": ["z"]},
+                 {"qty": [1, 5]}, {"qty": [1, 2]}],
+    });
+    // Below the top a plain object is a whole value; an array field matches by any element.
+    let pulled = |cond: Value| {
+        let out = patched(doc.clone(), json!({"$pull": {"docs": cond}})).unwrap();
+        out["docs"].as_array().unwrap().len()
+    };
+    assert_eq!(pulled(json!({"a": {"b": 1}})), 5);
+    assert_eq!(pulled(json!({"tags": "x"})), 5);
+    assert_eq!(pulled(json!({"qty": {"$gt": 3}})), 5);
+    // `$ne`/`$nin` on an array field: no element may be equal; a missing field is not equal.
+    assert_eq!(pulled(json!({"qty": {"$ne": 1}})), 2);
+    assert_eq!(pulled(json!({"tags": {"$nin": ["x"]}})), 1);
+    // Equality is MongoDB's: 1, 1.0 and {"$numberLong": "1"} are one value.
+    assert_eq!(
+        patched(
+            json!({"l": [1, 2.0, 3]}),
+            json!({"$pull": {"l": {"$in": [{"$numberLong": "1"}, 2]}}})
+        ),
+        Ok(json!({"l": [3]}))
+    );
+    assert_eq!(
+        patched(
+            json!({"l": [1, 2]}),
+            json!({"$addToSet": {"l": {"$each": [1.0, {"$numberLong": "2"}, 3]}}, "$pullAll": {"m": [1.0]}})
+        ),
+        Ok(json!({"l": [1, 2, 3]}))
+    );
+    assert_eq!(
+        patched(json!({"m": [1, 2, 1]}), json!({"$pullAll": {"m": [1.0]}})),
+        Ok(json!({"m": [2]}))
+    );
+}
+
+#[test]
+fn hostile_values_neither_panic_nor_take_long() {
+    // NaN in a sort: a total order, NaN first among numbers.
+    let nan = json!({"$numberDouble": "NaN"});
+    let each: Vec<Value> = (0..40)
+        .map(|i| if i % 3 == 0 { nan.clone() } else { json!(i) })
+        .collect();
+    let out = patched(
+        json!({}),
+        json!({"$push": {"l": {"$each": each, "$sort": 1}}}),
+    )
+    .unwrap();
+    assert!(
+        out["l"].as_array().unwrap()[..14].iter().all(|v| v == &nan),
+        "{out}"
+    );
+    // Sets of many values are hashed, not compared pairwise.
+    let many: Vec<Value> = (0..200_000).map(|i| json!(i)).collect();
+    let out = patched(
+        json!({"l": [0]}),
+        json!({"$addToSet": {"l": {"$each": many.clone()}}}),
+    )
+    .unwrap();
+    assert_eq!(out["l"].as_array().unwrap().len(), 200_000);
+    let out = patched(out, json!({"$pullAll": {"l": many}})).unwrap();
+    assert_eq!(out["l"], json!([]));
+}
+
+#[test]
+fn more_of_what_mongodb_refuses_or_takes() {
+    for (body, why) in [
+        (
+            json!({"$set": {"q": 1}, "$setOnInsert": {"q": 2}}),
+            "conflict",
+        ),
+        (json!({"$rename": {"s": "s"}}), "the new name must differ"),
+        (
+            json!({"$push": {"l": {"$each": [], "$sort": {"": 1}}}}),
+            "not a field path",
+        ),
+        (
+            json!({"$push": {"l": {"$each": [], "$sort": {"a.$b": 1}}}}),
+            "not a field path",
+        ),
+        (
+            json!({"$pull": {"l": {"$gt": 1, "a": 2}}}),
+            "mixes operators and fields",
+        ),
+    ] {
+        let e = patched(json!({"s": 1, "l": []}), body.clone()).unwrap_err();
+        assert!(e.contains(why), "{body}: {e}");
+    }
+    // Whole numbers written as floats, as a JSON encoder may send them.
+    assert_eq!(
+        patched(
+            json!({"l": [1, 2, 3]}),
+            json!({"$pop": {"l": 1.0}, "$currentDate": {"d": false}})
+        )
+        .map(|v| v["l"].clone()),
+        Ok(json!([1, 2]))
+    );
+    assert_eq!(
+        patched(
+            json!({}),
+            json!({"$push": {"l": {"$each": [3, 1, 2], "$sort": 1.0, "$slice": 2.0}}})
+        ),
+        Ok(json!({"l": [1, 2]}))
+    );
 }
