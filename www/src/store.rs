@@ -25,7 +25,7 @@ mod validate;
 use change::change_event;
 pub use change::{Change, Live, Operation};
 pub use doc_id::{is_object_id_hex, key_of, lower_object_ids, DocId};
-pub use ejson::{is_scalar, is_type_key};
+pub use ejson::{equal, is_scalar, is_type_key};
 pub use etag::{etag_of, Precondition};
 pub use ids::{process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::store::{is_scalar, is_type_key, lower_object_ids};
+use crate::store::{equal, is_scalar, is_type_key, lower_object_ids};
 
 mod hub;
 pub use hub::{StreamHub, StreamKey, MAX_STREAMS};
@@ -366,13 +366,13 @@ fn lookup<'a>(doc: &'a Value, path: &[String]) -> Option<&'a Value> {
     })
 }
 
-/// MongoDB equality: a missing field equals `null`, and an array field matches if it equals
-/// the value or contains it.
+/// MongoDB equality: a missing field equals `null`, an array field matches if it equals the
+/// value or contains it, and values are equal as MongoDB's are (`1` and `1.0`, a date's forms).
 fn equals(field: Option<&Value>, value: &Value) -> bool {
     match field {
         None => value.is_null(),
-        Some(f) if f == value => true,
-        Some(Value::Array(items)) => items.contains(value),
+        Some(f) if equal(f, value) => true,
+        Some(Value::Array(items)) => items.iter().any(|item| equal(item, value)),
         Some(_) => false,
     }
 }

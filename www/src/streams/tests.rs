@@ -77,6 +77,11 @@ fn an_extended_json_date_is_a_value_to_match() {
     let p = pipeline(json!([{"_$match": {"fullDocument.at": {"$date": 5}}}]));
     assert!(p.matches(&event));
     assert!(!p.matches(&json!({"fullDocument": {"at": {"$date": 6}}})));
+    // Equal as MongoDB's values are: a date's other form, a number's.
+    assert!(p.matches(&json!({"fullDocument": {"at": {"$date": {"$numberLong": "5"}}}})));
+    let price = pipeline(json!([{"$match": {"fullDocument.price": {"$in": [1]}}}]));
+    assert!(price.matches(&json!({"fullDocument": {"price": 1.0}})));
+    assert!(price.matches(&json!({"fullDocument": {"price": [3, 1.0]}})));
 }
 
 #[test]
