@@ -22,6 +22,7 @@ mod ids;
 mod log;
 mod update;
 mod validate;
+mod write_mode;
 use change::change_event;
 pub use change::{Change, Live, Operation};
 pub use doc_id::{is_object_id_hex, key_of, lower_object_ids, DocId};
@@ -30,6 +31,7 @@ pub use etag::{etag_of, Precondition};
 pub use ids::{process_base, resume_point, ResumeError};
 pub use log::{Logged, ReplayBatch};
 use validate::{check_depth, check_field_names, check_value, with_id};
+pub use write_mode::WriteMode;
 
 /// How many changes a subscriber may fall behind the newest before it is cut off (and has to
 /// resume from the log). Shared by all subscribers: one ring, not a buffer per client.
@@ -289,14 +291,16 @@ impl Store {
         bodies.iter().map(|body| parse_body(body)).collect()
     }
 
-    /// Replaces (or creates) the document; returns it and whether it was created. A
-    /// `precondition` is checked against the document replaced (one created checks nothing).
+    /// Replaces the document, or creates it where `mode` allows; returns it and whether it was
+    /// created. A `precondition` is checked against the document replaced (one created checks
+    /// nothing).
     pub fn replace(
         &self,
         db: &str,
         coll: &str,
         id: &str,
         mut doc: Map<String, Value>,
+        mode: WriteMode,
         precondition: &Precondition,
     ) -> AppResult<(Value, bool)> {
         let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
@@ -316,8 +320,15 @@ impl Store {
         check_depth(&doc)?;
         self.write(db, coll, |tx| {
             let existing = load(tx, db, coll, id)?;
-            if let Some((before, _)) = &existing {
-                precondition.check(etag_of(before))?;
+            match &existing {
+                Some(_) if mode == WriteMode::Insert => {
+                    return Err(AppError::Conflict(format!(
+                        "a document with _id {id:?} already exists (?wm=insert only creates)"
+                    )))
+                }
+                Some((before, _)) => precondition.check(etag_of(before))?,
+                None if !mode.creates() => return Err(write_mode::missing(db, coll, id)),
+                None => {}
             }
             let (op, revision, before) = match existing {
                 Some((before, rev)) => (Operation::Replace, rev + 1, Some(before)),
@@ -334,17 +345,20 @@ impl Store {
         })
     }
 
-    /// Updates an existing document as RESTHeart does (MongoDB update semantics: fields are
-    /// `$set`, dotted paths, `$set`/`$unset`/`$inc`; see `update`). Like RESTHeart, every
-    /// update writes a new `_etag`, so even one that sets a field to its own value is a change.
+    /// Updates the document as RESTHeart does (MongoDB update semantics: fields are `$set`,
+    /// dotted paths, update operators; see `update`), or creates it from `{"_id": …}` where
+    /// `mode` allows (an upsert: `$setOnInsert` applies). Returns it and whether it was
+    /// created. Like RESTHeart, every update writes a new `_etag`, so even one that sets a
+    /// field to its own value is a change.
     pub fn patch(
         &self,
         db: &str,
         coll: &str,
         id: &str,
         patch: &Map<String, Value>,
+        mode: WriteMode,
         precondition: &Precondition,
-    ) -> AppResult<Value> {
+    ) -> AppResult<(Value, bool)> {
         let id = DocId::from_path(id).map_err(AppError::BadRequest)?;
         if patch.is_empty() {
             // RESTHeart refuses an empty body (406); other bodies that change nothing but the
@@ -371,12 +385,20 @@ impl Store {
                 }
             }
         }
+        let new = Value::Object(Map::from_iter([("_id".to_owned(), id.json())]));
         let id = id.key();
         self.write(db, coll, |tx| {
-            let (before, rev) = load(tx, db, coll, id)?
-                .ok_or_else(|| AppError::not_found(format!("no document {id:?} in {db}/{coll}")))?;
-            precondition.check(etag_of(&before))?;
-            let mut after = update::apply(&before, &ops).map_err(AppError::BadRequest)?;
+            let (before, rev) = match load(tx, db, coll, id)? {
+                Some((before, rev)) => {
+                    precondition.check(etag_of(&before))?;
+                    (Some(before), rev)
+                }
+                None if mode.creates() => (None, 0),
+                None => return Err(write_mode::missing(db, coll, id)),
+            };
+            let created = before.is_none();
+            let start = before.as_ref().unwrap_or(&new);
+            let mut after = update::apply(start, &ops, created).map_err(AppError::BadRequest)?;
             if let Value::Object(doc) = &mut after {
                 etag::stamp(doc);
             }
@@ -389,12 +411,18 @@ impl Store {
                     body.len()
                 )));
             }
-            tx.execute(
-                "UPDATE documents SET body = ?4, revision = ?5 WHERE db = ?1 AND coll = ?2 AND id = ?3",
-                params![db, coll, id, body, rev + 1],
-            )?;
-            let pending = Pending { doc_id: id.into(), op: Operation::Update, revision: rev + 1, before: Some(before), after: Some(after.clone()) };
-            Ok((after, Some(pending)))
+            if created {
+                insert_row(tx, db, coll, id, &after)?;
+            } else {
+                tx.execute(
+                    "UPDATE documents SET body = ?4, revision = ?5 WHERE db = ?1 AND coll = ?2 AND id = ?3",
+                    params![db, coll, id, body, rev + 1],
+                )?;
+            }
+            // An upsert that creates is an insert, as MongoDB's change streams report it.
+            let op = if created { Operation::Insert } else { Operation::Update };
+            let pending = Pending { doc_id: id.into(), op, revision: rev + 1, before, after: Some(after.clone()) };
+            Ok(((after, created), Some(pending)))
         })
     }
 

@@ -64,11 +64,31 @@ async fn crud_round_trip() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    // A PUT replaces an existing document (RESTHeart's default write mode, update): a missing
+    // one is 404, and ?wm=upsert (or insert) creates it.
     let r = api
         .as_role(
             Role::Editor,
             "PUT",
             "/shop/products/given-id",
+            Some(json!({"name": "chair"})),
+        )
+        .await;
+    r.assert_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "PUT of a missing document",
+    );
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("?wm=upsert"),
+        "{}",
+        r.body
+    );
+    let r = api
+        .as_role(
+            Role::Editor,
+            "PUT",
+            "/shop/products/given-id?wm=upsert",
             Some(json!({"name": "chair"})),
         )
         .await;
@@ -215,13 +235,14 @@ async fn object_ids_as_restheart_writes_them() {
         )
         .await;
     assert_eq!(r.doc(), json!({"_id": oid, "n": 3}), "{}", r.body);
-    // A PUT to new hex digits creates an ObjectId document, as RESTHeart's id_type STRING_OID.
+    // An upsert to new hex digits creates an ObjectId document, as RESTHeart's id_type
+    // STRING_OID.
     let other = "62166d53ebdcd56455a1a7ac";
     let r = api
         .as_role(
             Role::Editor,
             "PUT",
-            &format!("/shop/products/{other}"),
+            &format!("/shop/products/{other}?wm=upsert"),
             Some(json!({"n": 4})),
         )
         .await;

@@ -10,6 +10,8 @@ use oneshot::{Api, Reply};
 use serde_json::{json, Value};
 
 const DOC: &str = "/shop/products/lamp";
+/// `DOC`, created if missing (a PUT only replaces by default, as RESTHeart's).
+const UPSERT: &str = "/shop/products/lamp?wm=upsert";
 
 async fn write(
     api: &Api,
@@ -140,7 +142,7 @@ async fn every_write_gives_a_new_tag_in_the_body_and_the_header() {
 #[tokio::test]
 async fn if_none_match_of_the_current_tag_is_304_without_a_body() {
     let api = Api::new();
-    let r = write(&api, "PUT", DOC, &[], Some(json!({"n": 1}))).await;
+    let r = write(&api, "PUT", UPSERT, &[], Some(json!({"n": 1}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let first = tag(&r);
     let r = api
@@ -195,7 +197,7 @@ async fn if_none_match_of_the_current_tag_is_304_without_a_body() {
 #[tokio::test]
 async fn if_match_makes_each_write_conditional_and_a_refused_one_stores_nothing() {
     let api = Api::new();
-    let r = write(&api, "PUT", DOC, &[], Some(json!({"n": 1}))).await;
+    let r = write(&api, "PUT", UPSERT, &[], Some(json!({"n": 1}))).await;
     let old = tag(&r);
     let r = write(
         &api,
@@ -269,7 +271,7 @@ async fn if_match_makes_each_write_conditional_and_a_refused_one_stores_nothing(
     let r = write(
         &api,
         "PUT",
-        DOC,
+        UPSERT,
         &[("if-match", &current)],
         Some(json!({"n": 4})),
     )
@@ -280,7 +282,7 @@ async fn if_match_makes_each_write_conditional_and_a_refused_one_stores_nothing(
 #[tokio::test]
 async fn check_etag_without_if_match_is_409_with_the_current_tag() {
     let api = Api::new();
-    let r = write(&api, "PUT", DOC, &[], Some(json!({"n": 1}))).await;
+    let r = write(&api, "PUT", UPSERT, &[], Some(json!({"n": 1}))).await;
     let current = tag(&r);
     let uri = format!("{DOC}?checkEtag");
     for (method, body) in [
@@ -312,7 +314,7 @@ async fn check_etag_without_if_match_is_409_with_the_current_tag() {
     let r = write(
         &api,
         "PUT",
-        "/shop/products/new-one?checkEtag",
+        "/shop/products/new-one?checkEtag&wm=upsert",
         &[],
         Some(json!({})),
     )
@@ -345,7 +347,7 @@ async fn the_tag_and_location_are_exposed_to_other_origins() {
 #[tokio::test]
 async fn a_refused_write_logs_no_event() {
     let api = Api::new();
-    let r = write(&api, "PUT", DOC, &[], Some(json!({"n": 1}))).await;
+    let r = write(&api, "PUT", UPSERT, &[], Some(json!({"n": 1}))).await;
     let stale = tag(&r);
     write(&api, "PATCH", DOC, &[], Some(json!({"n": 2}))).await;
     let head = api.state.store.head().unwrap();
@@ -371,7 +373,7 @@ async fn a_refused_write_logs_no_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_writers_racing_with_one_tag_exactly_one_wins() {
     let api = std::sync::Arc::new(Api::new());
-    let r = write(&api, "PUT", DOC, &[], Some(json!({"n": 0}))).await;
+    let r = write(&api, "PUT", UPSERT, &[], Some(json!({"n": 0}))).await;
     let tag = tag(&r);
     let writers: Vec<_> = (1..=20)
         .map(|n| {
@@ -409,7 +411,7 @@ async fn odd_tags_and_bodies() {
     let r = write(
         &api,
         "PUT",
-        DOC,
+        UPSERT,
         &[("if-match", "tägg")],
         Some(json!({"n": 1})),
     )

@@ -29,7 +29,7 @@ async fn the_operators_of_restheart_s_own_example() {
         .as_role(
             Role::Editor,
             "PUT",
-            DOC,
+            &format!("{DOC}?wm=upsert"),
             Some(json!({"item": "pencil", "qty": 55, "tags": ["office"], "discontinued": false})),
         )
         .await;
@@ -153,7 +153,12 @@ async fn extended_json_values_are_stored_as_values_and_malformed_ones_refused() 
 async fn an_update_may_not_grow_a_document_past_16_mib() {
     let api = Api::new();
     let r = api
-        .as_role(Role::Editor, "PUT", DOC, Some(json!({"l": []})))
+        .as_role(
+            Role::Editor,
+            "POST",
+            "/inventory/items",
+            Some(json!({"_id": "myCustomId", "l": []})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let chunk = "x".repeat(1_900_000);

@@ -72,13 +72,13 @@ async fn it_renders_and_removes_a_document_with_an_object_id() {
     let editor = token("editor").await;
     let list = mounted().await;
     let name = unique("oid");
-    // 24 hex digits no other run uses; a PUT to them creates an ObjectId document, and is safe
-    // to repeat while another test has the server down.
+    // 24 hex digits no other run uses; an upsert to them creates an ObjectId document, and is
+    // safe to repeat while another test has the server down.
     let hex = format!("{:024x}", (js_sys::Math::random() * 1e15) as u64);
     let doc = json!({ "name": name });
     let put = request_when_up(
         "PUT",
-        &format!("{PRODUCTS}/{hex}"),
+        &format!("{PRODUCTS}/{hex}?wm=upsert"),
         Some(&doc),
         Some(&editor),
     )

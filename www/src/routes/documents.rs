@@ -12,7 +12,7 @@ use crate::auth::{CanonicalPath, Claims};
 use crate::error::{AppError, AppResult};
 use crate::pages;
 use crate::state::AppState;
-use crate::store::{etag_of, key_of, DocId, Precondition};
+use crate::store::{etag_of, key_of, DocId, Precondition, WriteMode};
 use crate::streams::Pipeline;
 
 /// Database, collection and stream names: what RESTHeart allows, minus anything that needs
@@ -70,15 +70,20 @@ fn check_below(
 pub const MAX_BULK: usize = 1000;
 
 /// `POST /<db>/<coll>`: a JSON object inserts one document (201, `Location`, the stored
-/// document); a JSON array inserts them all in one transaction, RESTHeart's bulk POST (201,
-/// `{"inserted": n, "ids": [...], "links": [...]}`), or none of them if any is invalid.
+/// document); with `?wm=update` or `?wm=upsert` it replaces the document its `_id` names (200),
+/// or creates it (upsert). A JSON array inserts them all in one transaction, RESTHeart's bulk
+/// POST (201, `{"inserted": n, "ids": [...], "links": [...]}`), or none of them if any is
+/// invalid.
 pub async fn create(
     State(state): State<AppState>,
     Path((db, coll)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
     claims: Option<Extension<Claims>>,
     JsonValue(mut body): JsonValue,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
+    let (precondition, mode) = write_options(&headers, query.as_deref(), WriteMode::Insert)?;
     if state.rules.reaches_documents() {
         // Every new document gets its id here, so its own rule is checked before it exists.
         let docs: Vec<&mut Value> = match &mut body {
@@ -105,13 +110,41 @@ pub async fn create(
     let location_base = format!("/{db}/{coll}/");
     let docs = match body {
         Value::Object(doc) => {
-            let stored = state.blocking(move |s| s.insert(&db, &coll, doc)).await?;
+            // With `wm=update` or `wm=upsert`, the body's `_id` names the document to replace;
+            // an upsert without one inserts.
+            let named = doc.get("_id").map(DocId::from_json).transpose();
+            let named = named
+                .map_err(AppError::BadRequest)?
+                .map(|id| id.key().to_owned());
+            let (stored, created) = match (mode, named) {
+                (WriteMode::Insert, _) | (WriteMode::Upsert, None) => {
+                    (state.blocking(move |s| s.insert(&db, &coll, doc)).await?, true)
+                }
+                (_, None) => {
+                    return Err(AppError::bad_request(
+                        "a POST with wm=update replaces the document its _id names: the body has no _id",
+                    ))
+                }
+                (mode, Some(id)) => {
+                    state
+                        .blocking(move |s| s.replace(&db, &coll, &id, doc, mode, &precondition))
+                        .await?
+                }
+            };
+            if !created {
+                return Ok(with_etag(StatusCode::OK, stored));
+            }
             let id = key_of(&stored).unwrap_or_default();
             let location = format!("{location_base}{id}");
             let location = HeaderValue::try_from(location).map_err(AppError::internal)?;
             let mut response = with_etag(StatusCode::CREATED, stored);
             response.headers_mut().insert(header::LOCATION, location);
             return Ok(response);
+        }
+        Value::Array(_) if mode != WriteMode::Insert => {
+            return Err(AppError::bad_request(
+                "a bulk POST (an array) inserts: livesource-dev has no bulk update or upsert",
+            ))
         }
         Value::Array(docs) => docs,
         _ => {
@@ -235,17 +268,29 @@ pub async fn list(
     }
 }
 
-/// The write's condition on the document's `_etag`: its `If-Match` (compared as sent, so a
-/// value that is not a tag fails to match: 412) and RESTHeart's `?checkEtag`, whose presence is
-/// what counts (repeated or with a value alike).
-fn precondition(headers: &HeaderMap, query: Option<&str>) -> AppResult<Precondition> {
+/// What a write's request asks beyond its body: its condition on the document's `_etag` (its
+/// `If-Match`, compared as sent, so a value that is not a tag fails to match: 412, and
+/// RESTHeart's `?checkEtag`, whose presence is what counts) and its write mode (`?wm=` or
+/// `?writeMode=`, else `default`).
+fn write_options(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    default: WriteMode,
+) -> AppResult<(Precondition, WriteMode)> {
     let if_match = headers
         .get(header::IF_MATCH)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let params: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
         .map_err(|e| AppError::BadRequest(format!("malformed query: {e}")))?;
     let check_etag = params.iter().any(|(k, _)| k == "checkEtag");
-    Ok(Precondition::new(if_match, check_etag))
+    // RESTHeart reads `writeMode` before `wm`.
+    let mode = ["writeMode", "wm"]
+        .iter()
+        .find_map(|name| params.iter().find(|(k, _)| k == name))
+        .map(|(_, v)| WriteMode::parse(v).map_err(AppError::BadRequest))
+        .transpose()?
+        .unwrap_or(default);
+    Ok((Precondition::new(if_match, check_etag), mode))
 }
 
 /// The document as the body, its `_etag` as the `ETag` header (bare hex digits, as RESTHeart
@@ -286,7 +331,8 @@ pub async fn get(
     Ok(with_etag(StatusCode::OK, doc))
 }
 
-/// `PUT /<db>/<coll>/<id>`: replaces the document, or creates it (201). `If-Match` or
+/// `PUT /<db>/<coll>/<id>`: replaces the document; creates it (201) with `?wm=upsert` or
+/// `?wm=insert` (RESTHeart's default, update, answers 404 for a missing one). `If-Match` or
 /// `?checkEtag` make a replacement conditional on the document's `_etag`.
 pub async fn replace(
     State(state): State<AppState>,
@@ -296,9 +342,9 @@ pub async fn replace(
     JsonObject(doc): JsonObject,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
-    let precondition = precondition(&headers, query.as_deref())?;
+    let (precondition, mode) = write_options(&headers, query.as_deref(), WriteMode::Update)?;
     let (doc, created) = state
-        .blocking(move |s| s.replace(&db, &coll, &id, doc, &precondition))
+        .blocking(move |s| s.replace(&db, &coll, &id, doc, mode, &precondition))
         .await?;
     let status = if created {
         StatusCode::CREATED
@@ -308,8 +354,8 @@ pub async fn replace(
     Ok(with_etag(status, doc))
 }
 
-/// `PATCH /<db>/<coll>/<id>`: a MongoDB update of an existing document (see `store::update`),
-/// conditional as `replace` is.
+/// `PATCH /<db>/<coll>/<id>`: a MongoDB update of the document (see `store::update`); with
+/// `?wm=upsert` a missing one is created (201). Conditional as `replace` is.
 pub async fn patch(
     State(state): State<AppState>,
     Path((db, coll, id)): Path<(String, String, String)>,
@@ -318,11 +364,16 @@ pub async fn patch(
     JsonObject(patch): JsonObject,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
-    let precondition = precondition(&headers, query.as_deref())?;
-    let doc = state
-        .blocking(move |s| s.patch(&db, &coll, &id, &patch, &precondition))
+    let (precondition, mode) = write_options(&headers, query.as_deref(), WriteMode::Update)?;
+    let (doc, created) = state
+        .blocking(move |s| s.patch(&db, &coll, &id, &patch, mode, &precondition))
         .await?;
-    Ok(with_etag(StatusCode::OK, doc))
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(with_etag(status, doc))
 }
 
 pub async fn delete(
@@ -332,7 +383,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> AppResult<StatusCode> {
     check_coll(&db, &coll)?;
-    let precondition = precondition(&headers, query.as_deref())?;
+    let (precondition, _) = write_options(&headers, query.as_deref(), WriteMode::Update)?;
     let what = format!("no document {id:?} in {db}/{coll}");
     if state
         .blocking(move |s| s.delete(&db, &coll, &id, &precondition))

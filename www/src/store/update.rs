@@ -47,9 +47,8 @@ pub enum Op {
     /// Elements matching the condition (see `pull::Condition`) go.
     Pull(Vec<String>, Value),
     PullAll(Vec<String>, Vec<Value>),
-    /// Applied only when an update inserts, which a PATCH here never does (a missing document
-    /// is 404, as RESTHeart's default write mode answers): kept for MongoDB's conflict check.
-    SetOnInsert(Vec<String>),
+    /// A `$set` applied only when the update inserts the document (`?wm=upsert`).
+    SetOnInsert(Vec<String>, Value),
 }
 
 impl Op {
@@ -69,7 +68,7 @@ impl Op {
             | Op::Pop(p, _)
             | Op::Pull(p, _)
             | Op::PullAll(p, _)
-            | Op::SetOnInsert(p) => (p, None),
+            | Op::SetOnInsert(p, _) => (p, None),
         };
         std::iter::once(first.as_slice()).chain(second.map(Vec::as_slice))
     }
@@ -78,7 +77,7 @@ impl Op {
     /// lower-cases, as it does a document's.
     pub fn values_mut(&mut self) -> Vec<&mut Value> {
         match self {
-            Op::Set(_, v) | Op::Min(_, v) | Op::Max(_, v) => vec![v],
+            Op::Set(_, v) | Op::Min(_, v) | Op::Max(_, v) | Op::SetOnInsert(_, v) => vec![v],
             Op::Push(_, push) => push.each.iter_mut().collect(),
             Op::AddToSet(_, vs) => vs.iter_mut().collect(),
             _ => Vec::new(),
@@ -155,7 +154,7 @@ pub fn parse(body: &Map<String, Value>) -> Result<Vec<Op>, String> {
                         }
                     },
                 },
-                "$setOnInsert" => Op::SetOnInsert(p),
+                "$setOnInsert" => Op::SetOnInsert(p, value.clone()),
                 "$push" => Op::Push(p, Push::parse(field, value)?),
                 "$addToSet" => Op::AddToSet(p, arrays::add_to_set_values(field, value)?),
                 "$pop" => match ejson::integer(value) {
@@ -212,25 +211,25 @@ fn path(key: &str) -> Result<Vec<String>, String> {
     Ok(segments)
 }
 
-/// `doc` with `ops` applied, or the first op's error.
-pub fn apply(doc: &Value, ops: &[Op]) -> Result<Value, String> {
+/// `doc` with `ops` applied, or the first op's error. `inserting`: the update creates the
+/// document (an upsert), so `$setOnInsert` applies.
+pub fn apply(doc: &Value, ops: &[Op], inserting: bool) -> Result<Value, String> {
     let mut out = doc.clone();
     let mut padding = MAX_PADDING;
     for op in ops {
-        if let Op::SetOnInsert(_) = op {
+        if matches!(op, Op::SetOnInsert(..)) && !inserting {
             continue;
         }
         for p in op.paths() {
             guard_reserved(op, p)?;
         }
-        if matches!(op, Op::Set(p, _) if p.len() == 1 && (p[0] == "_id" || p[0] == super::etag::FIELD))
+        if matches!(op, Op::Set(p, _) | Op::SetOnInsert(p, _) if p.len() == 1 && (p[0] == "_id" || p[0] == super::etag::FIELD))
         {
             continue;
         }
         let name = |p: &[String]| p.join(".");
         match op {
-            Op::SetOnInsert(_) => {}
-            Op::Set(p, v) => *slot(&mut out, p, &mut padding)? = v.clone(),
+            Op::Set(p, v) | Op::SetOnInsert(p, v) => *slot(&mut out, p, &mut padding)? = v.clone(),
             Op::Unset(p) => unset(&mut out, p),
             Op::Inc(p, by) | Op::Mul(p, by) => {
                 let inc = matches!(op, Op::Inc(..));

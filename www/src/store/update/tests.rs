@@ -6,7 +6,7 @@ fn patched(doc: Value, body: Value) -> Result<Value, String> {
     let Value::Object(body) = body else {
         panic!("a body is an object")
     };
-    apply(&doc, &parse(&body)?)
+    apply(&doc, &parse(&body)?, false)
 }
 
 #[test]
@@ -389,5 +389,28 @@ fn more_of_what_mongodb_refuses_or_takes() {
             json!({"$push": {"l": {"$each": [3, 1, 2], "$sort": 1.0, "$slice": 2.0}}})
         ),
         Ok(json!({"l": [1, 2]}))
+    );
+}
+
+#[test]
+fn set_on_insert_applies_only_when_the_update_inserts() {
+    let Value::Object(body) = json!({"$setOnInsert": {"created": 1}, "$inc": {"n": 1}}) else {
+        unreachable!()
+    };
+    let ops = parse(&body).unwrap();
+    assert_eq!(
+        apply(&json!({"_id": "a"}), &ops, true),
+        Ok(json!({"_id": "a", "created": 1, "n": 1}))
+    );
+    assert_eq!(
+        apply(&json!({"_id": "a", "n": 1}), &ops, false),
+        Ok(json!({"_id": "a", "n": 2}))
+    );
+    let Value::Object(body) = json!({"$setOnInsert": {"_id": "b"}}) else {
+        unreachable!()
+    };
+    assert_eq!(
+        apply(&json!({}), &parse(&body).unwrap(), true),
+        Err("_id cannot be changed".into())
     );
 }
