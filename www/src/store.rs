@@ -379,7 +379,7 @@ impl Store {
                 lower_object_ids(value);
             }
             op.operands_mut().into_iter().for_each(lower_object_ids);
-            if let update::Op::Set(path, value) = op {
+            if let update::Op::Set(path, value) | update::Op::SetOnInsert(path, value) = op {
                 if path.len() == 1 && path[0] == "_id" && !body_id_matches(Some(value), &id)? {
                     return Err(AppError::bad_request("_id cannot be changed"));
                 }
@@ -389,6 +389,11 @@ impl Store {
         let id = id.key();
         self.write(db, coll, |tx| {
             let (before, rev) = match load(tx, db, coll, id)? {
+                Some(_) if mode == WriteMode::Insert => {
+                    return Err(AppError::Conflict(format!(
+                        "a document with _id {id:?} already exists (?wm=insert only creates)"
+                    )))
+                }
                 Some((before, rev)) => {
                     precondition.check(etag_of(&before))?;
                     (Some(before), rev)

@@ -32,7 +32,7 @@ async fn put_replaces_by_default_and_creates_only_when_asked() {
         r.json()["message"]
             .as_str()
             .unwrap()
-            .contains("add ?wm=upsert to create it"),
+            .contains("?wm=upsert creates it"),
         "{}",
         r.body
     );
@@ -154,4 +154,116 @@ async fn post_with_update_or_upsert_replaces_the_document_its_id_names() {
     .await;
     r.assert_error(StatusCode::BAD_REQUEST, "bad_request", "a bulk upsert");
     assert_eq!(stored(&api, "b1").await, None);
+}
+
+#[tokio::test]
+async fn patch_with_insert_only_creates() {
+    let api = Api::new();
+    let r = editor(
+        &api,
+        "PATCH",
+        "/shop/products/i1?wm=insert",
+        json!({"n": 1}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.doc()),
+        (StatusCode::CREATED, json!({"_id": "i1", "n": 1}))
+    );
+    let r = editor(
+        &api,
+        "PATCH",
+        "/shop/products/i1?wm=insert",
+        json!({"n": 2}),
+    )
+    .await;
+    r.assert_error(
+        StatusCode::CONFLICT,
+        "conflict",
+        "PATCH wm=insert of an existing document",
+    );
+    assert_eq!(stored(&api, "i1").await, Some(json!({"_id": "i1", "n": 1})));
+}
+
+#[tokio::test]
+async fn the_long_name_wins_and_delete_has_no_mode() {
+    let api = Api::new();
+    // RESTHeart reads `writeMode` before `wm`.
+    let r = editor(
+        &api,
+        "PUT",
+        "/shop/products/w1?wm=update&writeMode=upsert",
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // RESTHeart ignores `wm` on DELETE; so does this server, whatever it says.
+    let r = api
+        .as_role(Role::Editor, "DELETE", "/shop/products/w1?wm=bogus", None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_post_that_replaces_is_checked_as_a_put_on_the_document_and_its_tag() {
+    let mut config = livesource_dev::Config::for_tests();
+    config.access_rules = Some(
+        r#"[{"prefix": "/shop/products/locked", "methods": ["PUT", "PATCH", "DELETE"], "role": "admin"}]"#
+            .into(),
+    );
+    let api = Api::with(config);
+    let r = api
+        .as_role(
+            Role::Admin,
+            "PUT",
+            "/shop/products/locked?wm=upsert",
+            Some(json!({"n": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let tag = r.headers["etag"].to_str().unwrap().to_owned();
+    for wm in ["update", "upsert"] {
+        let uri = format!("/shop/products?wm={wm}");
+        let r = editor(&api, "POST", &uri, json!({"_id": "locked", "n": 2})).await;
+        r.assert_error(StatusCode::FORBIDDEN, "forbidden", &uri);
+    }
+    assert_eq!(
+        stored(&api, "locked").await,
+        Some(json!({"_id": "locked", "n": 1}))
+    );
+    // With rules that reach documents, wm=update without `_id` is still the 400 it is without.
+    let r = editor(&api, "POST", "/shop/products?wm=update", json!({"n": 2})).await;
+    r.assert_error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "wm=update without _id",
+    );
+    // A replacing POST is conditional as a PUT is.
+    let stale = "62166d53ebdcd56455a1a7aa";
+    let admin = format!("Bearer {}", api.token(Role::Admin));
+    let r = api
+        .call(
+            "POST",
+            "/shop/products?wm=upsert",
+            &[("authorization", &admin), ("if-match", stale)],
+            Some(json!({"_id": "locked", "n": 3})),
+        )
+        .await;
+    r.assert_error(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "stale tag",
+    );
+    let r = api
+        .call(
+            "POST",
+            "/shop/products?wm=upsert",
+            &[("authorization", &admin), ("if-match", &tag)],
+            Some(json!({"_id": "locked", "n": 3})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.doc()),
+        (StatusCode::OK, json!({"_id": "locked", "n": 3}))
+    );
 }

@@ -51,18 +51,29 @@ fn check_below(
     if !state.rules.reaches_documents() {
         return Ok(());
     }
-    let role = claims.map(|c| c.role);
-    for rest in below {
-        let mut segments = vec![db.to_owned(), coll.to_owned()];
-        segments.extend(rest);
-        let path = CanonicalPath::from_segments(segments);
-        if !state.rules.allows(role, method, &path) {
-            return Err(AppError::Forbidden(format!(
-                "this role may not {method} {path}"
-            )));
-        }
+    below
+        .into_iter()
+        .try_for_each(|rest| check_path(state, claims, method, (db, coll), rest))
+}
+
+/// That the role may make a `method` request on `/<db>/<coll>/<rest…>`, as if it had.
+fn check_path(
+    state: &AppState,
+    claims: Option<&Claims>,
+    method: &Method,
+    (db, coll): (&str, &str),
+    rest: Vec<String>,
+) -> AppResult<()> {
+    let mut segments = vec![db.to_owned(), coll.to_owned()];
+    segments.extend(rest);
+    let path = CanonicalPath::from_segments(segments);
+    if state.rules.allows(claims.map(|c| c.role), method, &path) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "this role may not {method} {path}"
+        )))
     }
-    Ok(())
 }
 
 /// Most documents one array `POST` may insert: a batch never outruns a stream's ring of
@@ -83,7 +94,33 @@ pub async fn create(
     JsonValue(mut body): JsonValue,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
-    let (precondition, mode) = write_options(&headers, query.as_deref(), WriteMode::Insert)?;
+    let (precondition, mode) = write_options(&headers, query.as_deref(), Some(WriteMode::Insert))?;
+    // With `wm=update` or `wm=upsert` one object replaces the document its `_id` names: a PUT
+    // on that document in effect, checked as one whatever the rules reach (an upsert that
+    // creates is checked as a POST below too). An upsert without `_id` inserts.
+    let named = match &body {
+        Value::Object(doc) if mode != WriteMode::Insert => {
+            let named = doc.get("_id").map(DocId::from_json).transpose();
+            named
+                .map_err(AppError::BadRequest)?
+                .map(|id| id.key().to_owned())
+        }
+        _ => None,
+    };
+    if body.is_object() && mode == WriteMode::Update && named.is_none() {
+        return Err(AppError::bad_request(
+            "a POST with wm=update replaces the document its _id names: the body has no _id",
+        ));
+    }
+    if let Some(id) = &named {
+        check_path(
+            &state,
+            claims.as_deref(),
+            &Method::PUT,
+            (&db, &coll),
+            vec![id.clone()],
+        )?;
+    }
     if state.rules.reaches_documents() {
         // Every new document gets its id here, so its own rule is checked before it exists.
         let docs: Vec<&mut Value> = match &mut body {
@@ -110,22 +147,12 @@ pub async fn create(
     let location_base = format!("/{db}/{coll}/");
     let docs = match body {
         Value::Object(doc) => {
-            // With `wm=update` or `wm=upsert`, the body's `_id` names the document to replace;
-            // an upsert without one inserts.
-            let named = doc.get("_id").map(DocId::from_json).transpose();
-            let named = named
-                .map_err(AppError::BadRequest)?
-                .map(|id| id.key().to_owned());
-            let (stored, created) = match (mode, named) {
-                (WriteMode::Insert, _) | (WriteMode::Upsert, None) => {
-                    (state.blocking(move |s| s.insert(&db, &coll, doc)).await?, true)
-                }
-                (_, None) => {
-                    return Err(AppError::bad_request(
-                        "a POST with wm=update replaces the document its _id names: the body has no _id",
-                    ))
-                }
-                (mode, Some(id)) => {
+            let (stored, created) = match named {
+                None => (
+                    state.blocking(move |s| s.insert(&db, &coll, doc)).await?,
+                    true,
+                ),
+                Some(id) => {
                     state
                         .blocking(move |s| s.replace(&db, &coll, &id, doc, mode, &precondition))
                         .await?
@@ -271,11 +298,11 @@ pub async fn list(
 /// What a write's request asks beyond its body: its condition on the document's `_etag` (its
 /// `If-Match`, compared as sent, so a value that is not a tag fails to match: 412, and
 /// RESTHeart's `?checkEtag`, whose presence is what counts) and its write mode (`?wm=` or
-/// `?writeMode=`, else `default`).
+/// `?writeMode=`, else `default`; `None`: the method has none, and RESTHeart ignores `wm`).
 fn write_options(
     headers: &HeaderMap,
     query: Option<&str>,
-    default: WriteMode,
+    default: Option<WriteMode>,
 ) -> AppResult<(Precondition, WriteMode)> {
     let if_match = headers
         .get(header::IF_MATCH)
@@ -284,12 +311,15 @@ fn write_options(
         .map_err(|e| AppError::BadRequest(format!("malformed query: {e}")))?;
     let check_etag = params.iter().any(|(k, _)| k == "checkEtag");
     // RESTHeart reads `writeMode` before `wm`.
-    let mode = ["writeMode", "wm"]
-        .iter()
-        .find_map(|name| params.iter().find(|(k, _)| k == name))
-        .map(|(_, v)| WriteMode::parse(v).map_err(AppError::BadRequest))
-        .transpose()?
-        .unwrap_or(default);
+    let mode = match default {
+        None => WriteMode::Update,
+        Some(default) => ["writeMode", "wm"]
+            .iter()
+            .find_map(|name| params.iter().find(|(k, _)| k == name))
+            .map(|(_, v)| WriteMode::parse(v).map_err(AppError::BadRequest))
+            .transpose()?
+            .unwrap_or(default),
+    };
     Ok((Precondition::new(if_match, check_etag), mode))
 }
 
@@ -342,7 +372,7 @@ pub async fn replace(
     JsonObject(doc): JsonObject,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
-    let (precondition, mode) = write_options(&headers, query.as_deref(), WriteMode::Update)?;
+    let (precondition, mode) = write_options(&headers, query.as_deref(), Some(WriteMode::Update))?;
     let (doc, created) = state
         .blocking(move |s| s.replace(&db, &coll, &id, doc, mode, &precondition))
         .await?;
@@ -364,7 +394,7 @@ pub async fn patch(
     JsonObject(patch): JsonObject,
 ) -> AppResult<Response> {
     check_coll(&db, &coll)?;
-    let (precondition, mode) = write_options(&headers, query.as_deref(), WriteMode::Update)?;
+    let (precondition, mode) = write_options(&headers, query.as_deref(), Some(WriteMode::Update))?;
     let (doc, created) = state
         .blocking(move |s| s.patch(&db, &coll, &id, &patch, mode, &precondition))
         .await?;
@@ -383,7 +413,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> AppResult<StatusCode> {
     check_coll(&db, &coll)?;
-    let (precondition, _) = write_options(&headers, query.as_deref(), WriteMode::Update)?;
+    let (precondition, _) = write_options(&headers, query.as_deref(), None)?;
     let what = format!("no document {id:?} in {db}/{coll}");
     if state
         .blocking(move |s| s.delete(&db, &coll, &id, &precondition))

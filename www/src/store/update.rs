@@ -2,7 +2,7 @@
 //! `$set` (a value replaces the field whole; `null` stores null), a key may be a dotted path
 //! (`dims.w`, `tags.0`), and MongoDB's field and array update operators may be used instead:
 //! `$set`, `$unset`, `$inc`, `$mul`, `$min`, `$max`, `$rename`, `$currentDate`,
-//! `$setOnInsert` (a PATCH never inserts, so MongoDB ignores it), `$push`, `$addToSet`, `$pop`,
+//! `$setOnInsert` (applied when an upsert creates the document), `$push`, `$addToSet`, `$pop`,
 //! `$pull` and `$pullAll` (see `arrays`).
 
 use serde_json::{Map, Number, Value};
@@ -338,7 +338,7 @@ pub fn apply(doc: &Value, ops: &[Op], inserting: bool) -> Result<Value, String> 
 /// that an `_id` names the document; a tag sent back is replaced by a new one, as RESTHeart
 /// overwrites it), nothing else may touch them.
 fn guard_reserved(op: &Op, p: &[String]) -> Result<(), String> {
-    let whole_set = matches!(op, Op::Set(s, _) if s.len() == 1);
+    let whole_set = matches!(op, Op::Set(s, _) | Op::SetOnInsert(s, _) if s.len() == 1);
     match p[0].as_str() {
         "_id" if !whole_set => Err("_id cannot be changed".into()),
         super::etag::FIELD if !whole_set => {

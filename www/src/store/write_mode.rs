@@ -4,8 +4,8 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
-    /// Create the document; one that exists is a conflict (409). A PATCH updates it anyway, as
-    /// RESTHeart's (an upsert).
+    /// Create the document; one that exists is a conflict (409), for a PATCH too (RESTHeart's
+    /// upsert cannot match an existing document there, and MongoDB reports the duplicate key).
     Insert,
     /// Change the document that exists; a missing one is 404.
     Update,
@@ -37,8 +37,8 @@ impl WriteMode {
 /// 404 for a write whose mode does not create the missing document it names.
 pub fn missing(db: &str, coll: &str, id: &str) -> crate::error::AppError {
     crate::error::AppError::NotFound(format!(
-        "no document {id:?} in {db}/{coll}: PUT and PATCH change an existing document (RESTHeart's \
-         default write mode, update); add ?wm=upsert to create it"
+        "no document {id:?} in {db}/{coll} to update (write mode update: RESTHeart's default for \
+         PUT and PATCH); ?wm=upsert creates it"
     ))
 }
 

@@ -406,7 +406,15 @@ fn set_on_insert_applies_only_when_the_update_inserts() {
         apply(&json!({"_id": "a", "n": 1}), &ops, false),
         Ok(json!({"_id": "a", "n": 2}))
     );
-    let Value::Object(body) = json!({"$setOnInsert": {"_id": "b"}}) else {
+    // `_id` itself, as a `$set` of it: the store checks that it names the document.
+    let Value::Object(body) = json!({"$setOnInsert": {"_id": "a"}}) else {
+        unreachable!()
+    };
+    assert_eq!(
+        apply(&json!({"_id": "a"}), &parse(&body).unwrap(), true),
+        Ok(json!({"_id": "a"}))
+    );
+    let Value::Object(body) = json!({"$setOnInsert": {"_id.x": 1}}) else {
         unreachable!()
     };
     assert_eq!(
