@@ -185,14 +185,18 @@ where
         // after it: a replay that found little for this stream ends at its last match.
         let lead = (state.config.replay / 4).max(1);
         let mut start = Some(Live::Position(live.position()));
-        let mut waiting = live.drain().into_iter();
+        let mut waiting = Some(live.drain().into_iter());
         loop {
-            let next: Result<Live, RecvError> = match waiting.next() {
+            let next: Result<Live, RecvError> = match waiting.as_mut().and_then(Iterator::next) {
                 Some(next) => next.map(Into::into),
-                None => match start.take() {
-                    Some(position) => Ok(position),
-                    None => live.recv().await.map(Into::into),
-                },
+                None => {
+                    // Its buffer goes once it is sent, rather than living as long as the stream.
+                    waiting = None;
+                    match start.take() {
+                        Some(position) => Ok(position),
+                        None => live.recv().await.map(Into::into),
+                    }
+                }
             };
             match next {
                 Ok(Live::Change(change)) if change.seq <= covered => {}
