@@ -45,13 +45,17 @@ pub fn is_scalar(v: &Value) -> bool {
                         .is_some_and(|n| n <= u32::MAX as u64)
                 })
         }),
-        "$numberLong" | "$numberInt" => inner.as_str().is_some_and(|s| s.parse::<i64>().is_ok()),
-        "$numberDouble" => inner.as_str().is_some_and(|s| {
-            matches!(s, "Infinity" | "-Infinity" | "NaN") || s.parse::<f64>().is_ok()
-        }),
-        "$numberDecimal" => inner.as_str().is_some_and(|s| s.parse::<f64>().is_ok()),
+        "$numberLong" => inner.as_str().is_some_and(|s| s.parse::<i64>().is_ok()),
+        "$numberInt" => inner.as_str().is_some_and(|s| s.parse::<i32>().is_ok()),
+        "$numberDouble" | "$numberDecimal" => inner.as_str().is_some_and(decimal_text),
         _ => false,
     }
+}
+
+/// A number as Extended JSON writes one in a string: decimal digits, or `Infinity`,
+/// `-Infinity` and `NaN` by those names (Rust's parser would also take `inf` and `nan`).
+fn decimal_text(s: &str) -> bool {
+    matches!(s, "Infinity" | "-Infinity" | "NaN") || s.parse::<f64>().is_ok_and(f64::is_finite)
 }
 
 /// A `{"$date": …}`'s milliseconds since the epoch.
@@ -59,7 +63,8 @@ pub fn date_millis(v: &Value) -> Option<i64> {
     match v.as_object()?.get("$date")? {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => {
-            let t = humantime::parse_rfc3339_weak(s.strip_suffix('Z')?).ok()?;
+            // RFC 3339 in UTC, as relaxed Extended JSON writes a date: `T` and `Z`.
+            let t = humantime::parse_rfc3339(s).ok()?;
             let ms = match t.duration_since(std::time::UNIX_EPOCH) {
                 Ok(d) => i64::try_from(d.as_millis()).ok()?,
                 Err(e) => -i64::try_from(e.duration().as_millis()).ok()?,
@@ -249,6 +254,10 @@ mod tests {
         for v in [
             json!({"$date": "yesterday"}),
             json!({"$date": "2019-09-12T13:42:49+01:00"}),
+            json!({"$date": "2019-09-12 13:42:49Z"}),
+            json!({"$numberInt": "2147483648"}),
+            json!({"$numberDouble": "inf"}),
+            json!({"$numberDecimal": "nan"}),
             json!({"$date": 1.5}),
             json!({"$numberLong": 5}),
             json!({"$timestamp": {"t": 1}}),
