@@ -159,7 +159,7 @@ pub async fn create(
                 }
             };
             if !created {
-                return Ok(with_etag(StatusCode::OK, stored));
+                return Ok(written(stored, false));
             }
             let id = key_of(&stored).unwrap_or_default();
             let location = format!("{location_base}{id}");
@@ -326,12 +326,26 @@ fn write_options(
 /// The document as the body, its `_etag` as the `ETag` header (bare hex digits, as RESTHeart
 /// sends it).
 fn with_etag(status: StatusCode, doc: Value) -> Response {
-    let etag = etag_of(&doc).and_then(|t| HeaderValue::from_str(t).ok());
+    let etag = etag_header(&doc);
     let mut response = (status, Json(doc)).into_response();
     if let Some(etag) = etag {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response
+}
+
+/// A write's answer: 201 for a document it created, 200 for one it changed.
+fn written(doc: Value, created: bool) -> Response {
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    with_etag(status, doc)
+}
+
+fn etag_header(doc: &Value) -> Option<HeaderValue> {
+    etag_of(doc).and_then(|t| HeaderValue::from_str(t).ok())
 }
 
 /// One document, with its `ETag`; 304 without a body when `If-None-Match` is that tag.
@@ -353,7 +367,7 @@ pub async fn get(
         .is_some_and(|(sent, tag)| sent.as_bytes() == tag.as_bytes());
     if unchanged {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
-        if let Some(etag) = etag_of(&doc).and_then(|t| HeaderValue::from_str(t).ok()) {
+        if let Some(etag) = etag_header(&doc) {
             response.headers_mut().insert(header::ETAG, etag);
         }
         return Ok(response);
@@ -376,12 +390,7 @@ pub async fn replace(
     let (doc, created) = state
         .blocking(move |s| s.replace(&db, &coll, &id, doc, mode, &precondition))
         .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_etag(status, doc))
+    Ok(written(doc, created))
 }
 
 /// `PATCH /<db>/<coll>/<id>`: a MongoDB update of the document (see `store::update`); with
@@ -398,12 +407,7 @@ pub async fn patch(
     let (doc, created) = state
         .blocking(move |s| s.patch(&db, &coll, &id, &patch, mode, &precondition))
         .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_etag(status, doc))
+    Ok(written(doc, created))
 }
 
 pub async fn delete(
